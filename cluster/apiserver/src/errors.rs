@@ -1,0 +1,158 @@
+//! Errors answered as `Status` objects, exactly as kube-apiserver shapes them, because clients
+//! (kube-rs, kubectl) decode `reason`, `code` and `details` to decide what to do next.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+/// An API error: the HTTP code plus the fields of the `Status` object sent back.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+/// The result type of every handler step.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError { code, reason, message: message.into(), details: None }
+    }
+
+    fn with_details(mut self, name: &str, kind: &str) -> Self {
+        self.details = Some(json!({ "name": name, "kind": kind }));
+        self
+    }
+
+    /// 404, e.g. `pods "x" not found`; `resource` is the plural (with group for non-core).
+    pub fn not_found(resource: &str, name: &str) -> Self {
+        Self::new(404, "NotFound", format!("{resource} \"{name}\" not found"))
+            .with_details(name, resource)
+    }
+
+    /// 409 when an object of that name already exists.
+    pub fn already_exists(resource: &str, name: &str) -> Self {
+        Self::new(409, "AlreadyExists", format!("{resource} \"{name}\" already exists"))
+            .with_details(name, resource)
+    }
+
+    /// 409 for a stale `metadata.resourceVersion` (optimistic concurrency).
+    pub fn conflict(resource: &str, name: &str) -> Self {
+        Self::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on {resource} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        )
+        .with_details(name, resource)
+    }
+
+    /// 422: the object fails validation; `causes` are `(field, message)` pairs.
+    pub fn invalid(kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+        let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
+        let message = if text.len() == 1 {
+            format!("{kind} \"{name}\" is invalid: {}", text[0])
+        } else {
+            format!("{kind} \"{name}\" is invalid: [{}]", text.join(", "))
+        };
+        let causes: Vec<Value> = causes
+            .iter()
+            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .collect();
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message,
+            details: Some(json!({ "name": name, "kind": kind, "causes": causes })),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+
+    pub fn forbidden(resource: &str, name: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{resource} \"{name}\" is forbidden: {message}"),
+        )
+        .with_details(name, resource)
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+    }
+
+    /// 410 for a watch or list from a resourceVersion older than the kept history.
+    pub fn gone(message: impl Into<String>) -> Self {
+        Self::new(410, "Expired", message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "Unauthorized")
+    }
+
+    /// 404 for a path that names no resource (as the real server: reason NotFound).
+    pub fn path_not_found() -> Self {
+        Self::new(404, "NotFound", "the server could not find the requested resource")
+    }
+
+    pub fn unsupported_media_type(content_type: &str) -> Self {
+        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"))
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(501, "NotImplemented", message)
+    }
+
+    /// The `Status` object for this error.
+    pub fn to_status(&self) -> Value {
+        let mut status = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
+        }
+        status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        json_response(code, &self.to_status())
+    }
+}
+
+/// A JSON body with the given status code and `Content-Type: application/json`.
+pub fn json_response(code: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (code, [(http::header::CONTENT_TYPE, "application/json")], bytes).into_response()
+}
+
+/// The `Status` with `status: Success`, as returned by some deletes.
+pub fn success_status(name: &str, kind: &str, uid: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": { "name": name, "kind": kind, "uid": uid },
+    })
+}

@@ -1,0 +1,124 @@
+//! The embedded Kubernetes API server: an in-memory versioned store behind the Kubernetes
+//! REST API (discovery, CRUD, watch, patch, server-side apply, subresources), so that
+//! kube-rs, kubectl and the cluster's own controllers, node agent and DNS talk to it exactly
+//! as they would to kube-apiserver.
+
+pub mod context;
+pub mod defaults;
+pub mod delete;
+pub mod discovery;
+pub mod errors;
+pub mod handlers;
+pub mod ipalloc;
+pub mod openapi;
+pub mod patch;
+pub mod registry;
+pub mod routes;
+pub mod scale;
+pub mod selectors;
+pub mod store;
+pub mod streaming;
+pub mod table;
+pub mod tls;
+pub mod watch;
+
+mod bootstrap;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::ServerState;
+use crate::ipalloc::IpAllocator;
+use crate::store::Store;
+
+/// How to run the API server.
+#[derive(Debug, Clone)]
+pub struct ApiServerConfig {
+    /// Where to listen; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// The bearer token every request must carry (health endpoints excepted).
+    pub token: String,
+    /// The Service cluster IP range, e.g. "10.96.0.0/12"; its first IP is the `kubernetes`
+    /// Service's.
+    pub service_cidr: String,
+    /// The version reported by `/version`, e.g. "v1.33.0".
+    pub kubernetes_version: String,
+    /// The node agents reachable for exec, attach and logs.
+    pub nodes: k8s_labs_node_api::NodeConnections,
+}
+
+/// A running API server.
+pub struct ApiServer {
+    address: SocketAddr,
+    ca_pem: String,
+    state: Arc<ServerState>,
+    server: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds, creates the built-in objects (namespaces, the `kubernetes` Service) and starts
+    /// serving; the server accepts connections when this returns.
+    pub async fn start(config: ApiServerConfig) -> anyhow::Result<ApiServer> {
+        let listener = tokio::net::TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("binding the API server to {}", config.bind))?;
+        let address = listener.local_addr()?;
+        let state = Arc::new(ServerState {
+            store: Store::new(),
+            ips: IpAllocator::new(&config.service_cidr)?,
+            token: config.token,
+            kubernetes_version: config.kubernetes_version,
+            nodes: config.nodes,
+            address,
+            shutdown: CancellationToken::new(),
+        });
+        bootstrap::create_builtin_objects(&state)?;
+        let certificates = tls::generate(&[address.ip().to_string(), state.ips.first().to_string()])?;
+        let listener = tls::DualListener::new(listener, certificates.acceptor, state.shutdown.clone())?;
+        let app = routes::router(state.clone());
+        let shutdown = state.shutdown.clone();
+        let server = tokio::spawn(async move {
+            let serving = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
+            if let Err(error) = serving.await {
+                tracing::error!(%error, "API server stopped with an error");
+            }
+        });
+        tracing::info!(%address, "API server listening");
+        Ok(ApiServer { address, ca_pem: certificates.ca_pem, state, server })
+    }
+
+    /// The base URL clients use, e.g. "http://127.0.0.1:41234".
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The HTTPS URL of the same server, e.g. "https://127.0.0.1:41234". kubectl needs it:
+    /// client-go only sends a bearer token over TLS.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.address)
+    }
+
+    /// The PEM of the CA that signed the serving certificate (`certificate-authority-data`
+    /// in a kubeconfig is its base64).
+    pub fn ca_certificate_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// The address the server listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Stops accepting requests, ends open watches and waits (briefly) for the server to stop.
+    pub async fn shutdown(self) {
+        self.state.shutdown.cancel();
+        let mut server = self.server;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await.is_err() {
+            server.abort();
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The four patch types of the Kubernetes API: JSON merge patch (RFC 7386), JSON patch
+//! (RFC 6902), strategic merge patch (merge patch that merges known lists by key) and
+//! server-side apply (approximated as a strategic merge of the applied configuration plus a
+//! `managedFields` entry per field manager; conflicts between managers are not detected).
+
+use serde_json::{Map, Value, json};
+
+use crate::errors::{ApiError, ApiResult};
+
+/// The patch type, from the request's Content-Type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Merge,
+    Json,
+    Strategic,
+    Apply,
+}
+
+impl PatchType {
+    pub fn from_content_type(content_type: &str) -> ApiResult<PatchType> {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        match media {
+            "application/merge-patch+json" => Ok(PatchType::Merge),
+            "application/json-patch+json" => Ok(PatchType::Json),
+            "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchType::Apply),
+            other => Err(ApiError::unsupported_media_type(other)),
+        }
+    }
+}
+
+/// Parses a patch body that is JSON, or YAML for apply patches.
+pub fn parse_body(patch_type: PatchType, body: &[u8]) -> ApiResult<Value> {
+    if patch_type == PatchType::Apply {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| ApiError::bad_request(format!("apply patch is not UTF-8: {e}")))?;
+        let mut options = serde_saphyr::Options::default();
+        options.legacy_octal_numbers = true;
+        return serde_saphyr::from_str_with_options::<Value>(text, options)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))
+}
+
+/// Applies a non-apply patch to `target` and returns the result.
+pub fn apply_patch(patch_type: PatchType, target: &Value, patch: &Value) -> ApiResult<Value> {
+    let mut result = target.clone();
+    match patch_type {
+        PatchType::Merge => json_patch::merge(&mut result, patch),
+        PatchType::Json => {
+            let operations: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+            json_patch::patch(&mut result, &operations).map_err(|e| {
+                ApiError::invalid("", "", &[("".into(), format!("the server rejected our request due to an error in our request: {e}"))])
+            })?;
+        }
+        PatchType::Strategic | PatchType::Apply => strategic_merge(&mut result, patch, ""),
+    }
+    Ok(result)
+}
+
+/// The merge key of a list field, for the lists Kubernetes merges by key. `ports` is keyed by
+/// containerPort in pods and by port in services; the items tell which.
+fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
+    match field {
+        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
+        | "imagePullSecrets" | "volumeDevices" => Some("name"),
+        "volumeMounts" => Some("mountPath"),
+        "conditions" => Some("type"),
+        "ownerReferences" => Some("uid"),
+        "hostAliases" => Some("ip"),
+        "ports" => {
+            if items.iter().any(|i| i.get("containerPort").is_some()) {
+                Some("containerPort")
+            } else {
+                Some("port")
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Fields that merge as sets of primitives rather than being replaced.
+fn is_primitive_set(field: &str) -> bool {
+    field == "finalizers"
+}
+
+/// Strategic merge of `patch` into `target`; `field` is the name of the field being merged.
+pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
+    match (target, patch) {
+        (Value::Object(target_map), Value::Object(patch_map)) => {
+            if patch_map.get("$patch").and_then(Value::as_str) == Some("replace") {
+                let mut replacement = patch_map.clone();
+                replacement.remove("$patch");
+                *target_map = replacement;
+                return;
+            }
+            let retain: Option<Vec<String>> = patch_map.get("$retainKeys").and_then(Value::as_array).map(|keys| {
+                keys.iter().filter_map(Value::as_str).map(String::from).collect()
+            });
+            for (key, value) in patch_map {
+                if key.starts_with("$setElementOrder/") || key == "$retainKeys" || key == "$patch" {
+                    continue;
+                }
+                if let Some(list_field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+                    if let (Some(Value::Array(items)), Value::Array(remove)) = (target_map.get_mut(list_field), value) {
+                        items.retain(|i| !remove.contains(i));
+                    }
+                    continue;
+                }
+                if value.is_null() {
+                    target_map.remove(key);
+                    continue;
+                }
+                match target_map.get_mut(key) {
+                    Some(existing) if !existing.is_null() => strategic_merge(existing, value, key),
+                    _ => {
+                        let mut fresh = Value::Null;
+                        strategic_merge(&mut fresh, value, key);
+                        target_map.insert(key.clone(), fresh);
+                    }
+                }
+            }
+            if let Some(keys) = retain {
+                target_map.retain(|k, _| keys.iter().any(|r| r == k));
+            }
+        }
+        (Value::Array(target_items), Value::Array(patch_items)) => {
+            if let Some(key) = merge_key(field, patch_items) {
+                merge_keyed_list(target_items, patch_items, key);
+            } else if is_primitive_set(field) {
+                for item in patch_items {
+                    if !target_items.contains(item) {
+                        target_items.push(item.clone());
+                    }
+                }
+            } else {
+                *target_items = patch_items.iter().map(strip_directives).collect();
+            }
+        }
+        (target, patch) => *target = strip_directives(patch),
+    }
+}
+
+fn merge_keyed_list(target: &mut Vec<Value>, patch: &[Value], key: &str) {
+    if patch.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+        *target = patch
+            .iter()
+            .filter(|i| i.get("$patch").is_none())
+            .map(strip_directives)
+            .collect();
+        return;
+    }
+    for item in patch {
+        let id = item.get(key);
+        let position = id.and_then(|id| target.iter().position(|t| t.get(key) == Some(id)));
+        let delete = item.get("$patch").and_then(Value::as_str) == Some("delete");
+        match (position, delete) {
+            (Some(i), true) => {
+                target.remove(i);
+            }
+            (None, true) => {}
+            (Some(i), false) => strategic_merge(&mut target[i], item, ""),
+            (None, false) => target.push(strip_directives(item)),
+        }
+    }
+}
+
+/// A copy of a patch fragment without `$patch`-style directives and null fields.
+fn strip_directives(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+                .map(|(k, v)| (k.clone(), strip_directives(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_directives).collect()),
+        other => other.clone(),
+    }
+}
+
+/// An approximate `fieldsV1` for an applied configuration: every field it sets, with keyed
+/// list items as `k:{...}` and other list items as `v:` values or whole-list ownership.
+pub fn fields_v1(value: &Value) -> Value {
+    fn walk(value: &Value, field: &str) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    if field.is_empty() && (k == "apiVersion" || k == "kind") {
+                        continue;
+                    }
+                    if k == "metadata" && field.is_empty() {
+                        let mut meta = Map::new();
+                        for (mk, mv) in v.as_object().into_iter().flatten() {
+                            if mk == "name" || mk == "namespace" {
+                                continue;
+                            }
+                            meta.insert(format!("f:{mk}"), walk(mv, mk));
+                        }
+                        if !meta.is_empty() {
+                            out.insert("f:metadata".into(), Value::Object(meta));
+                        }
+                        continue;
+                    }
+                    out.insert(format!("f:{k}"), walk(v, k));
+                }
+                Value::Object(out)
+            }
+            Value::Array(items) => match merge_key(field, items) {
+                Some(key) => {
+                    let mut out = Map::new();
+                    for item in items {
+                        if let Some(id) = item.get(key) {
+                            let mut fields = walk(item, "");
+                            if let Some(m) = fields.as_object_mut() {
+                                m.insert(".".into(), json!({}));
+                            }
+                            out.insert(format!("k:{}", json!({ key: id })), fields);
+                        }
+                    }
+                    Value::Object(out)
+                }
+                None if is_primitive_set(field) => {
+                    let mut out = Map::new();
+                    for item in items {
+                        out.insert(format!("v:{item}"), json!({}));
+                    }
+                    Value::Object(out)
+                }
+                None => json!({}),
+            },
+            _ => json!({}),
+        }
+    }
+    walk(value, "")
+}
+
+/// Records (or replaces) the `managedFields` entry of `manager` in `object`.
+pub fn record_manager(object: &mut Value, manager: &str, operation: &str, subresource: Option<&str>, fields: Value, api_version: &str, now: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let entries = metadata.entry("managedFields").or_insert_with(|| json!([]));
+    if !entries.is_array() {
+        *entries = json!([]);
+    }
+    let Some(list) = entries.as_array_mut() else { return };
+    let same_entry = |e: &Value| {
+        e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some(operation)
+            && e.get("subresource").and_then(Value::as_str) == subresource
+    };
+    // Re-applying the same fields changes nothing, so the object (and its events) stay put.
+    if list.iter().any(|e| same_entry(e) && e.get("fieldsV1") == Some(&fields)) {
+        return;
+    }
+    list.retain(|e| !same_entry(e));
+    let mut entry = json!({
+        "manager": manager,
+        "operation": operation,
+        "apiVersion": api_version,
+        "time": now,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    });
+    if let Some(sub) = subresource {
+        entry["subresource"] = json!(sub);
+    }
+    list.push(entry);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strategic_merge_merges_containers_by_name_and_env_by_name() {
+        let mut pod = json!({"spec": {"containers": [
+            {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}]},
+            {"name": "b", "image": "y"}
+        ]}});
+        let patch = json!({"spec": {"containers": [
+            {"name": "a", "env": [{"name": "B", "value": "2"}]},
+            {"name": "b", "$patch": "delete"},
+            {"name": "c", "image": "z"}
+        ]}});
+        strategic_merge(&mut pod, &patch, "");
+        assert_eq!(pod, json!({"spec": {"containers": [
+            {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+            {"name": "c", "image": "z"}
+        ]}}));
+    }
+
+    #[test]
+    fn strategic_merge_replaces_unkeyed_lists_and_deletes_nulls() {
+        let mut obj = json!({"spec": {"args": ["a", "b"], "x": 1, "y": 2}});
+        strategic_merge(&mut obj, &json!({"spec": {"args": ["c"], "x": null}}), "");
+        assert_eq!(obj, json!({"spec": {"args": ["c"], "y": 2}}));
+    }
+
+    #[test]
+    fn retain_keys_drops_other_keys() {
+        let mut obj = json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}});
+        strategic_merge(&mut obj, &json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}), "");
+        assert_eq!(obj, json!({"strategy": {"type": "Recreate"}}));
+    }
+
+    #[test]
+    fn apply_body_parses_yaml_with_legacy_octal() {
+        let v = parse_body(PatchType::Apply, b"a: 0644\nb: x\n").unwrap();
+        assert_eq!(v, json!({"a": 420, "b": "x"}));
+    }
+}

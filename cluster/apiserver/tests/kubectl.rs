@@ -1,0 +1,69 @@
+//! The real kubectl (oldest and newest supported) against the API server.
+
+mod common;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+
+const KUBECTLS: &[&str] = &["/usr/lib/google-cloud-sdk/bin/kubectl.1.33", "/usr/lib/google-cloud-sdk/bin/kubectl.1.27"];
+
+async fn kubectl(binary: &str, dir: &std::path::Path, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(binary)
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{binary} {args:?} failed: {stderr}\n{stdout}");
+    assert!(!stderr.contains("couldn't get"), "{binary} {args:?} warned: {stderr}");
+    stdout
+}
+
+#[tokio::test]
+async fn kubectl_gets_pods_namespaces_and_api_resources() {
+    let server = common::start().await;
+    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "kube-system");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "coredns-0"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+
+    let mut ran = 0;
+    for binary in KUBECTLS {
+        if !std::path::Path::new(binary).exists() {
+            println!("skipping {binary}: not installed");
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("apiserver-kubectl-{}-{}", std::process::id(), ran));
+        std::fs::create_dir_all(&dir).unwrap();
+        // client-go sends the token only over TLS, so kubectl uses the https URL.
+        let kubeconfig = common::kubeconfig_yaml_with_ca(&server.https_url(), Some(common::TOKEN), server.ca_certificate_pem());
+        std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
+
+        let pods = kubectl(binary, &dir, &["get", "pods", "-A"]).await;
+        assert!(pods.contains("kube-system") && pods.contains("coredns-0"), "{pods}");
+        let namespaces = kubectl(binary, &dir, &["get", "ns"]).await;
+        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+            assert!(namespaces.contains(ns), "{namespaces}");
+        }
+        let resources = kubectl(binary, &dir, &["api-resources"]).await;
+        for line in ["pods", "statefulsets", "endpointslices", "namespaces"] {
+            assert!(resources.contains(line), "{resources}");
+        }
+        let services = kubectl(binary, &dir, &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]).await;
+        assert_eq!(services, "10.96.0.1");
+        std::fs::remove_dir_all(&dir).unwrap();
+        ran += 1;
+    }
+    if ran == 0 {
+        println!("skipping: no kubectl binary installed");
+    }
+}

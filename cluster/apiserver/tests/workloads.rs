@@ -1,0 +1,141 @@
+//! Server-side apply, subresources, graceful deletion and discovery, driven by kube-rs.
+
+mod common;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::discovery::Discovery;
+use serde_json::json;
+
+fn statefulset(replicas: i32, image: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "web"},
+        "spec": {
+            "serviceName": "nginx",
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {
+                "metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": image, "ports": [{"containerPort": 80, "name": "web"}]}]}
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn server_side_apply_creates_then_updates_a_statefulset() {
+    let server = common::start().await;
+    let sets: Api<StatefulSet> = Api::namespaced(common::client(&server).await, "default");
+    let params = PatchParams::apply("test");
+    let created = sets.patch("web", &params, &Patch::Apply(statefulset(3, "nginx"))).await.unwrap();
+    assert_eq!(created.metadata.generation, Some(1));
+    let spec = created.spec.as_ref().unwrap();
+    assert_eq!(spec.pod_management_policy.as_deref(), Some("OrderedReady"));
+    assert_eq!(spec.revision_history_limit, Some(10));
+    let managers = created.metadata.managed_fields.as_ref().unwrap();
+    assert_eq!(managers[0].manager.as_deref(), Some("test"));
+    assert_eq!(managers[0].operation.as_deref(), Some("Apply"));
+
+    // Applying the same configuration again changes nothing.
+    let again = sets.patch("web", &params, &Patch::Apply(statefulset(3, "nginx"))).await.unwrap();
+    assert_eq!(again.metadata.resource_version, created.metadata.resource_version);
+
+    let updated = sets.patch("web", &params, &Patch::Apply(statefulset(3, "nginx:1.25"))).await.unwrap();
+    assert_eq!(updated.metadata.generation, Some(2));
+    let template = updated.spec.unwrap().template.spec.unwrap();
+    assert_eq!(template.containers.len(), 1);
+    assert_eq!(template.containers[0].image.as_deref(), Some("nginx:1.25"));
+    assert_eq!(template.containers[0].image_pull_policy.as_deref(), Some("Always"));
+
+    // Without a field manager, apply is invalid.
+    let no_manager = PatchParams { field_manager: None, ..PatchParams::apply("x") };
+    match sets.patch("web", &no_manager, &Patch::Apply(statefulset(1, "nginx"))).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 422),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn status_and_scale_subresources() {
+    let server = common::start().await;
+    let sets: Api<StatefulSet> = Api::namespaced(common::client(&server).await, "default");
+    let created: StatefulSet = serde_json::from_value(statefulset(3, "nginx")).unwrap();
+    sets.create(&PostParams::default(), &created).await.unwrap();
+
+    let mut current = sets.get("web").await.unwrap();
+    current.status = Some(serde_json::from_value(json!({"replicas": 2, "readyReplicas": 1})).unwrap());
+    let with_status = sets.replace_status("web", &PostParams::default(), &current).await.unwrap();
+    assert_eq!(with_status.status.as_ref().unwrap().ready_replicas, Some(1));
+    assert_eq!(with_status.metadata.generation, Some(1));
+
+    // The main resource ignores status.
+    let mut spec_change = with_status.clone();
+    spec_change.status.as_mut().unwrap().ready_replicas = Some(3);
+    spec_change.spec.as_mut().unwrap().min_ready_seconds = Some(5);
+    let replaced = sets.replace("web", &PostParams::default(), &spec_change).await.unwrap();
+    assert_eq!(replaced.status.as_ref().unwrap().ready_replicas, Some(1));
+    assert_eq!(replaced.metadata.generation, Some(2));
+
+    let scale = sets.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(3));
+    let status = scale.status.unwrap();
+    assert_eq!(status.replicas, 2);
+    assert_eq!(status.selector.as_deref(), Some("app=nginx"));
+
+    let scaled = sets.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}}))).await.unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(5));
+    assert_eq!(sets.get("web").await.unwrap().spec.unwrap().replicas, Some(5));
+
+    let status_patch = Patch::Merge(json!({"status": {"readyReplicas": 2}}));
+    let patched = sets.patch_status("web", &PatchParams::default(), &status_patch).await.unwrap();
+    assert_eq!(patched.status.unwrap().ready_replicas, Some(2));
+}
+
+#[tokio::test]
+async fn pods_on_a_node_terminate_gracefully_and_finalizers_hold_deletion() {
+    let server = common::start().await;
+    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let bound: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "bound"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &bound).await.unwrap();
+    pods.delete("bound", &DeleteParams::default()).await.unwrap();
+    let terminating = pods.get("bound").await.unwrap();
+    assert!(terminating.metadata.deletion_timestamp.is_some());
+    assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(30));
+    // The node agent, once the containers are dead:
+    pods.delete("bound", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    assert!(pods.get_opt("bound").await.unwrap().is_none());
+
+    let held: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "held", "finalizers": ["example.com/hold"]},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &held).await.unwrap();
+    pods.delete("held", &DeleteParams::default()).await.unwrap();
+    assert!(pods.get("held").await.unwrap().metadata.deletion_timestamp.is_some());
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    pods.patch("held", &PatchParams::default(), &release).await.unwrap();
+    assert!(pods.get_opt("held").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn discovery_finds_core_apps_and_discovery_resources() {
+    let server = common::start().await;
+    let discovery = Discovery::new(common::client(&server).await).run().await.unwrap();
+    let mut found = Vec::new();
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            found.push(format!("{}/{} {:?}", resource.group, resource.plural, caps.scope));
+        }
+    }
+    for wanted in ["/pods Namespaced", "apps/statefulsets Namespaced", "discovery.k8s.io/endpointslices Namespaced", "/namespaces Cluster"] {
+        assert!(found.iter().any(|f| f == wanted), "{wanted} not in {found:?}");
+    }
+}

@@ -1,0 +1,222 @@
+//! The StatefulSet controller: stable, ordered pods with stable storage.
+//!
+//! Watch-driven through kube-runtime: a StatefulSet is reconciled when it changes and when
+//! one of its pods (found by controller owner reference) changes, so "create web-1 once web-0
+//! is Ready" happens on web-0's status update, without polling.
+
+mod identity;
+mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::Selector;
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource as _, ResourceExt as _};
+
+use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found, retry_soon};
+pub(crate) use identity::IdentityError;
+use identity::{claims_for, new_pod, revision_name, set_identity};
+use plan::{SetAction, plan, ready_since, status};
+
+struct Context {
+    client: Client,
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub(crate) async fn run(
+    client: Client,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    Controller::new(
+        Api::<StatefulSet>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .owns(Api::<Pod>::all(client.clone()), watcher::Config::default())
+    .graceful_shutdown_on(shutdown)
+    .run(reconcile, retry_soon, Arc::new(Context { client }))
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "statefulset controller");
+        }
+    })
+    .await;
+}
+
+async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if set.metadata.deletion_timestamp.is_some() {
+        // The garbage collector removes the pods through their owner references.
+        return Ok(Action::await_change());
+    }
+    let identity = set_identity(&set)?;
+    let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), identity.namespace);
+    let pods = owned_pods(&set, &pods_api).await?;
+    let update_revision = revision_name(&set)?;
+
+    for action in plan(&set, &pods, &update_revision) {
+        match action {
+            SetAction::CreatePod(ordinal) => {
+                create_pod(&ctx.client, &set, ordinal, &update_revision).await?
+            }
+            SetAction::DeletePod { name, ordinal } => {
+                condemn_claims(&ctx.client, &set, ordinal, &pods, &name).await?;
+                match pods_api.delete(&name, &DeleteParams::default()).await {
+                    Ok(_) => {}
+                    Err(error) if is_not_found(&error) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+    }
+
+    let pods = owned_pods(&set, &pods_api).await?;
+    let now = jiff::Timestamp::now().as_second();
+    let new_status = status(&set, &pods, &update_revision, now);
+    if set.status.as_ref() != Some(&new_status) {
+        let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), identity.namespace);
+        let patch = serde_json::json!({ "status": new_status });
+        sets.patch_status(
+            &set.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .context("updating the StatefulSet status")?;
+    }
+    Ok(availability_requeue(&set, &pods, now))
+}
+
+/// With `minReadySeconds`, a pod becomes available by time alone: come back when it does.
+fn availability_requeue(set: &StatefulSet, pods: &[Pod], now: i64) -> Action {
+    let min_ready = i64::from(
+        set.spec
+            .as_ref()
+            .and_then(|s| s.min_ready_seconds)
+            .unwrap_or(0),
+    );
+    if min_ready <= 0 {
+        return Action::await_change();
+    }
+    let soonest = pods
+        .iter()
+        .filter_map(ready_since)
+        .map(|since| since + min_ready - now)
+        .filter(|remaining| *remaining > 0)
+        .min();
+    match soonest.and_then(|seconds| u64::try_from(seconds).ok()) {
+        Some(seconds) => Action::requeue(Duration::from_secs(seconds)),
+        None => Action::await_change(),
+    }
+}
+
+/// The pods matching the set's selector whose controller is this set.
+async fn owned_pods(set: &StatefulSet, pods_api: &Api<Pod>) -> Result<Vec<Pod>, ReconcileError> {
+    let spec = set.spec.as_ref().context("StatefulSet without spec")?;
+    let selector =
+        Selector::try_from(spec.selector.clone()).context("invalid StatefulSet selector")?;
+    let uid = set.metadata.uid.as_deref().unwrap_or_default();
+    let pods = pods_api
+        .list(&ListParams::default().labels_from(&selector))
+        .await
+        .context("listing the StatefulSet's pods")?;
+    Ok(pods
+        .items
+        .into_iter()
+        .filter(|pod| {
+            pod.owner_references()
+                .iter()
+                .any(|owner| owner.controller == Some(true) && owner.uid == uid)
+        })
+        .collect())
+}
+
+/// Creates the pod's claims (kept if they exist: stable storage), then the pod.
+async fn create_pod(
+    client: &Client,
+    set: &StatefulSet,
+    ordinal: i32,
+    revision: &str,
+) -> Result<(), ReconcileError> {
+    let identity = set_identity(set)?;
+    let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), identity.namespace);
+    for claim in claims_for(set, ordinal)? {
+        match claims_api.create(&PostParams::default(), &claim).await {
+            Ok(_) => {}
+            Err(error) if is_already_exists(&error) => {}
+            Err(error) => {
+                return Err(anyhow::Error::from(error)
+                    .context("creating a PersistentVolumeClaim")
+                    .into());
+            }
+        }
+    }
+    let pod = new_pod(set, ordinal, revision)?;
+    let pods_api = Api::<Pod>::namespaced(client.clone(), identity.namespace);
+    match pods_api.create(&PostParams::default(), &pod).await {
+        Ok(_) => Ok(()),
+        Err(error) if is_already_exists(&error) => Ok(()),
+        Err(error) => Err(anyhow::Error::from(error).context("creating a pod").into()),
+    }
+}
+
+/// `whenScaled: Delete`: before a scale-down removes a pod, its claims get the pod as owner,
+/// so the garbage collector deletes them with it.
+async fn condemn_claims(
+    client: &Client,
+    set: &StatefulSet,
+    ordinal: i32,
+    pods: &[Pod],
+    pod_name: &str,
+) -> Result<(), ReconcileError> {
+    let spec = set.spec.as_ref().context("StatefulSet without spec")?;
+    let scaled_away = !plan::ordinal_range(set).contains(&ordinal);
+    let delete_on_scale = spec
+        .persistent_volume_claim_retention_policy
+        .as_ref()
+        .and_then(|policy| policy.when_scaled.as_deref())
+        == Some("Delete");
+    if !(scaled_away && delete_on_scale) {
+        return Ok(());
+    }
+    let Some(pod) = pods
+        .iter()
+        .find(|pod| pod.metadata.name.as_deref() == Some(pod_name))
+    else {
+        return Ok(());
+    };
+    let owner = OwnerReference {
+        api_version: Pod::api_version(&()).into_owned(),
+        kind: Pod::kind(&()).into_owned(),
+        name: pod_name.to_string(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        controller: None,
+        block_owner_deletion: None,
+    };
+    let claims_api =
+        Api::<PersistentVolumeClaim>::namespaced(client.clone(), set_identity(set)?.namespace);
+    for claim in claims_for(set, ordinal)? {
+        let mut owners = claim.metadata.owner_references.clone().unwrap_or_default();
+        owners.push(owner.clone());
+        let patch = serde_json::json!({ "metadata": { "ownerReferences": owners } });
+        match claims_api
+            .patch(
+                &claim.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(error) if is_not_found(&error) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! An embedded API server, a client, the controllers, and a test "kubelet" that watches pods.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
+use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
+use k8s_labs_controllers::ControllerManager;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::watcher;
+use kube::{Api, Client, ResourceExt as _};
+use serde_json::json;
+
+const TOKEN: &str = "controllers-test-token";
+/// Guards against a hang; never a timed assertion (every wait ends on a watch event).
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+pub struct Cluster {
+    pub server: ApiServer,
+    pub client: Client,
+    pub controllers: ControllerManager,
+}
+
+pub async fn start() -> Cluster {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = ApiServer::start(ApiServerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: TOKEN.to_string(),
+        service_cidr: "10.96.0.0/12".to_string(),
+        kubernetes_version: "v1.33.0".to_string(),
+        nodes: Default::default(),
+    })
+    .await
+    .unwrap();
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user:\n    token: {TOKEN}\n",
+        server.url()
+    );
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::from_yaml(&kubeconfig).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = Client::try_from(config).unwrap();
+    let controllers = ControllerManager::start(client.clone()).await.unwrap();
+    Cluster {
+        server,
+        client,
+        controllers,
+    }
+}
+
+impl Cluster {
+    pub async fn stop(self) {
+        self.controllers.shutdown().await;
+        self.server.shutdown().await;
+    }
+
+    pub async fn namespace(&self, name: &str) {
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        Api::<Namespace>::all(self.client.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .unwrap();
+    }
+
+    pub async fn create<K>(&self, namespace: &str, object: serde_json::Value) -> K
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned
+            + serde::Serialize,
+    {
+        let object: K = serde_json::from_value(object).unwrap();
+        Api::<K>::namespaced(self.client.clone(), namespace)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap()
+    }
+}
+
+/// The pod IP the test kubelet reports for a pod (a string in the store: nothing connects).
+pub fn pod_ip(name: &str) -> String {
+    let ordinal: u32 = name
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(99);
+    format!("10.244.0.{}", 10 + ordinal)
+}
+
+/// Marks a pod Running with an IP, and Ready or not, through the status subresource.
+pub async fn set_pod_status(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    phase: &str,
+    ready: bool,
+) {
+    let status = json!({"status": {
+        "phase": phase,
+        "podIP": pod_ip(name),
+        "podIPs": [{"ip": pod_ip(name)}],
+        "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" },
+                        "lastTransitionTime": "2024-01-01T00:00:00Z"}],
+    }});
+    Api::<Pod>::namespaced(client.clone(), namespace)
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+pub fn is_running_ready(pod: &Pod) -> bool {
+    let status = pod.status.as_ref();
+    status.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// What the pod watch has seen, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Created(String),
+    Terminating(String),
+    Gone(String),
+}
+
+/// A watch on the pods of one namespace that plays the kubelet: it finishes graceful
+/// deletions (grace 0) and, when `auto_ready`, makes new pods Running and Ready.
+pub struct PodWatch {
+    client: Client,
+    namespace: String,
+    stream: BoxStream<'static, watcher::Result<watcher::Event<Pod>>>,
+    pub pods: BTreeMap<String, Pod>,
+    pub seen: Vec<Seen>,
+    /// For every pod created, whether its predecessor ordinal was Running+Ready at that
+    /// moment in the watch order (ordinal 0 counts as yes).
+    pub created_after_predecessor_ready: Vec<(String, bool)>,
+    pub auto_ready: bool,
+}
+
+impl PodWatch {
+    pub fn new(client: &Client, namespace: &str) -> Self {
+        let api = Api::<Pod>::namespaced(client.clone(), namespace);
+        Self {
+            client: client.clone(),
+            namespace: namespace.to_string(),
+            stream: watcher(api, watcher::Config::default()).boxed(),
+            pods: BTreeMap::new(),
+            seen: Vec::new(),
+            created_after_predecessor_ready: Vec::new(),
+            auto_ready: false,
+        }
+    }
+
+    /// Processes watch events until `condition` holds on the current pods.
+    pub async fn until(&mut self, what: &str, condition: impl Fn(&BTreeMap<String, Pod>) -> bool) {
+        while !condition(&self.pods) {
+            let event = tokio::time::timeout(HANG_GUARD, self.stream.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no pod event while waiting for: {what}; seen {:?}",
+                        self.seen
+                    )
+                })
+                .expect("pod watch ended")
+                .expect("pod watch failed");
+            self.apply(event).await;
+        }
+    }
+
+    async fn apply(&mut self, event: watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Apply(pod) | watcher::Event::InitApply(pod) => {
+                let name = pod.name_any();
+                if !self.pods.contains_key(&name) {
+                    self.seen.push(Seen::Created(name.clone()));
+                    let predecessor_ready = match name.rsplit_once('-') {
+                        Some((set, ordinal)) => match ordinal.parse::<u32>() {
+                            Ok(0) | Err(_) => true,
+                            Ok(n) => self
+                                .pods
+                                .get(&format!("{set}-{}", n - 1))
+                                .is_some_and(is_running_ready),
+                        },
+                        None => true,
+                    };
+                    self.created_after_predecessor_ready
+                        .push((name.clone(), predecessor_ready));
+                }
+                let was_terminating = self
+                    .pods
+                    .get(&name)
+                    .is_some_and(|p| p.metadata.deletion_timestamp.is_some());
+                if pod.metadata.deletion_timestamp.is_some() && !was_terminating {
+                    self.seen.push(Seen::Terminating(name.clone()));
+                    let api = Api::<Pod>::namespaced(self.client.clone(), &self.namespace);
+                    let _ = api
+                        .delete(&name, &DeleteParams::default().grace_period(0))
+                        .await;
+                } else if self.auto_ready
+                    && pod.metadata.deletion_timestamp.is_none()
+                    && pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Running")
+                    && pod.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Failed")
+                {
+                    set_pod_status(&self.client, &self.namespace, &name, "Running", true).await;
+                }
+                self.pods.insert(name, pod);
+            }
+            watcher::Event::Delete(pod) => {
+                let name = pod.name_any();
+                self.seen.push(Seen::Gone(name.clone()));
+                self.pods.remove(&name);
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    /// Position of the first event matching `seen`.
+    pub fn position(&self, seen: &Seen) -> Option<usize> {
+        self.seen.iter().position(|s| s == seen)
+    }
+
+    /// Where a pod's removal began: its Terminating mark or, if it went at once, its Gone.
+    pub fn removal_started(&self, name: &str) -> Option<usize> {
+        self.seen.iter().position(|s| {
+            *s == Seen::Terminating(name.to_string()) || *s == Seen::Gone(name.to_string())
+        })
+    }
+}

@@ -1,0 +1,260 @@
+//! The ReplicaSet controller against the embedded API server; the test plays the kubelet.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{PodWatch, set_pod_status};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::wait::await_condition;
+use kube::{Api, ResourceExt as _};
+use serde_json::json;
+
+fn frontend(replicas: i32) -> serde_json::Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {"name": "frontend", "labels": {"app": "guestbook"}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"tier": "frontend"}},
+            "template": {
+                "metadata": {"labels": {"tier": "frontend", "app": "guestbook"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]},
+            },
+        },
+    })
+}
+
+/// Pods not being deleted: what the set counts.
+fn active(pods: &BTreeMap<String, Pod>) -> BTreeSet<String> {
+    pods.values()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+        .map(|pod| pod.name_any())
+        .collect()
+}
+
+async fn wait_for_set(
+    api: &Api<ReplicaSet>,
+    what: &str,
+    condition: impl Fn(&ReplicaSet) -> bool,
+) -> ReplicaSet {
+    tokio::time::timeout(
+        common::HANG_GUARD,
+        await_condition(api.clone(), "frontend", move |set: Option<&ReplicaSet>| {
+            set.is_some_and(&condition)
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ReplicaSet never reached: {what}"))
+    .unwrap()
+    .unwrap()
+}
+
+fn ready_replicas(set: &ReplicaSet) -> Option<i32> {
+    set.status.as_ref().and_then(|s| s.ready_replicas)
+}
+
+async fn scale(sets: &Api<ReplicaSet>, replicas: i32) {
+    sets.patch_scale(
+        "frontend",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn creates_scales_heals_and_reports_readiness() {
+    let cluster = common::start().await;
+    let ns = "rs";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+    let sets = Api::<ReplicaSet>::namespaced(cluster.client.clone(), ns);
+    let set: ReplicaSet = cluster.create(ns, frontend(3)).await;
+
+    // Three pods from the template, with generated names and the set as controller.
+    pods.until("3 pods", |p| active(p).len() == 3).await;
+    for pod in pods.pods.values() {
+        let name = pod.name_any();
+        let suffix = name.strip_prefix("frontend-").unwrap();
+        assert_eq!(suffix.len(), 5, "generated name {name}");
+        assert_eq!(pod.metadata.generate_name.as_deref(), Some("frontend-"));
+        assert_eq!(pod.labels()["tier"], "frontend");
+        assert_eq!(pod.labels()["app"], "guestbook");
+        let owners = pod.owner_references();
+        assert_eq!(owners.len(), 1);
+        let owner = &owners[0];
+        assert_eq!(
+            (
+                owner.api_version.as_str(),
+                owner.kind.as_str(),
+                owner.name.as_str()
+            ),
+            ("apps/v1", "ReplicaSet", "frontend")
+        );
+        assert_eq!(owner.uid, set.uid().unwrap());
+        assert_eq!(
+            (owner.controller, owner.block_owner_deletion),
+            (Some(true), Some(true))
+        );
+    }
+    let status = wait_for_set(&sets, "3 replicas observed", |set| {
+        set.status.as_ref().is_some_and(|s| s.replicas == 3)
+    })
+    .await
+    .status
+    .unwrap();
+    assert_eq!(status.ready_replicas, Some(0));
+    assert_eq!(status.fully_labeled_replicas, Some(3));
+    assert_eq!(status.observed_generation, Some(1));
+
+    // Readiness reported by the "kubelet" shows up in the set's status.
+    let first_three = active(&pods.pods);
+    for name in &first_three {
+        set_pod_status(&cluster.client, ns, name, "Running", true).await;
+    }
+    let status = wait_for_set(&sets, "3 ready", |set| ready_replicas(set) == Some(3))
+        .await
+        .status
+        .unwrap();
+    assert_eq!(status.available_replicas, Some(3));
+
+    // Scale to 5 through the scale subresource (kubectl scale).
+    scale(&sets, 5).await;
+    pods.until("5 pods", |p| active(p).len() == 5).await;
+    let set = wait_for_set(&sets, "5 replicas", |set| {
+        set.status.as_ref().is_some_and(|s| s.replicas == 5)
+    })
+    .await;
+    assert_eq!(set.status.as_ref().unwrap().observed_generation, Some(2));
+    assert_eq!(ready_replicas(&set), Some(3));
+
+    // Scale to 2: the two pods that are not Ready go first, then one Ready pod.
+    scale(&sets, 2).await;
+    pods.until("2 pods", |p| active(p).len() == 2 && p.len() == 2)
+        .await;
+    let remaining = active(&pods.pods);
+    assert!(
+        remaining.is_subset(&first_three),
+        "the not-Ready pods were not deleted first: {remaining:?} of {first_three:?}"
+    );
+    wait_for_set(&sets, "2 ready", |set| {
+        set.status
+            .as_ref()
+            .is_some_and(|s| s.replicas == 2 && s.ready_replicas == Some(2))
+    })
+    .await;
+
+    // Self-healing: a deleted pod is replaced by a new one with a new name.
+    let victim = remaining.first().unwrap().clone();
+    Api::<Pod>::namespaced(cluster.client.clone(), ns)
+        .delete(&victim, &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.until("a replacement", |p| {
+        let now = active(p);
+        now.len() == 2 && !now.contains(&victim)
+    })
+    .await;
+    let replacement = active(&pods.pods)
+        .difference(&remaining)
+        .next()
+        .unwrap()
+        .clone();
+    assert!(replacement.starts_with("frontend-") && replacement != victim);
+    wait_for_set(&sets, "1 ready after the replacement", |set| {
+        set.status
+            .as_ref()
+            .is_some_and(|s| s.replicas == 2 && s.ready_replicas == Some(1))
+    })
+    .await;
+    set_pod_status(&cluster.client, ns, &replacement, "Running", true).await;
+    wait_for_set(&sets, "2 ready again", |set| ready_replicas(set) == Some(2)).await;
+
+    // Deleting the set deletes its pods (garbage collector, background propagation).
+    sets.delete("frontend", &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.until("pods gone with the set", |p| p.is_empty()).await;
+
+    cluster.stop().await;
+}
+
+#[tokio::test]
+async fn adopts_orphans_releases_relabelled_and_ignores_terminating() {
+    let cluster = common::start().await;
+    let ns = "adopt";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+
+    // A bare pod with the selector's labels exists before the set: it is adopted.
+    let _: Pod = cluster
+        .create(
+            ns,
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "orphan", "labels": {"tier": "frontend"},
+                             "finalizers": ["example.com/hold"]},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]},
+            }),
+        )
+        .await;
+    let _: ReplicaSet = cluster.create(ns, frontend(2)).await;
+    pods.until("orphan adopted and one more pod", |p| {
+        active(p).len() == 2
+            && p["orphan"]
+                .owner_references()
+                .iter()
+                .any(|o| o.name == "frontend" && o.controller == Some(true))
+    })
+    .await;
+    assert!(active(&pods.pods).contains("orphan"));
+
+    // A relabelled pod is released (owner reference removed) and replaced.
+    let api = Api::<Pod>::namespaced(cluster.client.clone(), ns);
+    let other = active(&pods.pods)
+        .into_iter()
+        .find(|n| n != "orphan")
+        .unwrap();
+    api.patch(
+        &other,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"tier": "debug"}}})),
+    )
+    .await
+    .unwrap();
+    pods.until("released and replaced", |p| {
+        p[&other].owner_references().is_empty() && active(p).len() == 3
+    })
+    .await;
+
+    // A terminating pod (held by a finalizer) no longer counts: it is replaced at once.
+    api.delete("orphan", &DeleteParams::default())
+        .await
+        .unwrap();
+    pods.until("terminating orphan replaced", |p| {
+        p.get("orphan")
+            .is_some_and(|orphan| orphan.metadata.deletion_timestamp.is_some())
+            && active(p).len() == 3
+    })
+    .await;
+    let sets = Api::<ReplicaSet>::namespaced(cluster.client.clone(), ns);
+    wait_for_set(&sets, "2 replicas besides the terminating one", |set| {
+        set.status.as_ref().is_some_and(|s| s.replicas == 2)
+    })
+    .await;
+    api.patch(
+        "orphan",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    pods.until("orphan gone", |p| !p.contains_key("orphan"))
+        .await;
+
+    cluster.stop().await;
+}

@@ -1,0 +1,123 @@
+//! The contract between the API server and the node agent for the streams that do not go
+//! through objects: exec, attach and logs. kube-apiserver reaches the kubelet for these over
+//! HTTP; in the embedded cluster both live in one process, so the API server looks up the
+//! pod's node in [`NodeConnections`] and calls it directly. Everything else the node agent
+//! does goes through the REST API like any other client.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use tokio::sync::{mpsc, oneshot};
+
+/// What `POST /api/v1/namespaces/{ns}/pods/{name}/exec` asks for, after the API server has
+/// checked that the pod exists and chosen the container (the first one when none is named).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
+}
+
+/// Terminal size sent on the resize channel (channel 4 of the streaming protocols).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TerminalSize {
+    pub width: u16,
+    pub height: u16,
+}
+
+/// How a process ended, as the API server reports it on the error channel (a `Status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The process exited with this code (0 is success).
+    Code(i32),
+    /// The process could not be started or was lost; the text says why.
+    Error(String),
+}
+
+/// A running exec (or attach) session. Dropping `stdin` closes the process's stdin.
+/// With `tty`, the process's output arrives on `stdout` only, as on a real terminal.
+pub struct ExecSession {
+    pub stdin: Option<mpsc::Sender<Bytes>>,
+    pub stdout: Option<mpsc::Receiver<Bytes>>,
+    pub stderr: Option<mpsc::Receiver<Bytes>>,
+    pub resize: Option<mpsc::Sender<TerminalSize>>,
+    pub exit: oneshot::Receiver<ExitStatus>,
+}
+
+/// What `GET /api/v1/namespaces/{ns}/pods/{name}/log` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub follow: bool,
+    pub previous: bool,
+    pub tail_lines: Option<i64>,
+    pub timestamps: bool,
+}
+
+/// The log bytes of a container; ends at the end of the log unless `follow` was asked.
+pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Why the node could not serve a stream; the API server maps these to `Status` codes.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// 404: the pod or container is not (or no longer) on this node.
+    #[error("{0}")]
+    NotFound(String),
+    /// 400: for example the container is not running yet.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 500: the runtime failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The node agent's side of exec, attach and logs (the kubelet API's streaming part).
+#[async_trait::async_trait]
+pub trait NodeConnection: Send + Sync + 'static {
+    /// Starts `request.command` in the container and returns its streams.
+    async fn exec(&self, request: ExecRequest) -> Result<ExecSession, NodeError>;
+    /// Connects to the main process of the container (`kubectl attach`, `kubectl run -i`).
+    /// `request.command` is empty.
+    async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError>;
+    /// The container's log.
+    async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError>;
+}
+
+/// The nodes the API server can reach, by node name. The cluster registers its node agent
+/// here once it runs, so the API server can start before any node exists, as in Kubernetes.
+#[derive(Clone, Default)]
+pub struct NodeConnections(Arc<RwLock<HashMap<String, Arc<dyn NodeConnection>>>>);
+
+impl NodeConnections {
+    pub fn register(&self, node_name: &str, connection: Arc<dyn NodeConnection>) {
+        let mut nodes = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        nodes.insert(node_name.to_string(), connection);
+    }
+
+    pub fn unregister(&self, node_name: &str) {
+        let mut nodes = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        nodes.remove(node_name);
+    }
+
+    pub fn get(&self, node_name: &str) -> Option<Arc<dyn NodeConnection>> {
+        let nodes = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        nodes.get(node_name).cloned()
+    }
+}
+
+impl std::fmt::Debug for NodeConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let nodes = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f.debug_list().entries(nodes.keys()).finish()
+    }
+}

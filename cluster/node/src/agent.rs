@@ -1,0 +1,372 @@
+//! The node agent's main loop: registers the Node, watches pods through the API (a kube-runtime
+//! watcher, as the kubelet's informer), binds unscheduled pods to this node (the scheduler's
+//! job in a one-node cluster), and runs one pod worker per pod bound here.
+
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use k8s_labs_net::NodeNetwork;
+use k8s_labs_node_api::NodeConnection;
+use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::{Catalog, ImageStore};
+use crate::connection::RuncNodeConnection;
+use crate::containers::ContainerRegistry;
+use crate::context::NodeContext;
+use crate::events::{EventRecord, EventRecorder, EventType, InvolvedPod};
+use crate::node_object::{NodeFacts, register_node};
+use crate::pod_worker::{PodUpdate, PodWorker};
+use crate::runtime::Runc;
+use crate::sandbox::DnsSettings;
+
+/// How the node agent is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub node_name: String,
+    /// The instance directory (`/run/k8s-labs/<instance>`): runc state, pod sandboxes, logs.
+    pub state_dir: PathBuf,
+    pub network: Arc<NodeNetwork>,
+    /// The cluster DNS Service IP every pod's resolv.conf names.
+    pub dns_ip: Ipv4Addr,
+    pub cluster_domain: String,
+    /// What the Node reports as `kubeletVersion` (`v1.33.0`).
+    pub kubelet_version: String,
+}
+
+/// Starts node agents.
+pub struct NodeAgent;
+
+impl NodeAgent {
+    /// Registers the Node and starts watching pods; returns once the Node is registered.
+    pub async fn start(client: Client, config: NodeConfig) -> Result<NodeHandle> {
+        let runc_root = config.state_dir.join("runc");
+        let pods_dir = config.state_dir.join("pods");
+        for dir in [&runc_root, &pods_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let catalog = Catalog::embedded()?;
+        let facts = NodeFacts {
+            node_name: config.node_name.clone(),
+            internal_ip: config.network.gateway(),
+            kubelet_version: config.kubelet_version.clone(),
+            pod_cidr: config.network.pod_cidr().to_string(),
+        };
+        register_node(&client, &facts).await?;
+        let (events, events_task) = EventRecorder::start(client.clone(), config.node_name.clone());
+        let context = Arc::new(NodeContext {
+            client,
+            node_name: config.node_name.clone(),
+            network: config.network.clone(),
+            runc: Runc::new(runc_root),
+            catalog,
+            images: ImageStore::new(config.state_dir.join("images")),
+            registry: ContainerRegistry::default(),
+            pods_dir,
+            dns: DnsSettings {
+                nameserver: config.dns_ip,
+                cluster_domain: config.cluster_domain.clone(),
+            },
+            events,
+        });
+        let shutdown = CancellationToken::new();
+        let main = tokio::spawn(run(context.clone(), shutdown.clone()));
+        Ok(NodeHandle {
+            inner: Arc::new(HandleInner {
+                context,
+                shutdown,
+                tasks: Mutex::new(Some((main, events_task))),
+            }),
+        })
+    }
+}
+
+/// A running node agent; clones share it.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<HandleInner>,
+}
+
+struct HandleInner {
+    context: Arc<NodeContext>,
+    shutdown: CancellationToken,
+    tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
+}
+
+impl NodeHandle {
+    /// What the API server calls for exec, attach and logs of this node's pods.
+    pub fn connection(&self) -> Arc<dyn NodeConnection> {
+        Arc::new(RuncNodeConnection::new(self.inner.context.clone()))
+    }
+
+    /// The node's name.
+    pub fn node_name(&self) -> &str {
+        &self.inner.context.node_name
+    }
+
+    /// Stops watching, kills every container, removes every sandbox (mounts, pod network
+    /// namespaces, directories). Pods stay in the API, as when a kubelet stops.
+    pub async fn shutdown(self) -> Result<()> {
+        self.inner.shutdown.cancel();
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some((main, events_task)) = tasks {
+            let _ = main.await;
+            events_task.abort();
+        }
+        // Whatever a worker could not remove: containers runc still knows, mounts, pod dirs.
+        let context = self.inner.context.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            for id in context.runc.list_blocking().unwrap_or_default() {
+                let _ = std::process::Command::new("runc")
+                    .arg("--root")
+                    .arg(context.runc.root())
+                    .args(["delete", "--force", &id])
+                    .output();
+            }
+            crate::mounts::unmount_under(&context.pods_dir)?;
+            Ok(())
+        })
+        .await
+        .context("cleaning up after the pod workers")??;
+        Ok(())
+    }
+}
+
+struct Worker {
+    updates: watch::Sender<PodUpdate>,
+    task: JoinHandle<()>,
+}
+
+async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
+    let api: Api<Pod> = Api::all(context.client.clone());
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    let mut stream = std::pin::pin!(stream);
+    let mut workers: HashMap<String, Worker> = HashMap::new();
+    let mut finished: HashSet<String> = HashSet::new();
+    let binding: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<String>();
+    let mut listed: Option<HashSet<String>> = None;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(uid) = finished_rx.recv() => {
+                workers.remove(&uid);
+                finished.insert(uid);
+            }
+            item = stream.next() => {
+                let Some(item) = item else { break };
+                let event = match item {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::warn!("watching pods: {error}");
+                        continue;
+                    }
+                };
+                let mut agent = Agent {
+                    context: &context,
+                    shutdown: &shutdown,
+                    workers: &mut workers,
+                    finished: &finished,
+                    binding: &binding,
+                    finished_tx: &finished_tx,
+                };
+                match event {
+                    watcher::Event::Init => listed = Some(HashSet::new()),
+                    watcher::Event::InitApply(pod) => {
+                        if let (Some(listed), Some(uid)) = (listed.as_mut(), pod.metadata.uid.clone()) {
+                            listed.insert(uid);
+                        }
+                        agent.on_pod(pod);
+                    }
+                    watcher::Event::InitDone => {
+                        if let Some(listed) = listed.take() {
+                            for (uid, worker) in agent.workers.iter() {
+                                if !listed.contains(uid) {
+                                    let _ = worker.updates.send(PodUpdate::Gone);
+                                }
+                            }
+                        }
+                    }
+                    watcher::Event::Apply(pod) => agent.on_pod(pod),
+                    watcher::Event::Delete(pod) => {
+                        if let Some(worker) = pod.metadata.uid.as_ref().and_then(|uid| workers.get(uid)) {
+                            let _ = worker.updates.send(PodUpdate::Gone);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // The workers see the cancellation too and tear their pods down.
+    for (_, worker) in workers {
+        let _ = worker.task.await;
+    }
+}
+
+struct Agent<'a> {
+    context: &'a Arc<NodeContext>,
+    shutdown: &'a CancellationToken,
+    workers: &'a mut HashMap<String, Worker>,
+    finished: &'a HashSet<String>,
+    binding: &'a Arc<Mutex<HashSet<String>>>,
+    finished_tx: &'a mpsc::UnboundedSender<String>,
+}
+
+impl Agent<'_> {
+    fn on_pod(&mut self, pod: Pod) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        if self.finished.contains(&uid) {
+            return;
+        }
+        let spec = pod.spec.as_ref();
+        let node_name = spec
+            .and_then(|spec| spec.node_name.clone())
+            .unwrap_or_default();
+        if node_name.is_empty() {
+            self.schedule(&pod, uid);
+            return;
+        }
+        if node_name != self.context.node_name {
+            return;
+        }
+        let pod = Arc::new(pod);
+        if let Some(worker) = self.workers.get(&uid) {
+            let _ = worker.updates.send(PodUpdate::Present(pod));
+            return;
+        }
+        let phase = pod.status.as_ref().and_then(|status| status.phase.clone());
+        let terminal = matches!(phase.as_deref(), Some("Succeeded" | "Failed"));
+        if terminal && pod.metadata.deletion_timestamp.is_none() {
+            return; // finished before this agent started; nothing runs for it
+        }
+        let (updates, receiver) = watch::channel(PodUpdate::Present(pod.clone()));
+        let worker = match PodWorker::new(
+            self.context.clone(),
+            pod,
+            receiver,
+            self.shutdown.child_token(),
+        ) {
+            Ok(worker) => worker,
+            Err(error) => {
+                tracing::warn!("pod {uid}: {error:#}");
+                return;
+            }
+        };
+        let finished_tx = self.finished_tx.clone();
+        let worker_uid = uid.clone();
+        let task = tokio::spawn(async move {
+            worker.run().await;
+            let _ = finished_tx.send(worker_uid);
+        });
+        self.workers.insert(uid, Worker { updates, task });
+    }
+
+    /// Binds an unscheduled pod to this node (the scheduler's job in a one-node cluster).
+    fn schedule(&self, pod: &Pod, uid: String) {
+        let spec = pod.spec.as_ref();
+        let scheduler = spec.and_then(|spec| spec.scheduler_name.clone());
+        if pod.metadata.deletion_timestamp.is_some()
+            || scheduler.is_some_and(|name| name != "default-scheduler")
+        {
+            return;
+        }
+        {
+            let mut binding = self
+                .binding
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if !binding.insert(uid.clone()) {
+                return;
+            }
+        }
+        let (Some(name), namespace) = (pod.metadata.name.clone(), pod.metadata.namespace.clone())
+        else {
+            return;
+        };
+        let namespace = namespace.unwrap_or_else(|| "default".to_string());
+        let client = self.context.client.clone();
+        let node = self.context.node_name.clone();
+        let events = self.context.events.clone();
+        let binding = self.binding.clone();
+        tokio::spawn(async move {
+            let result = bind(&client, &namespace, &name, &uid, &node).await;
+            match result {
+                Ok(()) => events.record(EventRecord {
+                    pod: InvolvedPod {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                        uid: uid.clone(),
+                    },
+                    field_path: None,
+                    type_: EventType::Normal,
+                    reason: "Scheduled".to_string(),
+                    message: format!("Successfully assigned {namespace}/{name} to {node}"),
+                    component: "default-scheduler",
+                }),
+                Err(error) => {
+                    tracing::warn!("binding pod {namespace}/{name}: {error:#}");
+                    binding
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .remove(&uid);
+                }
+            }
+        });
+    }
+}
+
+/// `POST pods/{name}/binding`, as the scheduler does; where the API server has no binding
+/// subresource (404/405), a merge patch of `spec.nodeName` instead.
+async fn bind(client: &Client, namespace: &str, name: &str, uid: &str, node: &str) -> Result<()> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace.to_string()),
+            uid: Some(uid.to_string()),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some("Node".to_string()),
+            name: Some(node.to_string()),
+            ..ObjectReference::default()
+        },
+    };
+    let posted = api
+        .create_subresource::<_, serde_json::Value>(
+            "binding",
+            name,
+            &PostParams::default(),
+            &binding,
+        )
+        .await;
+    match posted {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 405 => {
+            let patch = serde_json::json!({"spec": {"nodeName": node}});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .context("patching spec.nodeName")?;
+            Ok(())
+        }
+        Err(error) => Err(error).context("posting the binding"),
+    }
+}

@@ -1,0 +1,477 @@
+//! The kubelet API's streaming part for this node: exec (`runc exec` as a child, with a pty of
+//! our own for `--tty`), logs (the container's log file) and attach (the main process's stdin
+//! and output).
+
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use k8s_labs_node_api::{
+    ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeError,
+    TerminalSize,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::containers::{ContainerKey, ContainerRecord, OutputStream};
+use crate::context::NodeContext;
+
+/// [`NodeConnection`] on runc.
+pub struct RuncNodeConnection {
+    context: Arc<NodeContext>,
+}
+
+impl RuncNodeConnection {
+    pub(crate) fn new(context: Arc<NodeContext>) -> RuncNodeConnection {
+        RuncNodeConnection { context }
+    }
+
+    fn record(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<ContainerRecord, NodeError> {
+        let key = ContainerKey {
+            namespace: namespace.to_string(),
+            pod: pod.to_string(),
+            container: container.to_string(),
+        };
+        match self.context.registry.get(&key) {
+            Some(record) => Ok(record),
+            None if self.context.registry.has_pod(namespace, pod) => Err(NodeError::BadRequest(
+                format!("container {container} is not valid for pod {pod}"),
+            )),
+            None => Err(NodeError::BadRequest(format!(
+                "container {container:?} in pod {pod:?} is waiting to start: it has not run yet"
+            ))),
+        }
+    }
+
+    fn running_record(&self, request: &ExecRequest) -> Result<ContainerRecord, NodeError> {
+        let record = self.record(&request.namespace, &request.pod, &request.container)?;
+        if !*record.running.borrow() {
+            return Err(NodeError::BadRequest(format!(
+                "container {} is not running (pod {})",
+                request.container, request.pod
+            )));
+        }
+        Ok(record)
+    }
+}
+
+#[async_trait::async_trait]
+impl NodeConnection for RuncNodeConnection {
+    async fn exec(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
+        let record = self.running_record(&request)?;
+        if request.command.is_empty() {
+            return Err(NodeError::BadRequest(
+                "you must specify at least 1 command".into(),
+            ));
+        }
+        let mut args = vec!["exec".to_string()];
+        if request.tty {
+            args.push("--tty".to_string());
+        }
+        args.push(record.runc_id.clone());
+        args.extend(request.command.iter().cloned());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let command = self.context.runc.command(&args);
+        if request.tty {
+            exec_with_pty(command, &request)
+        } else {
+            exec_with_pipes(command, &request)
+        }
+    }
+
+    async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
+        let record = self.running_record(&request)?;
+        if request.tty {
+            return Err(NodeError::BadRequest(
+                "attach with a tty is not supported by this node (containers run without a \
+                 terminal); attach without -t"
+                    .into(),
+            ));
+        }
+        if request.stdin && record.stdin.is_none() {
+            return Err(NodeError::BadRequest(format!(
+                "container {} in pod {} has no stdin (stdin: true is not set)",
+                request.container, request.pod
+            )));
+        }
+        Ok(attach(record, &request))
+    }
+
+    async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError> {
+        let record = self.record(&request.namespace, &request.pod, &request.container)?;
+        let path = if request.previous {
+            record.previous_log_path.clone().ok_or_else(|| {
+                NodeError::BadRequest(format!(
+                    "previous terminated container \"{}\" in pod \"{}\" not found",
+                    request.container, request.pod
+                ))
+            })?
+        } else {
+            record.log_path.clone()
+        };
+        let content = tokio::fs::read(&path).await.unwrap_or_default();
+        let start = match request.tail_lines {
+            Some(lines) => tail_offset(&content, usize::try_from(lines.max(0)).unwrap_or(0)),
+            None => 0,
+        };
+        let first = Bytes::copy_from_slice(&content[start..]);
+        let follow = request.follow && !request.previous;
+        let state = LogFollow {
+            path,
+            offset: content.len() as u64,
+            first: Some(first),
+            follow,
+            running: record.running.clone(),
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(state, next_log_chunk)))
+    }
+}
+
+/// Where the last `lines` lines of `content` start.
+fn tail_offset(content: &[u8], lines: usize) -> usize {
+    if lines == 0 {
+        return content.len();
+    }
+    let body = content.strip_suffix(b"\n").unwrap_or(content);
+    let mut seen = 0;
+    for (index, byte) in body.iter().enumerate().rev() {
+        if *byte == b'\n' {
+            seen += 1;
+            if seen == lines {
+                return index + 1;
+            }
+        }
+    }
+    0
+}
+
+struct LogFollow {
+    path: std::path::PathBuf,
+    offset: u64,
+    first: Option<Bytes>,
+    follow: bool,
+    running: tokio::sync::watch::Receiver<bool>,
+    done: bool,
+}
+
+/// The next piece of a log: what was there at first, then (when following) whatever the
+/// container appends, re-reading the file on a short interval until the container has ended
+/// and everything it wrote has been sent.
+async fn next_log_chunk(mut state: LogFollow) -> Option<(std::io::Result<Bytes>, LogFollow)> {
+    if let Some(first) = state.first.take()
+        && !first.is_empty()
+    {
+        return Some((Ok(first), state));
+    }
+    if !state.follow || state.done {
+        return None;
+    }
+    loop {
+        let ended = !*state.running.borrow();
+        let chunk = read_from(&state.path, state.offset).await;
+        match chunk {
+            Ok(bytes) if !bytes.is_empty() => {
+                state.offset += bytes.len() as u64;
+                return Some((Ok(bytes), state));
+            }
+            Ok(_) if ended => return None,
+            Ok(_) => {}
+            Err(error) => {
+                state.done = true;
+                return Some((Err(error), state));
+            }
+        }
+        tokio::select! {
+            _ = state.running.changed() => {}
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+async fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<Bytes> {
+    use tokio::io::AsyncSeekExt;
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Bytes::new()),
+        Err(error) => return Err(error),
+    };
+    file.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut buffer = Vec::new();
+    file.read_to_end(&mut buffer).await?;
+    Ok(Bytes::from(buffer))
+}
+
+fn exec_with_pipes(
+    mut command: tokio::process::Command,
+    request: &ExecRequest,
+) -> Result<ExecSession, NodeError> {
+    command
+        .stdin(if request.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(if request.stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if request.stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .kill_on_drop(true);
+    let mut child = command
+        .spawn()
+        .map_err(|error| NodeError::Internal(format!("running runc exec: {error}")))?;
+    let (stdout_tx, stdout_rx) = output_channel(request.stdout);
+    let (stderr_tx, stderr_rx) = output_channel(request.stderr);
+    let stdout_pump = tokio::spawn(copy_out(child.stdout.take(), stdout_tx));
+    let stderr_pump = tokio::spawn(copy_out(child.stderr.take(), stderr_tx));
+    let stdin_tx = child.stdin.take().map(|stdin| {
+        let (tx, rx) = mpsc::channel::<Bytes>(16);
+        tokio::spawn(copy_in(rx, stdin));
+        tx
+    });
+    let (exit_tx, exit_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        let _ = stdout_pump.await;
+        let _ = stderr_pump.await;
+        let _ = exit_tx.send(exit_status(status));
+    });
+    Ok(ExecSession {
+        stdin: stdin_tx,
+        stdout: stdout_rx,
+        stderr: stderr_rx,
+        resize: None,
+        exit: exit_rx,
+    })
+}
+
+/// `runc exec --tty` relays between its own terminal and the container's pty; its terminal is
+/// a pty of ours (never this process's controlling terminal, which runc would put in raw mode).
+fn exec_with_pty(
+    mut command: tokio::process::Command,
+    request: &ExecRequest,
+) -> Result<ExecSession, NodeError> {
+    let internal = |what: &str, error: nix::Error| NodeError::Internal(format!("{what}: {error}"));
+    let pty = nix::pty::openpty(None, None).map_err(|error| internal("openpty", error))?;
+    let slave: OwnedFd = pty.slave;
+    let clone = |fd: &OwnedFd| {
+        fd.try_clone()
+            .map_err(|error| NodeError::Internal(format!("dup: {error}")))
+    };
+    command
+        .stdin(Stdio::from(clone(&slave)?))
+        .stdout(Stdio::from(clone(&slave)?))
+        .stderr(Stdio::from(clone(&slave)?))
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|error| NodeError::Internal(format!("running runc exec --tty: {error}")))?;
+    drop(slave);
+    let master = std::fs::File::from(pty.master);
+    let writer = master
+        .try_clone()
+        .map_err(|error| NodeError::Internal(format!("dup: {error}")))?;
+    let resizer = master
+        .try_clone()
+        .map_err(|error| NodeError::Internal(format!("dup: {error}")))?;
+    let (stdout_tx, stdout_rx) = output_channel(request.stdout);
+    let reader = tokio::fs::File::from_std(master);
+    let stdout_pump = tokio::spawn(copy_out(Some(reader), stdout_tx));
+    let stdin_tx = request.stdin.then(|| {
+        let (tx, rx) = mpsc::channel::<Bytes>(16);
+        tokio::spawn(copy_in(rx, tokio::fs::File::from_std(writer)));
+        tx
+    });
+    let (resize_tx, mut resize_rx) = mpsc::channel::<TerminalSize>(4);
+    tokio::spawn(async move {
+        while let Some(size) = resize_rx.recv().await {
+            let winsize = libc::winsize {
+                ws_row: size.height,
+                ws_col: size.width,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer on an open pty.
+            unsafe { libc::ioctl(resizer.as_raw_fd(), libc::TIOCSWINSZ, &winsize) };
+        }
+    });
+    let (exit_tx, exit_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        let _ = stdout_pump.await;
+        let _ = exit_tx.send(exit_status(status));
+    });
+    Ok(ExecSession {
+        stdin: stdin_tx,
+        stdout: stdout_rx,
+        stderr: None,
+        resize: Some(resize_tx),
+        exit: exit_rx,
+    })
+}
+
+fn output_channel(wanted: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
+    if wanted {
+        let (tx, rx) = mpsc::channel(64);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    }
+}
+
+fn exit_status(status: std::io::Result<std::process::ExitStatus>) -> ExitStatus {
+    match status {
+        Ok(status) => match status.code() {
+            Some(code) => ExitStatus::Code(code),
+            None => {
+                use std::os::unix::process::ExitStatusExt;
+                ExitStatus::Code(128 + status.signal().unwrap_or(9))
+            }
+        },
+        Err(error) => ExitStatus::Error(format!("waiting for runc exec: {error}")),
+    }
+}
+
+/// Copies a process's output to a session channel until EOF (a pty's EIO counts as EOF).
+async fn copy_out(reader: Option<impl AsyncRead + Unpin>, sender: Option<mpsc::Sender<Bytes>>) {
+    let Some(mut reader) = reader else { return };
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        match reader.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => {
+                if let Some(sender) = &sender {
+                    // A client that went away stops reading; keep draining so the process
+                    // does not block on a full pipe.
+                    let _ = sender.send(Bytes::copy_from_slice(&buffer[..read])).await;
+                }
+            }
+        }
+    }
+}
+
+/// Forwards a session's stdin to a process; closing the channel closes the process's stdin.
+async fn copy_in(mut receiver: mpsc::Receiver<Bytes>, mut writer: impl AsyncWrite + Unpin) {
+    while let Some(bytes) = receiver.recv().await {
+        if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Attaches to the main process: its live output, and its stdin when asked.
+fn attach(record: ContainerRecord, request: &ExecRequest) -> ExecSession {
+    let (stdout_tx, stdout_rx) = output_channel(request.stdout);
+    let (stderr_tx, stderr_rx) = output_channel(request.stderr);
+    let mut output = record.output.subscribe();
+    let mut exit = record.exit.clone();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let forward = |item: (OutputStream, Bytes)| {
+            let sender = match item.0 {
+                OutputStream::Stdout => stdout_tx.clone(),
+                OutputStream::Stderr => stderr_tx.clone(),
+            };
+            (sender, item.1)
+        };
+        loop {
+            tokio::select! {
+                item = output.recv() => match item {
+                    Ok(item) => {
+                        let (sender, bytes) = forward(item);
+                        if let Some(sender) = sender {
+                            let _ = sender.send(bytes).await;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                changed = exit.changed() => {
+                    if changed.is_err() || exit.borrow().is_some() {
+                        // The output was all broadcast before the exit was; drain it.
+                        while let Ok(item) = output.try_recv() {
+                            let (sender, bytes) = forward(item);
+                            if let Some(sender) = sender {
+                                let _ = sender.send(bytes).await;
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        let status = match exit.borrow().as_ref() {
+            Some(info) => ExitStatus::Code(info.exit_code),
+            None => ExitStatus::Error("the container's output ended".to_string()),
+        };
+        let _ = exit_tx.send(status);
+    });
+    let stdin_tx = match (&record.stdin, request.stdin) {
+        (Some(stdin), true) => {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+            let stdin = stdin.clone();
+            let stdin_once = record.stdin_once;
+            tokio::spawn(async move {
+                while let Some(bytes) = rx.recv().await {
+                    let mut guard = stdin.lock().await;
+                    let Some(writer) = guard.as_mut() else { return };
+                    if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
+                        return;
+                    }
+                }
+                if stdin_once {
+                    // stdinOnce: the first client to detach closes the container's stdin.
+                    stdin.lock().await.take();
+                }
+            });
+            Some(tx)
+        }
+        _ => None,
+    };
+    ExecSession {
+        stdin: stdin_tx,
+        stdout: stdout_rx,
+        stderr: stderr_rx,
+        resize: None,
+        exit: exit_rx,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tail_offset;
+
+    #[test]
+    fn tail_finds_the_last_lines() {
+        let log = b"one\ntwo\nthree\n";
+        assert_eq!(&log[tail_offset(log, 1)..], b"three\n");
+        assert_eq!(&log[tail_offset(log, 2)..], b"two\nthree\n");
+        assert_eq!(tail_offset(log, 5), 0);
+        assert_eq!(tail_offset(log, 0), log.len());
+    }
+}

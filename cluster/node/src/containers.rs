@@ -1,0 +1,378 @@
+//! Starting one attempt of a pod's container, the way the kubelet asks a CRI runtime to: image
+//! from the catalog, bundle, `runc run`, output to the container's log file, and a record that
+//! exec, logs and attach find it by.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use k8s_openapi::api::core::v1::Container;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::ChildStdin;
+use tokio::sync::{broadcast, oneshot, watch};
+
+use crate::catalog::{ImageMount, ResolvedImage};
+use crate::oci_spec::{BindMount, ContainerSpec};
+use crate::runtime::{ContainerStdin, Runc, StartError, remove_bundle};
+use crate::sandbox::{PodIdentity, PodSandbox};
+
+/// Which output stream bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// How a container's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// The exit code, or 128 + signal number when killed by a signal (as runc reports it).
+    pub exit_code: i32,
+    pub finished_at: jiff::Timestamp,
+}
+
+/// The key exec, logs and attach find a container by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ContainerKey {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+/// What the node knows of the current attempt of a container, for exec, logs and attach.
+#[derive(Debug, Clone)]
+pub struct ContainerRecord {
+    pub runc_id: String,
+    pub log_path: PathBuf,
+    /// The log of the attempt before (`kubectl logs --previous`).
+    pub previous_log_path: Option<PathBuf>,
+    /// `true` while the process runs.
+    pub running: watch::Receiver<bool>,
+    /// The process's stdin, when the container has `stdin: true`.
+    pub stdin: Option<Arc<tokio::sync::Mutex<Option<ChildStdin>>>>,
+    /// Whether the container's stdin closes when the first attached client detaches.
+    pub stdin_once: bool,
+    /// Live output, for attach.
+    pub output: broadcast::Sender<(OutputStream, Bytes)>,
+    /// How the process ended, once it has.
+    pub exit: watch::Receiver<Option<ExitInfo>>,
+}
+
+/// The containers of this node, by pod and container name.
+#[derive(Debug, Default)]
+pub struct ContainerRegistry(Mutex<HashMap<ContainerKey, ContainerRecord>>);
+
+impl ContainerRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ContainerKey, ContainerRecord>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, key: &ContainerKey) -> Option<ContainerRecord> {
+        self.lock().get(key).cloned()
+    }
+
+    /// Whether any container of the pod is known.
+    pub fn has_pod(&self, namespace: &str, pod: &str) -> bool {
+        self.lock()
+            .keys()
+            .any(|key| key.namespace == namespace && key.pod == pod)
+    }
+
+    fn insert(&self, key: ContainerKey, record: ContainerRecord) {
+        self.lock().insert(key, record);
+    }
+
+    fn previous_log(&self, key: &ContainerKey) -> Option<PathBuf> {
+        self.lock().get(key).map(|record| record.log_path.clone())
+    }
+
+    /// Forgets the containers of a pod (it is being torn down).
+    pub fn remove_pod(&self, namespace: &str, pod: &str) {
+        self.lock()
+            .retain(|key, _| !(key.namespace == namespace && key.pod == pod));
+    }
+}
+
+/// One attempt of a container that has started.
+#[derive(Debug)]
+pub struct RunningContainer {
+    pub runc_id: String,
+    pub pid: i32,
+    pub started_at: jiff::Timestamp,
+    /// Resolves when the process has ended and its output is in the log.
+    pub exit: oneshot::Receiver<ExitInfo>,
+}
+
+/// What a container attempt is started from.
+pub struct ContainerLaunch<'a> {
+    pub identity: &'a PodIdentity,
+    pub sandbox: &'a PodSandbox,
+    pub container: &'a Container,
+    pub image: &'a ResolvedImage,
+    pub image_mounts: Vec<ImageMount>,
+    /// The attempt number (the restart count), part of the runc id and the log name.
+    pub attempt: i32,
+    /// Environment variables the kubelet adds (resolved `valueFrom`, service variables).
+    pub extra_env: Vec<(String, String)>,
+}
+
+/// The runc id of an attempt: unique within the node's runc root.
+pub fn runc_id(identity: &PodIdentity, container: &str, attempt: i32) -> String {
+    let uid: String = identity
+        .uid
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(8)
+        .collect();
+    format!("{}-{uid}-{container}-{attempt}", identity.name)
+}
+
+/// The process arguments with Kubernetes semantics: `command` replaces the image's entrypoint
+/// (and drops its cmd), `args` replace the image's cmd.
+pub fn process_args(container: &Container, image: &ResolvedImage) -> Vec<String> {
+    let command = container.command.clone().unwrap_or_default();
+    let args = container.args.clone().unwrap_or_default();
+    let entry = &image.entry;
+    match (command.is_empty(), args.is_empty()) {
+        (false, _) => command.into_iter().chain(args).collect(),
+        (true, false) => entry.entrypoint.iter().cloned().chain(args).collect(),
+        (true, true) => entry
+            .entrypoint
+            .iter()
+            .chain(entry.cmd.iter())
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The environment: the image's, then the kubelet's additions, then the container's own
+/// (a later entry of the same name replaces an earlier one).
+fn environment(launch: &ContainerLaunch<'_>) -> Vec<String> {
+    let mut env: Vec<(String, String)> = launch
+        .image
+        .entry
+        .env
+        .iter()
+        .map(|var| (var.name.clone(), var.value.clone()))
+        .collect();
+    env.push(("HOSTNAME".to_string(), launch.sandbox.hostname.clone()));
+    env.extend(launch.extra_env.iter().cloned());
+    for var in launch.container.env.iter().flatten() {
+        if let Some(value) = &var.value {
+            env.push((var.name.clone(), value.clone()));
+        } else if var.value_from.is_none() {
+            env.push((var.name.clone(), String::new()));
+        }
+    }
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (name, value) in env {
+        match merged.iter_mut().find(|(existing, _)| *existing == name) {
+            Some(slot) => slot.1 = value,
+            None => merged.push((name, value)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect()
+}
+
+fn mounts(launch: &ContainerLaunch<'_>) -> Result<Vec<BindMount>> {
+    let sandbox = launch.sandbox;
+    let mut mounts = vec![
+        bind(&sandbox.hosts_file, "/etc/hosts", false),
+        bind(&sandbox.resolv_conf, "/etc/resolv.conf", false),
+        bind(&sandbox.hostname_file, "/etc/hostname", false),
+    ];
+    for mount in &launch.image_mounts {
+        mounts.push(bind(&mount.host_path, &mount.container_path, true));
+    }
+    for volume_mount in launch.container.volume_mounts.iter().flatten() {
+        let source = sandbox.volumes.get(&volume_mount.name).with_context(|| {
+            format!(
+                "volume mount {}: the pod has no volume {:?}",
+                volume_mount.mount_path, volume_mount.name
+            )
+        })?;
+        let source = match volume_mount
+            .sub_path
+            .as_deref()
+            .filter(|sub| !sub.is_empty())
+        {
+            Some(sub_path) => {
+                let path = source.join(sub_path);
+                std::fs::create_dir_all(&path)?;
+                path
+            }
+            None => source.clone(),
+        };
+        mounts.push(bind(
+            &source,
+            &volume_mount.mount_path,
+            volume_mount.read_only.unwrap_or(false),
+        ));
+    }
+    Ok(mounts)
+}
+
+fn bind(source: &std::path::Path, destination: &str, read_only: bool) -> BindMount {
+    BindMount {
+        source: source.to_path_buf(),
+        destination: destination.to_string(),
+        read_only,
+    }
+}
+
+/// Starts one attempt of a container and registers it. Returns once its process has started;
+/// a container that could not start is an error (its bundle is already removed).
+pub async fn start_container(
+    runc: &Runc,
+    registry: &ContainerRegistry,
+    launch: ContainerLaunch<'_>,
+) -> Result<RunningContainer, StartError> {
+    let name = launch.container.name.clone();
+    let id = runc_id(launch.identity, &name, launch.attempt);
+    let bundle_dir = launch.sandbox.dir.join("containers").join(&id);
+    let log_path = launch
+        .sandbox
+        .dir
+        .join("logs")
+        .join(&name)
+        .join(format!("{}.log", launch.attempt));
+    if let Some(parent) = log_path.parent() {
+        std::fs::create_dir_all(parent).context("creating the log directory")?;
+    }
+    let spec = ContainerSpec {
+        args: process_args(launch.container, launch.image),
+        env: environment(&launch),
+        working_dir: launch
+            .container
+            .working_dir
+            .clone()
+            .filter(|dir| !dir.is_empty())
+            .unwrap_or_else(|| launch.image.entry.working_dir.clone()),
+        hostname: launch.sandbox.hostname.clone(),
+        netns_path: launch.sandbox.network.netns_path.clone(),
+        mounts: mounts(&launch)?,
+        terminal: false,
+    };
+    let bundle = runc.create_bundle(&bundle_dir, &spec)?;
+    let with_stdin = launch.container.stdin.unwrap_or(false);
+    let stdin_mode = if with_stdin {
+        ContainerStdin::Piped
+    } else {
+        ContainerStdin::Null
+    };
+    let mut started = match runc.run(&id, &bundle, stdin_mode).await {
+        Ok(started) => started,
+        Err(error) => {
+            let _ = runc.delete(&id).await;
+            let _ = remove_bundle(&bundle);
+            return Err(error);
+        }
+    };
+    let started_at = jiff::Timestamp::now();
+    let (running_tx, running_rx) = watch::channel(true);
+    let (exit_watch_tx, exit_watch_rx) = watch::channel(None);
+    let (output_tx, _) = broadcast::channel(256);
+    let stdin = started
+        .child
+        .stdin
+        .take()
+        .map(|stdin| Arc::new(tokio::sync::Mutex::new(Some(stdin))));
+    let key = ContainerKey {
+        namespace: launch.identity.namespace.clone(),
+        pod: launch.identity.name.clone(),
+        container: name,
+    };
+    let record = ContainerRecord {
+        runc_id: id.clone(),
+        log_path: log_path.clone(),
+        previous_log_path: registry.previous_log(&key),
+        running: running_rx,
+        stdin,
+        stdin_once: launch.container.stdin_once.unwrap_or(false),
+        output: output_tx.clone(),
+        exit: exit_watch_rx,
+    };
+    registry.insert(key, record);
+
+    let stdout = started.child.stdout.take();
+    let stderr = started.child.stderr.take();
+    let (exit_tx, exit_rx) = oneshot::channel();
+    let mut child = started.child;
+    tokio::spawn(async move {
+        let stdout_pump = pump(
+            stdout,
+            log_path.clone(),
+            OutputStream::Stdout,
+            output_tx.clone(),
+        );
+        let stderr_pump = pump(stderr, log_path, OutputStream::Stderr, output_tx);
+        let (status, _, _) = tokio::join!(child.wait(), stdout_pump, stderr_pump);
+        let exit_code = match status {
+            Ok(status) => status.code().unwrap_or_else(|| {
+                use std::os::unix::process::ExitStatusExt;
+                128 + status.signal().unwrap_or(9)
+            }),
+            Err(_) => 255,
+        };
+        if let Err(error) = remove_bundle(&bundle) {
+            tracing::warn!("removing the bundle of {}: {error:#}", bundle.dir.display());
+        }
+        let exit = ExitInfo {
+            exit_code,
+            finished_at: jiff::Timestamp::now(),
+        };
+        let _ = running_tx.send(false);
+        let _ = exit_watch_tx.send(Some(exit.clone()));
+        let _ = exit_tx.send(exit);
+    });
+    Ok(RunningContainer {
+        runc_id: id,
+        pid: started.pid,
+        started_at,
+        exit: exit_rx,
+    })
+}
+
+/// Copies one output stream of the container to its log file and to attached clients.
+async fn pump(
+    stream: Option<impl AsyncRead + Unpin>,
+    log_path: PathBuf,
+    which: OutputStream,
+    output: broadcast::Sender<(OutputStream, Bytes)>,
+) {
+    let Some(mut stream) = stream else { return };
+    let log = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .await;
+    let mut log = match log {
+        Ok(log) => Some(log),
+        Err(error) => {
+            tracing::warn!("opening {}: {error}", log_path.display());
+            None
+        }
+    };
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        let chunk = Bytes::copy_from_slice(&buffer[..read]);
+        if let Some(file) = log.as_mut()
+            && let Err(error) = file.write_all(&chunk).await
+        {
+            tracing::warn!("writing {}: {error}", log_path.display());
+            log = None;
+        }
+        let _ = output.send((which, chunk));
+    }
+}

@@ -1,0 +1,26 @@
+//! What every part of the node agent shares: the API client, the runtime, the catalog, the
+//! network and the registry of containers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_labs_net::NodeNetwork;
+
+use crate::catalog::{Catalog, ImageStore};
+use crate::containers::ContainerRegistry;
+use crate::events::EventRecorder;
+use crate::runtime::Runc;
+use crate::sandbox::DnsSettings;
+
+pub struct NodeContext {
+    pub client: kube::Client,
+    pub node_name: String,
+    pub network: Arc<NodeNetwork>,
+    pub runc: Runc,
+    pub catalog: Catalog,
+    pub images: ImageStore,
+    pub registry: ContainerRegistry,
+    pub pods_dir: PathBuf,
+    pub dns: DnsSettings,
+    pub events: EventRecorder,
+}

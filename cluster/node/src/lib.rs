@@ -1,0 +1,32 @@
+//! The node agent of the embedded cluster: what the kubelet (and, for this single-node cluster,
+//! the scheduler) does, on runc. It is an API client like the kubelet: it registers its Node,
+//! binds unscheduled pods to itself, runs the pods bound to it in sandboxes (a network
+//! namespace per pod, an overlay root filesystem per container), reports their status and
+//! events through the API, and serves exec, attach and logs to the API server through
+//! [`k8s_labs_node_api::NodeConnection`].
+//!
+//! Containers run the host programs an image stands for in the image catalog
+//! (`images.yaml`), because the machines this runs on have no registry.
+
+mod agent;
+pub mod catalog;
+mod connection;
+pub mod containers;
+mod context;
+pub mod events;
+mod instance;
+pub mod mounts;
+mod node_object;
+pub mod oci_spec;
+mod pod_worker;
+mod preflight;
+mod probes;
+pub mod reference;
+pub mod runtime;
+pub mod sandbox;
+pub mod status;
+
+pub use agent::{NodeAgent, NodeConfig, NodeHandle};
+pub use connection::RuncNodeConnection;
+pub use instance::{RUN_ROOT, claim_instance, cleanup_leftovers};
+pub use preflight::preflight;

@@ -1,0 +1,418 @@
+//! One pod on this node, from sandbox to teardown: the kubelet's pod worker. It creates the
+//! sandbox, starts each container (image from the catalog, back-off on pull failures and
+//! crashes), follows exits and readiness, writes the pod's status through the API, and on
+//! deletion stops the containers within the grace period, removes everything and deletes the
+//! pod for good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::Client;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::ResolvedImage;
+use crate::context::NodeContext;
+use crate::events::{EventType, InvolvedPod};
+use crate::sandbox::{PodIdentity, PodSandbox, create_sandbox};
+use crate::status::{Conditions, SlotState, Terminated};
+
+mod reporting;
+mod starting;
+mod stopping;
+
+/// What the agent tells a pod worker about its pod.
+#[derive(Debug, Clone)]
+pub enum PodUpdate {
+    Present(Arc<Pod>),
+    /// The pod is no longer in the API.
+    Gone,
+}
+
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A container that ran this long before exiting restarts without back-off.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(600);
+
+enum WorkerEvent {
+    Exited {
+        index: usize,
+        attempt: i32,
+        exit_code: i32,
+        finished_at: jiff::Timestamp,
+    },
+    Readiness {
+        index: usize,
+        attempt: i32,
+        ready: bool,
+    },
+}
+
+struct Slot {
+    container: Container,
+    state: SlotState,
+    last: Option<Terminated>,
+    /// Attempts started so far; the next attempt's number.
+    attempts: i32,
+    ready: bool,
+    image: Option<ResolvedImage>,
+    container_id: Option<String>,
+    running_id: Option<String>,
+    /// When to try to start the container (again); `None` when it must not be started.
+    due: Option<Instant>,
+    /// When an `ErrImagePull` turns into `ImagePullBackOff`.
+    pull_backoff_at: Option<Instant>,
+    backoff: Duration,
+    probe: Option<tokio::task::AbortHandle>,
+}
+
+impl Slot {
+    fn has_run(&self) -> bool {
+        self.attempts > 0
+    }
+}
+
+pub struct PodWorker {
+    context: Arc<NodeContext>,
+    pod: Arc<Pod>,
+    identity: PodIdentity,
+    involved: InvolvedPod,
+    updates: watch::Receiver<PodUpdate>,
+    shutdown: CancellationToken,
+    sandbox: Option<PodSandbox>,
+    /// When to try again to create a sandbox that failed, and the back-off so far.
+    sandbox_retry_at: Option<Instant>,
+    sandbox_backoff: Duration,
+    slots: Vec<Slot>,
+    start_time: jiff::Timestamp,
+    conditions: Conditions,
+    last_reported: Option<serde_json::Value>,
+    events_tx: mpsc::UnboundedSender<WorkerEvent>,
+    events_rx: mpsc::UnboundedReceiver<WorkerEvent>,
+}
+
+impl PodWorker {
+    pub fn new(
+        context: Arc<NodeContext>,
+        pod: Arc<Pod>,
+        updates: watch::Receiver<PodUpdate>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<PodWorker> {
+        let identity = PodIdentity::of(&pod)?;
+        let involved = InvolvedPod {
+            namespace: identity.namespace.clone(),
+            name: identity.name.clone(),
+            uid: identity.uid.clone(),
+        };
+        let now = Instant::now();
+        let slots = pod
+            .spec
+            .as_ref()
+            .map(|spec| spec.containers.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|container| Slot {
+                container,
+                state: SlotState::waiting("ContainerCreating", None),
+                last: None,
+                attempts: 0,
+                ready: false,
+                image: None,
+                container_id: None,
+                running_id: None,
+                due: Some(now),
+                pull_backoff_at: None,
+                backoff: Duration::ZERO,
+                probe: None,
+            })
+            .collect();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        Ok(PodWorker {
+            context,
+            pod,
+            identity,
+            involved,
+            updates,
+            shutdown,
+            sandbox: None,
+            sandbox_retry_at: None,
+            sandbox_backoff: Duration::ZERO,
+            slots,
+            start_time: jiff::Timestamp::now(),
+            conditions: Conditions::default(),
+            last_reported: None,
+            events_tx,
+            events_rx,
+        })
+    }
+
+    fn client(&self) -> &Client {
+        &self.context.client
+    }
+
+    fn restart_policy(&self) -> String {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|spec| spec.restart_policy.clone())
+            .unwrap_or_else(|| "Always".to_string())
+    }
+
+    /// Runs the pod until it is deleted, gone, or the node shuts down.
+    pub async fn run(mut self) {
+        if self.pod.metadata.deletion_timestamp.is_none() {
+            self.conditions.set("PodScheduled", true, None);
+            self.create_sandbox().await;
+        }
+        loop {
+            if self.pod.metadata.deletion_timestamp.is_some() {
+                let grace = self.grace_period();
+                self.terminate(grace).await;
+                self.delete_from_api().await;
+                return;
+            }
+            if self.sandbox.is_none()
+                && self.sandbox_retry_at.is_some_and(|at| at <= Instant::now())
+            {
+                self.create_sandbox().await;
+            }
+            if self.sandbox.is_some() {
+                self.start_due_containers().await;
+            }
+            self.report_status().await;
+            let deadline = self.next_deadline();
+            tokio::select! {
+                () = self.shutdown.cancelled() => {
+                    self.terminate(Duration::ZERO).await;
+                    return;
+                }
+                changed = self.updates.changed() => {
+                    let update = match changed {
+                        Ok(()) => self.updates.borrow_and_update().clone(),
+                        Err(_) => PodUpdate::Gone,
+                    };
+                    match update {
+                        PodUpdate::Present(pod) => self.pod = pod,
+                        PodUpdate::Gone => {
+                            self.terminate(Duration::ZERO).await;
+                            return;
+                        }
+                    }
+                }
+                Some(event) = self.events_rx.recv() => self.handle(event).await,
+                () = sleep_until(deadline) => self.on_timer(),
+            }
+        }
+    }
+
+    async fn create_sandbox(&mut self) {
+        let context = self.context.clone();
+        let pod = self.pod.clone();
+        let created = tokio::task::spawn_blocking(move || {
+            create_sandbox(&context.network, &context.pods_dir, &pod, &context.dns)
+        })
+        .await;
+        match created {
+            Ok(Ok(sandbox)) => self.sandbox = Some(sandbox),
+            Ok(Err(error)) => {
+                self.context.events.kubelet(
+                    &self.involved,
+                    None,
+                    EventType::Warning,
+                    "FailedCreatePodSandBox",
+                    format!("Failed to create pod sandbox: {error:#}"),
+                );
+                self.sandbox_backoff = next_backoff(self.sandbox_backoff);
+                self.sandbox_retry_at = Some(Instant::now() + self.sandbox_backoff);
+            }
+            Err(error) => tracing::error!("creating a sandbox panicked: {error}"),
+        }
+    }
+
+    fn grace_period(&self) -> Duration {
+        let seconds = self
+            .pod
+            .metadata
+            .deletion_grace_period_seconds
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|spec| spec.termination_grace_period_seconds)
+            })
+            .unwrap_or(30);
+        Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        if self.sandbox.is_none() {
+            // Nothing can start before the sandbox exists.
+            return self.sandbox_retry_at;
+        }
+        self.slots
+            .iter()
+            .flat_map(|slot| [slot.due, slot.pull_backoff_at])
+            .flatten()
+            .min()
+    }
+
+    fn on_timer(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            let slot = &mut self.slots[index];
+            if slot.pull_backoff_at.is_some_and(|at| at <= now) {
+                slot.pull_backoff_at = None;
+                let image = slot.container.image.clone().unwrap_or_default();
+                slot.state = SlotState::waiting(
+                    "ImagePullBackOff",
+                    Some(format!("Back-off pulling image \"{image}\"")),
+                );
+                let name = slot.container.name.clone();
+                let events = &self.context.events;
+                events.kubelet(
+                    &self.involved,
+                    Some(&name),
+                    EventType::Normal,
+                    "BackOff",
+                    format!("Back-off pulling image \"{image}\""),
+                );
+                events.kubelet(
+                    &self.involved,
+                    Some(&name),
+                    EventType::Warning,
+                    "Failed",
+                    "Error: ImagePullBackOff".to_string(),
+                );
+            }
+        }
+    }
+
+    async fn start_due_containers(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            if self.slots[index].due.is_some_and(|due| due <= now) {
+                self.slots[index].due = None;
+                self.start(index).await;
+            }
+        }
+    }
+
+    async fn handle(&mut self, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Exited {
+                index,
+                attempt,
+                exit_code,
+                finished_at,
+            } => {
+                let Some(slot) = self.slots.get_mut(index) else {
+                    return;
+                };
+                if slot.attempts != attempt + 1 {
+                    return;
+                }
+                let started_at = match slot.state {
+                    SlotState::Running { started_at } => Some(started_at),
+                    _ => None,
+                };
+                let terminated = Terminated {
+                    exit_code,
+                    reason: Terminated::reason_for(exit_code).to_string(),
+                    message: None,
+                    started_at,
+                    finished_at,
+                    container_id: slot.container_id.clone(),
+                };
+                self.after_exit(index, terminated);
+            }
+            WorkerEvent::Readiness {
+                index,
+                attempt,
+                ready,
+            } => {
+                if let Some(slot) = self.slots.get_mut(index)
+                    && slot.attempts == attempt + 1
+                    && slot.state.is_running()
+                {
+                    slot.ready = ready;
+                }
+            }
+        }
+    }
+
+    /// A container attempt ended (or never started): restart it per the restart policy, with
+    /// the kubelet's back-off (none the first time, then 10 s doubling up to 5 min).
+    fn after_exit(&mut self, index: usize, terminated: Terminated) {
+        let policy = self.restart_policy();
+        let involved = self.involved.clone();
+        let slot = &mut self.slots[index];
+        if let Some(probe) = slot.probe.take() {
+            probe.abort();
+        }
+        slot.ready = false;
+        slot.running_id = None;
+        let restart = match policy.as_str() {
+            "Never" => false,
+            "OnFailure" => terminated.exit_code != 0,
+            _ => true,
+        };
+        let ran_for = terminated
+            .started_at
+            .and_then(|started| {
+                terminated
+                    .finished_at
+                    .duration_since(started)
+                    .try_into()
+                    .ok()
+            })
+            .unwrap_or(Duration::ZERO);
+        if !restart {
+            slot.state = SlotState::Terminated(terminated);
+            return;
+        }
+        if ran_for >= BACKOFF_RESET_AFTER {
+            slot.backoff = Duration::ZERO;
+        }
+        let delay = slot.backoff;
+        slot.backoff = next_backoff(slot.backoff);
+        slot.last = Some(terminated);
+        slot.due = Some(Instant::now() + delay);
+        if delay.is_zero() {
+            slot.state = SlotState::waiting("ContainerCreating", None);
+            return;
+        }
+        let name = slot.container.name.clone();
+        let pod = format!("{}_{}({})", involved.name, involved.namespace, involved.uid);
+        slot.state = SlotState::waiting(
+            "CrashLoopBackOff",
+            Some(format!(
+                "back-off {}s restarting failed container={name} pod={pod}",
+                delay.as_secs()
+            )),
+        );
+        self.context.events.kubelet(
+            &involved,
+            Some(&name),
+            EventType::Warning,
+            "BackOff",
+            format!("Back-off restarting failed container {name} in pod {pod}"),
+        );
+    }
+}
+
+fn next_backoff(current: Duration) -> Duration {
+    if current.is_zero() {
+        BACKOFF_START
+    } else {
+        (current * 2).min(BACKOFF_MAX)
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,117 @@
+//! The pod's status as the kubelet writes it through the status subresource.
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+
+use super::PodWorker;
+use crate::status::{ContainerView, SlotState, container_status, pod_phase};
+
+impl PodWorker {
+    pub(super) fn build_status(&mut self) -> serde_json::Value {
+        let policy = self.restart_policy();
+        let states: Vec<(&SlotState, bool)> = self
+            .slots
+            .iter()
+            .map(|slot| (&slot.state, slot.has_run()))
+            .collect();
+        let phase = pod_phase(&policy, &states);
+        let all_ready = !self.slots.is_empty() && self.slots.iter().all(|slot| slot.ready);
+        let not_ready_reason = (!all_ready).then_some("ContainersNotReady");
+        let has_sandbox = self.sandbox.is_some();
+        self.conditions
+            .set("PodReadyToStartContainers", has_sandbox, None);
+        self.conditions.set("Initialized", true, None);
+        self.conditions.set("Ready", all_ready, not_ready_reason);
+        self.conditions
+            .set("ContainersReady", all_ready, not_ready_reason);
+        self.conditions.set("PodScheduled", true, None);
+        let statuses: Vec<_> = self
+            .slots
+            .iter()
+            .map(|slot| {
+                container_status(&ContainerView {
+                    name: &slot.container.name,
+                    image: slot.image.as_ref().map_or_else(
+                        || slot.container.image.clone().unwrap_or_default(),
+                        |image| image.reference.normalized(),
+                    ),
+                    image_id: slot
+                        .image
+                        .as_ref()
+                        .map_or_else(String::new, |image| image.image_id()),
+                    container_id: slot.container_id.clone(),
+                    ready: slot.ready,
+                    restart_count: (slot.attempts - 1).max(0),
+                    state: &slot.state,
+                    last: slot.last.as_ref(),
+                })
+            })
+            .collect();
+        let host_ip = self.context.network.gateway().to_string();
+        let mut status = serde_json::json!({
+            "phase": phase,
+            "conditions": self.conditions.to_vec(),
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "startTime": k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(self.start_time),
+            "containerStatuses": statuses,
+            "qosClass": qos_class(&self.pod),
+        });
+        if let Some(sandbox) = &self.sandbox {
+            let ip = sandbox.network.ip.to_string();
+            status["podIP"] = serde_json::json!(ip);
+            status["podIPs"] = serde_json::json!([{"ip": ip}]);
+        }
+        status
+    }
+
+    pub(super) async fn report_status(&mut self) {
+        let status = self.build_status();
+        if self.last_reported.as_ref() == Some(&status) {
+            return;
+        }
+        let api: Api<Pod> = Api::namespaced(self.client().clone(), &self.identity.namespace);
+        let patch = serde_json::json!({ "status": status });
+        match api
+            .patch_status(
+                &self.identity.name,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(_) => self.last_reported = Some(status),
+            Err(error) => tracing::warn!(
+                "updating the status of pod {}/{}: {error}",
+                self.identity.namespace,
+                self.identity.name
+            ),
+        }
+    }
+}
+
+/// `BestEffort` without any requests or limits, else `Burstable` (Guaranteed is not worked out).
+fn qos_class(pod: &Pod) -> &'static str {
+    let has_resources = pod
+        .spec
+        .iter()
+        .flat_map(|spec| spec.containers.iter())
+        .any(|container| {
+            container.resources.as_ref().is_some_and(|resources| {
+                resources
+                    .requests
+                    .as_ref()
+                    .is_some_and(|requests| !requests.is_empty())
+                    || resources
+                        .limits
+                        .as_ref()
+                        .is_some_and(|limits| !limits.is_empty())
+            })
+        });
+    if has_resources {
+        "Burstable"
+    } else {
+        "BestEffort"
+    }
+}

@@ -1,0 +1,332 @@
+//! The container runtime: runc, driven as containerd's shim drives it, minus the daemon.
+//!
+//! A container is a bundle (an overlay root filesystem whose lower layer is the host's `/`,
+//! with per-container upper and work directories, and a `config.json`) run by
+//! `runc run` in the foreground as our child: the child's exit status is the container's, and
+//! nothing is reparented or left a zombie (`runc run -d` would lose both). runc writes the pid
+//! file only once the container's process has been started, so waiting for it (with inotify)
+//! tells a container that started from one that failed to start.
+
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{Context, Result, bail};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::process::{Child, Command};
+
+use crate::oci_spec::{ContainerSpec, config_json};
+
+/// The runc binary and its state directory (`--root`), one per cluster instance so that
+/// clusters never see each other's containers.
+#[derive(Debug, Clone)]
+pub struct Runc {
+    root: PathBuf,
+}
+
+/// The directories of one container attempt.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+/// How the container's stdio is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerStdin {
+    /// `/dev/null` (a container without `stdin: true`).
+    Null,
+    /// A pipe kept by the node for `kubectl attach`.
+    Piped,
+}
+
+/// A container whose process runs.
+#[derive(Debug)]
+pub struct StartedContainer {
+    /// The `runc run` child; its exit status is the container's.
+    pub child: Child,
+    /// The container's init process, as seen from the host.
+    pub pid: i32,
+}
+
+/// Why a container did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// runc ran but the container's process never started (e.g. the command does not exist).
+    #[error("{message}")]
+    Failed { exit_code: i32, message: String },
+    /// runc itself could not be run or waited for.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl Runc {
+    pub fn new(root: PathBuf) -> Runc {
+        Runc { root }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A `runc --root <root> <args>` command.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("runc");
+        command.arg("--root").arg(&self.root).args(args);
+        command.kill_on_drop(false);
+        command
+    }
+
+    /// Creates a bundle in `dir`: the overlay root filesystem and `config.json`.
+    pub fn create_bundle(&self, dir: &Path, spec: &ContainerSpec) -> Result<Bundle> {
+        let rootfs = dir.join("rootfs");
+        let upper = dir.join("upper");
+        let work = dir.join("work");
+        for path in [&rootfs, &upper, &work] {
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+        }
+        let options = format!(
+            "lowerdir=/,upperdir={},workdir={}",
+            upper.display(),
+            work.display()
+        );
+        mount(
+            Some("overlay"),
+            &rootfs,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .with_context(|| {
+            format!(
+                "mounting the overlay root filesystem at {}",
+                rootfs.display()
+            )
+        })?;
+        let bundle = Bundle {
+            dir: dir.to_path_buf(),
+            rootfs,
+        };
+        let config = config_json(spec, &bundle.rootfs);
+        let written = serde_json::to_vec_pretty(&config)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(std::fs::write(dir.join("config.json"), bytes)?));
+        if let Err(error) = written {
+            let _ = remove_bundle(&bundle);
+            return Err(error.context("writing config.json"));
+        }
+        Ok(bundle)
+    }
+
+    /// Runs the container in the foreground as a child of this process and returns once its
+    /// process has started, or fails with runc's error when it could not start.
+    pub async fn run(
+        &self,
+        id: &str,
+        bundle: &Bundle,
+        stdin: ContainerStdin,
+    ) -> Result<StartedContainer, StartError> {
+        let pid_file = bundle.dir.join("pid");
+        let runc_log = bundle.dir.join("runc.log");
+        let _ = std::fs::remove_file(&pid_file);
+        // Watch before starting, so the pid file cannot appear unseen.
+        let watcher = PidFileWatcher::new(&bundle.dir).context("watching the bundle")?;
+        let mut command = Command::new("runc");
+        command
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&runc_log)
+            .args(["--log-format", "json", "run", "--bundle"])
+            .arg(&bundle.dir)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(match stdin {
+                ContainerStdin::Null => Stdio::null(),
+                ContainerStdin::Piped => Stdio::piped(),
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(false);
+        let mut child = command.spawn().context("running runc")?;
+        // `Child::wait` closes the child's stdin; keep it out of the way while waiting.
+        let stdin_pipe = child.stdin.take();
+        let started = tokio::select! {
+            started = watcher.wait_for("pid") => {
+                started.context("waiting for runc's pid file")?;
+                let pid = read_pid(&pid_file)?;
+                Ok(StartedContainer { child, pid })
+            }
+            status = child.wait() => {
+                let status = status.context("waiting for runc")?;
+                // runc may have started the process and written the pid file just before it
+                // exited: then the container ran (briefly) and this is its exit status.
+                if let Ok(pid) = read_pid(&pid_file) {
+                    return Ok(StartedContainer { child, pid });
+                }
+                Err(StartError::Failed {
+                    exit_code: status.code().unwrap_or(128),
+                    message: last_runc_error(&runc_log)
+                        .unwrap_or_else(|| format!("runc run exited with {status}")),
+                })
+            }
+        };
+        started.map(|mut started| {
+            started.child.stdin = stdin_pipe;
+            started
+        })
+    }
+
+    /// Sends a signal (`TERM`, `KILL`) to the container's main process. A container that is
+    /// already gone is not an error.
+    pub async fn kill(&self, id: &str, signal: &str) -> Result<()> {
+        let output = self.command(&["kill", id, signal]).output().await?;
+        if output.status.success() || is_gone(&output.stderr) {
+            return Ok(());
+        }
+        bail!(
+            "runc kill {id} {signal}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    }
+
+    /// Removes the container from runc's state (killing it if needed). A container that is
+    /// already gone is not an error (`runc run` deletes its container when it exits).
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let output = self.command(&["delete", "--force", id]).output().await?;
+        if output.status.success() || is_gone(&output.stderr) {
+            return Ok(());
+        }
+        bail!(
+            "runc delete {id}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    }
+
+    /// The ids of the containers runc knows in this root.
+    pub fn list_blocking(&self) -> Result<Vec<String>> {
+        let output = std::process::Command::new("runc")
+            .arg("--root")
+            .arg(&self.root)
+            .args(["list", "-q"])
+            .output()
+            .context("running runc list")?;
+        if !output.status.success() {
+            bail!(
+                "runc list: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+fn is_gone(stderr: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(stderr);
+    text.contains("does not exist") || text.contains("not exist") || text.contains("not running")
+}
+
+fn read_pid(path: &Path) -> Result<i32> {
+    let text = std::fs::read_to_string(path)?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("{} holds no pid: {text:?}", path.display()))
+}
+
+/// The last error runc logged (`--log-format json` lines `{"level":"error","msg":...}`).
+fn last_runc_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|entry| entry["level"] == "error" || entry["level"] == "fatal")
+        .filter_map(|entry| entry["msg"].as_str().map(str::to_string))
+        .next_back()
+}
+
+/// Unmounts a bundle's root filesystem and removes the bundle directory.
+pub fn remove_bundle(bundle: &Bundle) -> Result<()> {
+    match umount2(&bundle.rootfs, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(error) => {
+            return Err(error).with_context(|| format!("unmounting {}", bundle.rootfs.display()));
+        }
+    }
+    match std::fs::remove_dir_all(&bundle.dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", bundle.dir.display())),
+    }
+}
+
+/// Waits for a file to be created in a directory (runc writes its pid file to a temporary
+/// name and renames it into place).
+struct PidFileWatcher {
+    inotify: AsyncFd<OwnedInotify>,
+    dir: PathBuf,
+}
+
+/// An inotify instance as tokio's reactor needs it.
+struct OwnedInotify(Inotify);
+
+impl AsRawFd for OwnedInotify {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+impl PidFileWatcher {
+    fn new(dir: &Path) -> Result<PidFileWatcher> {
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
+        inotify.add_watch(
+            dir,
+            AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CLOSE_WRITE,
+        )?;
+        // SAFETY: the descriptor is owned by the `Inotify` inside, which lives exactly as long
+        // as the `AsyncFd` and always returns the same descriptor.
+        let inotify =
+            unsafe { AsyncFd::register_with_interest(OwnedInotify(inotify), Interest::READABLE) }
+                .map_err(|error| anyhow::anyhow!("registering inotify: {error:?}"))?;
+        Ok(PidFileWatcher {
+            inotify,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    async fn wait_for(&self, name: &str) -> std::io::Result<()> {
+        loop {
+            if self.dir.join(name).exists() {
+                return Ok(());
+            }
+            let mut guard = self.inotify.readable().await?;
+            match guard.try_io(|inner| {
+                inner
+                    .get_ref()
+                    .0
+                    .read_events()
+                    .map_err(std::io::Error::from)
+            }) {
+                Ok(Ok(events)) => {
+                    if events
+                        .iter()
+                        .any(|event| event.name.as_deref() == Some(std::ffi::OsStr::new(name)))
+                    {
+                        return Ok(());
+                    }
+                }
+                Ok(Err(error)) => return Err(error),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The pod sandbox: what all containers of a pod share, made before the first container runs,
+//! as the kubelet and the CRI runtime make it: the pod's network namespace and IP, the
+//! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` files, and the pod's volumes.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use k8s_labs_net::{NodeNetwork, PodNetwork};
+use k8s_openapi::api::core::v1::Pod;
+
+/// Cluster-wide DNS settings the resolv.conf of every pod gets.
+#[derive(Debug, Clone)]
+pub struct DnsSettings {
+    pub nameserver: Ipv4Addr,
+    pub cluster_domain: String,
+}
+
+/// A pod's sandbox on this node.
+#[derive(Debug, Clone)]
+pub struct PodSandbox {
+    /// `<state dir>/pods/<uid>`.
+    pub dir: PathBuf,
+    pub network: PodNetwork,
+    pub hostname: String,
+    pub hosts_file: PathBuf,
+    pub resolv_conf: PathBuf,
+    pub hostname_file: PathBuf,
+    /// Host directories of the pod's volumes, by volume name.
+    pub volumes: BTreeMap<String, PathBuf>,
+}
+
+/// The names a pod is known by, from its spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodIdentity {
+    pub name: String,
+    pub namespace: String,
+    pub uid: String,
+    /// `spec.hostname`, or the pod name.
+    pub hostname: String,
+    pub subdomain: Option<String>,
+}
+
+impl PodIdentity {
+    pub fn of(pod: &Pod) -> Result<PodIdentity> {
+        let name = pod.metadata.name.clone().context("pod without a name")?;
+        let namespace = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string());
+        let uid = pod.metadata.uid.clone().context("pod without a uid")?;
+        let spec = pod.spec.as_ref();
+        let hostname = spec
+            .and_then(|spec| spec.hostname.clone())
+            .filter(|hostname| !hostname.is_empty())
+            .unwrap_or_else(|| name.clone());
+        let subdomain = spec
+            .and_then(|spec| spec.subdomain.clone())
+            .filter(|subdomain| !subdomain.is_empty());
+        Ok(PodIdentity {
+            name,
+            namespace,
+            uid,
+            hostname,
+            subdomain,
+        })
+    }
+}
+
+/// `/etc/hosts` as the kubelet writes it: localhost entries, then the pod's own name, fully
+/// qualified when it has a hostname and a subdomain (a StatefulSet pod behind its headless
+/// Service), else just its hostname.
+pub fn hosts_file(identity: &PodIdentity, ip: Ipv4Addr, cluster_domain: &str) -> String {
+    let mut text = String::from(
+        "# Kubernetes-managed hosts file.\n\
+         127.0.0.1\tlocalhost\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\n\
+         fe00::0\tip6-mcastprefix\n\
+         fe00::1\tip6-allnodes\n\
+         fe00::2\tip6-allrouters\n",
+    );
+    match &identity.subdomain {
+        Some(subdomain) => text.push_str(&format!(
+            "{ip}\t{}.{subdomain}.{}.svc.{cluster_domain}\t{}\n",
+            identity.hostname, identity.namespace, identity.hostname
+        )),
+        None => text.push_str(&format!("{ip}\t{}\n", identity.hostname)),
+    }
+    text
+}
+
+/// `/etc/resolv.conf` of a pod with the default `ClusterFirst` DNS policy.
+pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
+    let domain = &dns.cluster_domain;
+    format!(
+        "search {namespace}.svc.{domain} svc.{domain} {domain}\nnameserver {}\noptions ndots:5\n",
+        dns.nameserver
+    )
+}
+
+/// Creates the sandbox of `pod` under `pods_dir`. Undone if any part fails.
+pub fn create_sandbox(
+    node_network: &NodeNetwork,
+    pods_dir: &Path,
+    pod: &Pod,
+    dns: &DnsSettings,
+) -> Result<PodSandbox> {
+    let identity = PodIdentity::of(pod)?;
+    let dir = pods_dir.join(&identity.uid);
+    std::fs::create_dir_all(dir.join("etc"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    let network = node_network.create_pod_network(&identity.uid)?;
+    let sandbox = PodSandbox {
+        hosts_file: dir.join("etc/hosts"),
+        resolv_conf: dir.join("etc/resolv.conf"),
+        hostname_file: dir.join("etc/hostname"),
+        hostname: identity.hostname.clone(),
+        dir,
+        network,
+        volumes: BTreeMap::new(),
+    };
+    match fill_sandbox(sandbox.clone(), &identity, pod, dns) {
+        Ok(sandbox) => Ok(sandbox),
+        Err(error) => {
+            let _ = remove_sandbox(node_network, &sandbox);
+            Err(error)
+        }
+    }
+}
+
+fn fill_sandbox(
+    mut sandbox: PodSandbox,
+    identity: &PodIdentity,
+    pod: &Pod,
+    dns: &DnsSettings,
+) -> Result<PodSandbox> {
+    let hosts = hosts_file(identity, sandbox.network.ip, &dns.cluster_domain);
+    std::fs::write(&sandbox.hosts_file, hosts)?;
+    std::fs::write(&sandbox.resolv_conf, resolv_conf(&identity.namespace, dns))?;
+    std::fs::write(&sandbox.hostname_file, format!("{}\n", identity.hostname))?;
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.volumes.clone())
+        .unwrap_or_default();
+    for volume in volumes {
+        let path = if volume.empty_dir.is_some() {
+            let path = sandbox.dir.join("volumes").join(&volume.name);
+            std::fs::create_dir_all(&path)?;
+            path
+        } else if let Some(host_path) = &volume.host_path {
+            let path = PathBuf::from(&host_path.path);
+            if host_path.type_.as_deref() == Some("DirectoryOrCreate") {
+                std::fs::create_dir_all(&path)?;
+            } else if !path.exists() {
+                bail!(
+                    "hostPath volume {}: {} does not exist",
+                    volume.name,
+                    path.display()
+                );
+            }
+            path
+        } else {
+            bail!(
+                "volume {}: only emptyDir and hostPath volumes are supported by this node",
+                volume.name
+            );
+        };
+        sandbox.volumes.insert(volume.name.clone(), path);
+    }
+    Ok(sandbox)
+}
+
+/// Removes a sandbox: the pod's network namespace and IP, and its directory (its containers
+/// must be gone and their root filesystems unmounted first).
+pub fn remove_sandbox(node_network: &NodeNetwork, sandbox: &PodSandbox) -> Result<()> {
+    node_network.delete_pod_network(&sandbox.network)?;
+    crate::mounts::unmount_under(&sandbox.dir)?;
+    match std::fs::remove_dir_all(&sandbox.dir) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(error).with_context(|| format!("removing {}", sandbox.dir.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(subdomain: Option<&str>) -> PodIdentity {
+        PodIdentity {
+            name: "web-1".into(),
+            namespace: "default".into(),
+            uid: "u".into(),
+            hostname: "web-1".into(),
+            subdomain: subdomain.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn hosts_file_names_the_pod_like_the_kubelet() {
+        let ip = Ipv4Addr::new(10, 244, 0, 5);
+        let with_subdomain = hosts_file(&identity(Some("nginx")), ip, "cluster.local");
+        assert!(
+            with_subdomain.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n")
+        );
+        assert!(
+            with_subdomain.ends_with("10.244.0.5\tweb-1.nginx.default.svc.cluster.local\tweb-1\n")
+        );
+        let plain = hosts_file(&identity(None), ip, "cluster.local");
+        assert!(plain.ends_with("\n10.244.0.5\tweb-1\n"));
+    }
+
+    #[test]
+    fn resolv_conf_has_the_cluster_search_list() {
+        let dns = DnsSettings {
+            nameserver: Ipv4Addr::new(10, 96, 0, 10),
+            cluster_domain: "cluster.local".into(),
+        };
+        assert_eq!(
+            resolv_conf("lab", &dns),
+            "search lab.svc.cluster.local svc.cluster.local cluster.local\n\
+             nameserver 10.96.0.10\noptions ndots:5\n"
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! Pod lifecycles through the real API server: one-shot pods, crash loops, readiness probes,
+//! attach, followed logs and exec with a tty. Needs root.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{Cluster, collect, running_and_ready, wait_for_event};
+use futures::StreamExt;
+use k8s_labs_node_api::{ExecRequest, ExitStatus, LogRequest};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+
+fn pod_from(value: serde_json::Value) -> Pod {
+    serde_json::from_value(value).unwrap()
+}
+
+fn first_container(pod: Option<&Pod>) -> Option<ContainerStatus> {
+    pod.and_then(|pod| pod.status.as_ref())
+        .and_then(|status| status.container_statuses.as_ref())
+        .and_then(|statuses| statuses.first().cloned())
+}
+
+async fn wait_for(pods: &Api<Pod>, name: &str, condition: impl Fn(Option<&Pod>) -> bool) -> Pod {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods.clone(), name, move |pod: Option<&Pod>| condition(pod)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("waiting for {name}"))
+    .unwrap()
+    .unwrap()
+}
+
+async fn delete_and_wait(pods: &Api<Pod>, pod: &Pod) {
+    let name = pod.metadata.name.clone().unwrap();
+    let uid = pod.metadata.uid.clone().unwrap();
+    pods.delete(&name, &DeleteParams::default().grace_period(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods.clone(), &name, conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("deleted")
+    .unwrap();
+}
+
+fn request(pod: &str, command: &[&str]) -> ExecRequest {
+    ExecRequest {
+        namespace: "default".into(),
+        pod: pod.into(),
+        container: "main".into(),
+        command: command.iter().map(|part| part.to_string()).collect(),
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_busybox_pod_succeeds_and_its_log_has_the_output() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let script = "echo hello from $(hostname); readlink $(command -v nslookup)";
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "dns-test"},
+                "spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "main", "image": "busybox:1.28", "command": ["sh", "-c", script]}]},
+            })),
+        )
+        .await
+        .unwrap();
+    let done = wait_for(&pods, "dns-test", |pod| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Succeeded")
+    })
+    .await;
+    let container = first_container(Some(&done)).unwrap();
+    let terminated = container.state.unwrap().terminated.unwrap();
+    assert_eq!(
+        (terminated.exit_code, terminated.reason.as_deref()),
+        (0, Some("Completed"))
+    );
+    let log = pods.logs("dns-test", &LogParams::default()).await.unwrap();
+    assert_eq!(log, "hello from dns-test\n/usr/bin/nslookup\n");
+    delete_and_wait(&pods, &created).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_container_is_restarted_then_backs_off() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "crasher"},
+                "spec": {"containers": [
+                    {"name": "main", "image": "busybox", "command": ["sh", "-c", "exit 7"]}]},
+            })),
+        )
+        .await
+        .unwrap();
+    let backing_off = wait_for(&pods, "crasher", |pod| {
+        first_container(pod)
+            .and_then(|status| status.state)
+            .and_then(|state| state.waiting)
+            .and_then(|waiting| waiting.reason)
+            .as_deref()
+            == Some("CrashLoopBackOff")
+    })
+    .await;
+    let container = first_container(Some(&backing_off)).unwrap();
+    assert!(container.restart_count >= 1, "{container:?}");
+    let last = container.last_state.unwrap().terminated.unwrap();
+    assert_eq!((last.exit_code, last.reason.as_deref()), (7, Some("Error")));
+    assert_eq!(
+        backing_off.status.unwrap().phase.as_deref(),
+        Some("Running")
+    );
+    wait_for_event(&cluster.client, |event| {
+        event.reason.as_deref() == Some("BackOff")
+    })
+    .await;
+    delete_and_wait(&pods, &created).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_probes_run_from_inside_the_pod() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let with_probe = |name: &str, path: &str| {
+        pod_from(serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"containers": [{"name": "main", "image": "nginx",
+                "ports": [{"name": "http", "containerPort": 80}],
+                "readinessProbe": {"httpGet": {"path": path, "port": "http"}, "periodSeconds": 1}}]},
+        }))
+    };
+    let good = pods
+        .create(&PostParams::default(), &with_probe("good", "/"))
+        .await
+        .unwrap();
+    let bad = pods
+        .create(&PostParams::default(), &with_probe("bad", "/nope"))
+        .await
+        .unwrap();
+    wait_for(&pods, "good", running_and_ready).await;
+    // (Probes before nginx listens fail with "connection refused"; then nginx answers 404.)
+    wait_for_event(&cluster.client, |event| {
+        event.reason.as_deref() == Some("Unhealthy")
+            && event.involved_object.name.as_deref() == Some("bad")
+            && event.message.as_deref()
+                == Some("Readiness probe failed: HTTP probe failed with statuscode: 404")
+    })
+    .await;
+    let bad_now = pods.get("bad").await.unwrap();
+    assert!(
+        !running_and_ready(Some(&bad_now)),
+        "a failing probe keeps the pod unready"
+    );
+    assert!(
+        first_container(Some(&bad_now))
+            .unwrap()
+            .state
+            .unwrap()
+            .running
+            .is_some()
+    );
+    delete_and_wait(&pods, &good).await;
+    delete_and_wait(&pods, &bad).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_follow_logs_and_tty_exec_reach_the_container() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let script = "echo ready; read line; echo \"got $line\"";
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "talker"},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                    "image": "busybox", "stdin": true, "stdinOnce": true,
+                    "command": ["sh", "-c", script]}]},
+            })),
+        )
+        .await
+        .unwrap();
+    wait_for(&pods, "talker", running_and_ready).await;
+    let connection = cluster.nodes.get(common::NODE).unwrap();
+
+    // exec gets the image's environment: busybox's applet directory first on PATH.
+    let which = connection
+        .exec(request("talker", &["sh", "-c", "command -v nslookup"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        collect(which.stdout.unwrap()).await,
+        "/.k8s-labs/bin/nslookup\n"
+    );
+
+    let mut tty_request = request("talker", &["tty"]);
+    tty_request.tty = true;
+    tty_request.stderr = false;
+    let tty = connection.exec(tty_request).await.unwrap();
+    assert!(tty.stderr.is_none());
+    let output = collect(tty.stdout.unwrap()).await;
+    assert!(output.starts_with("/dev/pts/"), "{output:?}");
+    assert_eq!(tty.exit.await.unwrap(), ExitStatus::Code(0));
+
+    let following = connection
+        .logs(LogRequest {
+            namespace: "default".into(),
+            pod: "talker".into(),
+            container: "main".into(),
+            follow: true,
+            previous: false,
+            tail_lines: None,
+            timestamps: false,
+        })
+        .await
+        .unwrap();
+    let mut attach_request = request("talker", &[]);
+    attach_request.stdin = true;
+    let session = connection.attach(attach_request).await.unwrap();
+    let stdin = session.stdin.unwrap();
+    stdin.send(Bytes::from_static(b"hello\n")).await.unwrap();
+    drop(stdin);
+    let attached = collect(session.stdout.unwrap()).await;
+    assert_eq!(attached, "got hello\n");
+    assert_eq!(session.exit.await.unwrap(), ExitStatus::Code(0));
+    // The followed log has everything and ends with the container.
+    let log: Vec<u8> = following
+        .map(|chunk| chunk.unwrap().to_vec())
+        .concat()
+        .await;
+    assert_eq!(String::from_utf8(log).unwrap(), "ready\ngot hello\n");
+
+    let missing = connection.exec(request("nobody", &["true"])).await;
+    assert!(missing.is_err());
+    delete_and_wait(&pods, &created).await;
+    cluster.stop().await;
+}

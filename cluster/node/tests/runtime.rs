@@ -1,0 +1,272 @@
+//! The node's sandbox and runtime layers without an API server: real runc containers running
+//! the programs of the image catalog in pod network namespaces (needs root, as the node does).
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
+use k8s_labs_node::catalog::{Catalog, ImageStore};
+use k8s_labs_node::containers::{
+    ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
+};
+use k8s_labs_node::runtime::{Runc, StartError};
+use k8s_labs_node::sandbox::{
+    DnsSettings, PodIdentity, PodSandbox, create_sandbox, remove_sandbox,
+};
+use k8s_openapi::api::core::v1::Pod;
+
+const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
+
+struct Node {
+    network: Arc<NodeNetwork>,
+    state_dir: PathBuf,
+    runc: Runc,
+    catalog: Catalog,
+    images: ImageStore,
+    registry: ContainerRegistry,
+}
+
+impl Node {
+    fn new() -> Node {
+        // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
+        k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
+        let (instance, state_dir) =
+            k8s_labs_node::claim_instance(Path::new(TEST_RUN_ROOT)).unwrap();
+        let network = NodeNetwork::create(NodeNetworkConfig {
+            instance,
+            pod_cidr: "10.244.0.0/16".into(),
+            local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
+        })
+        .unwrap();
+        Node {
+            network: Arc::new(network),
+            runc: Runc::new(state_dir.join("runc")),
+            images: ImageStore::new(state_dir.join("images")),
+            catalog: Catalog::embedded().unwrap(),
+            registry: ContainerRegistry::default(),
+            state_dir,
+        }
+    }
+
+    fn sandbox(&self, pod: &Pod) -> PodSandbox {
+        let dns = DnsSettings {
+            nameserver: Ipv4Addr::new(10, 96, 0, 10),
+            cluster_domain: "cluster.local".into(),
+        };
+        create_sandbox(&self.network, &self.state_dir.join("pods"), pod, &dns).unwrap()
+    }
+
+    async fn start(&self, pod: &Pod, sandbox: &PodSandbox) -> Result<RunningContainer, StartError> {
+        let container = &pod.spec.as_ref().unwrap().containers[0];
+        let image = self
+            .catalog
+            .resolve(container.image.as_deref().unwrap())
+            .unwrap();
+        let launch = ContainerLaunch {
+            identity: &PodIdentity::of(pod).unwrap(),
+            sandbox,
+            container,
+            image_mounts: self.images.mounts(&image.entry).unwrap(),
+            image: &image,
+            attempt: 0,
+            extra_env: vec![],
+        };
+        start_container(&self.runc, &self.registry, launch).await
+    }
+
+    async fn exec(&self, id: &str, args: &[&str]) -> String {
+        let mut full = vec!["exec", id];
+        full.extend_from_slice(args);
+        let output = self.runc.command(&full).output().await.unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    fn finish(self) {
+        self.network.destroy().unwrap();
+        std::fs::remove_dir_all(&self.state_dir).unwrap();
+    }
+}
+
+fn pod(name: &str, image: &str, command: Option<Vec<&str>>) -> Pod {
+    let mut container = serde_json::json!({"name": "main", "image": image});
+    if let Some(command) = command {
+        container["command"] = serde_json::json!(command);
+    }
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "lab", "uid": format!("uid-{name}-{}", std::process::id())},
+        "spec": {"hostname": name, "subdomain": "nginx", "containers": [container]},
+    }))
+    .unwrap()
+}
+
+/// Waits until something accepts connections on the pod's port, as a tcpSocket readiness
+/// probe would (connecting from inside the pod's namespace, never from the host's).
+fn wait_until_listening(sandbox: &PodSandbox, port: u16) {
+    let address = SocketAddr::from((sandbox.network.ip, port));
+    for _ in 0..500 {
+        if sandbox
+            .network
+            .connect_tcp(address, Duration::from_secs(1))
+            .is_ok()
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("nothing listens on {address}");
+}
+
+#[tokio::test]
+async fn nginx_serves_the_welcome_page_inside_the_node_network() {
+    let node = Node::new();
+    let pod = pod("web-0", "nginx", None);
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    assert!(running.pid > 0);
+    wait_until_listening(&sandbox, 80);
+
+    let url = format!("http://{}/", sandbox.network.ip);
+    let curl = node
+        .network
+        .command("curl", &["-s", &url])
+        .output()
+        .await
+        .unwrap();
+    let page = String::from_utf8_lossy(&curl.stdout);
+    assert!(
+        page.contains("<title>Welcome to nginx!</title>"),
+        "{curl:?}"
+    );
+
+    assert_eq!(node.exec(&running.runc_id, &["hostname"]).await, "web-0\n");
+    let hosts = node.exec(&running.runc_id, &["cat", "/etc/hosts"]).await;
+    assert!(
+        hosts.ends_with(&format!(
+            "{}\tweb-0.nginx.lab.svc.cluster.local\tweb-0\n",
+            sandbox.network.ip
+        )),
+        "{hosts}"
+    );
+    let resolv = node
+        .exec(&running.runc_id, &["cat", "/etc/resolv.conf"])
+        .await;
+    assert!(resolv.starts_with("search lab.svc.cluster.local svc.cluster.local cluster.local\n"));
+    // curl is in the container too, as in the tutorial.
+    let inside = node
+        .exec(&running.runc_id, &["curl", "-s", "localhost"])
+        .await;
+    assert!(inside.contains("<title>Welcome to nginx!</title>"));
+
+    // The access log goes to the container's log, as in the official image.
+    node.runc.kill(&running.runc_id, "TERM").await.unwrap();
+    let exit = running.exit.await.unwrap();
+    assert_eq!(exit.exit_code, 0, "nginx stops cleanly on SIGTERM");
+    let key = k8s_labs_node::containers::ContainerKey {
+        namespace: "lab".into(),
+        pod: "web-0".into(),
+        container: "main".into(),
+    };
+    let log = std::fs::read_to_string(node.registry.get(&key).unwrap().log_path).unwrap();
+    assert!(log.contains("\"GET / HTTP/1.1\" 200"), "{log}");
+
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    assert!(!sandbox.dir.exists());
+    assert!(!sandbox.network.netns_path.exists());
+    node.finish();
+}
+
+#[tokio::test]
+async fn busybox_1_28_runs_bind9_nslookup_and_busybox_applets() {
+    let node = Node::new();
+    let script = "readlink $(command -v nslookup); nslookup -version 2>&1; readlink $(command -v wget); echo $PATH";
+    let pod = pod("dns-test", "busybox:1.28", Some(vec!["sh", "-c", script]));
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    let exit = running.exit.await.unwrap();
+    assert_eq!(exit.exit_code, 0);
+    let key = k8s_labs_node::containers::ContainerKey {
+        namespace: "lab".into(),
+        pod: "dns-test".into(),
+        container: "main".into(),
+    };
+    let log = std::fs::read_to_string(node.registry.get(&key).unwrap().log_path).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines[0], "/usr/bin/nslookup", "{log}");
+    assert!(
+        lines[1].starts_with("nslookup 9."),
+        "bind9's nslookup: {log}"
+    );
+    assert_eq!(lines[2], "/bin/busybox", "{log}");
+    assert!(lines[3].starts_with("/.k8s-labs/bin:"), "{log}");
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}
+
+#[tokio::test]
+async fn a_container_that_exits_at_once_reports_its_exit_code() {
+    let node = Node::new();
+    let pod = pod(
+        "crash",
+        "busybox",
+        Some(vec!["sh", "-c", "echo bye >&2; exit 3"]),
+    );
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    assert_eq!(running.exit.await.unwrap().exit_code, 3);
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}
+
+#[tokio::test]
+async fn a_missing_command_is_a_start_error_with_runcs_reason() {
+    let node = Node::new();
+    let pod = pod("nocmd", "busybox", Some(vec!["no-such-program"]));
+    let sandbox = node.sandbox(&pod);
+    match node.start(&pod, &sandbox).await {
+        Err(StartError::Failed { message, .. }) => {
+            assert!(message.contains("no-such-program"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}
+
+#[tokio::test]
+async fn a_container_with_stdin_reads_what_the_node_writes() {
+    use tokio::io::AsyncWriteExt;
+    let node = Node::new();
+    let mut pod = pod(
+        "reader",
+        "busybox",
+        Some(vec!["sh", "-c", "read line; echo \"got $line\""]),
+    );
+    pod.spec.as_mut().unwrap().containers[0].stdin = Some(true);
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    let key = k8s_labs_node::containers::ContainerKey {
+        namespace: "lab".into(),
+        pod: "reader".into(),
+        container: "main".into(),
+    };
+    let record = node.registry.get(&key).unwrap();
+    let stdin = record.stdin.clone().unwrap();
+    stdin
+        .lock()
+        .await
+        .as_mut()
+        .unwrap()
+        .write_all(b"hi\n")
+        .await
+        .unwrap();
+    assert_eq!(running.exit.await.unwrap().exit_code, 0);
+    assert_eq!(
+        std::fs::read_to_string(record.log_path).unwrap(),
+        "got hi\n"
+    );
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}

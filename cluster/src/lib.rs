@@ -1,0 +1,256 @@
+//! The embedded Kubernetes cluster: an API server, the controllers, a node agent that runs pods
+//! on runc inside network namespaces of its own, and cluster DNS, all in one process.
+//!
+//! It exists because the machines this project is developed and tested on cannot run a real
+//! cluster; a lab runner never run against a cluster is a toy. Every part except the API server
+//! is an API client, so what the labs see here is what they would see on kind or k3s.
+
+mod bootstrap;
+mod kubeconfig;
+
+pub use kubeconfig::CONTEXT_NAME;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
+use k8s_labs_controllers::ControllerManager;
+use k8s_labs_dns::{DnsConfig, DnsServer};
+use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
+use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
+use k8s_labs_node_api::NodeConnections;
+
+/// Where every cluster keeps its runtime state (one directory per running cluster, with the
+/// owner's PID), so that a new start can tell a crashed cluster's leftovers from a live one.
+pub use k8s_labs_node::RUN_ROOT;
+
+/// The single node's name, as `kubectl get nodes` shows it.
+pub const NODE_NAME: &str = "k8s-labs-node";
+
+/// The cluster domain, as in every kubeadm/kind cluster.
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+
+/// Settings of one embedded cluster. The defaults are the ranges of a kubeadm cluster, which
+/// the tutorial's outputs show (pods in 10.244.0.0/16, cluster DNS on 10.96.0.10).
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Pod network, e.g. `10.244.0.0/16`. Lives only inside the cluster's node network namespace.
+    pub pod_cidr: String,
+    /// Service network, e.g. `10.96.0.0/12`.
+    pub service_cidr: String,
+    /// The cluster IP of the `kube-dns` Service in `kube-system`.
+    pub dns_ip: Ipv4Addr,
+    /// What `/version` reports, e.g. `v1.33.0`.
+    pub kubernetes_version: String,
+    /// Where to write the kubeconfig, if anywhere.
+    pub kubeconfig_path: Option<PathBuf>,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            pod_cidr: "10.244.0.0/16".to_string(),
+            service_cidr: "10.96.0.0/12".to_string(),
+            dns_ip: Ipv4Addr::new(10, 96, 0, 10),
+            kubernetes_version: "v1.33.0".to_string(),
+            kubeconfig_path: None,
+        }
+    }
+}
+
+/// A running embedded cluster. Stop it with [`EmbeddedCluster::stop`]; everything it started
+/// (processes, mounts, network namespaces) is gone afterwards. A process that dies without
+/// stopping leaves its state behind for the next start to remove.
+pub struct EmbeddedCluster {
+    kubeconfig: kube::config::Kubeconfig,
+    kubeconfig_yaml: String,
+    network: Arc<NodeNetwork>,
+    state_dir: PathBuf,
+    parts: Option<Parts>,
+}
+
+/// What runs, in the order it is stopped.
+struct Parts {
+    nodes: NodeConnections,
+    node: NodeHandle,
+    dns: DnsServer,
+    controllers: ControllerManager,
+    apiserver: ApiServer,
+}
+
+impl EmbeddedCluster {
+    /// Starts the cluster and returns once the API server answers, the cluster DNS serves and
+    /// the node is registered.
+    pub async fn start(config: ClusterConfig) -> Result<EmbeddedCluster> {
+        preflight()?;
+        let run_root = Path::new(RUN_ROOT);
+        k8s_labs_node::cleanup_leftovers(run_root)
+            .context("removing what an earlier embedded cluster left behind")?;
+        let (instance, state_dir) = k8s_labs_node::claim_instance(run_root)?;
+        let network = NodeNetwork::create(NodeNetworkConfig {
+            instance,
+            pod_cidr: config.pod_cidr.clone(),
+            local_addresses: vec![config.dns_ip],
+        })
+        .context("creating the node network namespace")?;
+        let network = Arc::new(network);
+        let mut cluster = EmbeddedCluster {
+            kubeconfig: kube::config::Kubeconfig::default(),
+            kubeconfig_yaml: String::new(),
+            network,
+            state_dir,
+            parts: None,
+        };
+        match cluster.start_parts(&config).await {
+            Ok(()) => Ok(cluster),
+            Err(error) => {
+                if let Err(stop_error) = cluster.stop().await {
+                    tracing::warn!("cleaning up after a failed start: {stop_error:#}");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn start_parts(&mut self, config: &ClusterConfig) -> Result<()> {
+        let nodes = NodeConnections::default();
+        let token = kubeconfig::random_token();
+        let apiserver = ApiServer::start(ApiServerConfig {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            token: token.clone(),
+            service_cidr: config.service_cidr.clone(),
+            kubernetes_version: config.kubernetes_version.clone(),
+            nodes: nodes.clone(),
+        })
+        .await
+        .context("starting the API server")?;
+        self.kubeconfig_yaml = kubeconfig::render(&apiserver.url(), &token);
+        self.kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml)
+            .context("reading the generated kubeconfig")?;
+        if let Some(path) = &config.kubeconfig_path {
+            kubeconfig::write(path, &self.kubeconfig_yaml)?;
+        }
+        let client = self.client().await?;
+        bootstrap::create_cluster_dns_service(&client, config.dns_ip).await?;
+
+        let controllers = ControllerManager::start(client.clone())
+            .await
+            .context("starting the controllers")?;
+        let dns_address = SocketAddr::from((config.dns_ip, 53));
+        let udp = self
+            .network
+            .bind_udp(dns_address)
+            .with_context(|| format!("binding cluster DNS on udp {dns_address} in the node network"))?;
+        let tcp = self
+            .network
+            .bind_tcp(dns_address)
+            .with_context(|| format!("binding cluster DNS on tcp {dns_address} in the node network"))?;
+        let dns = DnsServer::start(
+            client.clone(),
+            udp,
+            tcp,
+            DnsConfig {
+                cluster_domain: CLUSTER_DOMAIN.to_string(),
+                ttl: 5,
+            },
+        )
+        .await
+        .context("starting cluster DNS")?;
+        let node = NodeAgent::start(
+            client.clone(),
+            NodeConfig {
+                node_name: NODE_NAME.to_string(),
+                state_dir: self.state_dir.clone(),
+                network: self.network.clone(),
+                dns_ip: config.dns_ip,
+                cluster_domain: CLUSTER_DOMAIN.to_string(),
+                kubelet_version: config.kubernetes_version.clone(),
+            },
+        )
+        .await
+        .context("starting the node agent")?;
+        nodes.register(NODE_NAME, node.connection());
+        self.parts = Some(Parts {
+            nodes,
+            node,
+            dns,
+            controllers,
+            apiserver,
+        });
+        Ok(())
+    }
+
+    /// A kubeconfig for the cluster (server `http://127.0.0.1:<port>`, a bearer token).
+    pub fn kubeconfig(&self) -> &kube::config::Kubeconfig {
+        &self.kubeconfig
+    }
+
+    /// The same kubeconfig as YAML, for writing where kubectl can read it.
+    pub fn kubeconfig_yaml(&self) -> &str {
+        &self.kubeconfig_yaml
+    }
+
+    /// A client for the cluster, authenticated with the cluster's token.
+    pub async fn client(&self) -> Result<kube::Client> {
+        install_crypto_provider();
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(self.kubeconfig.clone(), &options)
+            .await
+            .context("loading the embedded cluster's kubeconfig")?;
+        kube::Client::try_from(config).context("building a client for the embedded cluster")
+    }
+
+    /// A command that runs "on the node": inside the cluster's node network namespace, where
+    /// pod IPs and the cluster DNS address are reachable (and nowhere else on the host).
+    pub fn node_command(&self, program: &str, args: &[&str]) -> tokio::process::Command {
+        self.network.command(program, args)
+    }
+
+    /// Stops everything the cluster started and removes its network namespaces and mounts.
+    pub async fn stop(self) -> Result<()> {
+        let EmbeddedCluster {
+            network,
+            state_dir,
+            parts,
+            ..
+        } = self;
+        let mut first_error = None;
+        if let Some(parts) = parts {
+            parts.nodes.unregister(NODE_NAME);
+            if let Err(error) = parts.node.shutdown().await {
+                first_error.get_or_insert(error.context("stopping the node agent"));
+            }
+            parts.dns.shutdown().await;
+            parts.controllers.shutdown().await;
+            parts.apiserver.shutdown().await;
+        }
+        if let Err(error) = network.destroy() {
+            first_error.get_or_insert(error.context("removing the node network"));
+        }
+        if let Err(error) = std::fs::remove_dir_all(&state_dir)
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            first_error.get_or_insert(
+                anyhow::Error::new(error).context(format!("removing {}", state_dir.display())),
+            );
+        }
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Checks what the embedded cluster needs from the machine (root, runc, iproute2, the
+/// programs of the image catalog) and says in one line what is missing and how to install it.
+pub fn preflight() -> Result<()> {
+    k8s_labs_node::preflight().map_err(|missing| anyhow::anyhow!("{missing}"))
+}
+
+/// kube's client panics when two rustls providers are compiled in and none is chosen; we
+/// compile only ring, but choosing it explicitly keeps that true whatever a dependency adds.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

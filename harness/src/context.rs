@@ -1,0 +1,285 @@
+//! What a step's body works with: the lab namespace, the cluster, and the harness's verbs
+//! (apply, wait, exec, run once, on the node, retry), so that a lab reads like the tutorial and
+//! never waits, diffs or cleans up by itself.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::apply::{Applied, Applier};
+use crate::exec::{CommandOutput, OneShotPod, exec_in_pod};
+use crate::provider::{ClusterFacts, NodeRun, Provider};
+use crate::wait::{PodRecorder, is_pod_running_and_ready, is_statefulset_settled, wait_for};
+
+/// First pause between two tries of a retried check; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest pause between two tries of a retried check.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// State of one lab run shared by its steps.
+pub(crate) struct LabShared {
+    pub(crate) namespace: String,
+    pub(crate) provider: Provider,
+    pub(crate) manifests: PathBuf,
+    applier: tokio::sync::Mutex<Applier>,
+    recorders: Mutex<HashMap<String, Arc<PodRecorder>>>,
+    values: Mutex<HashMap<String, serde_json::Value>>,
+}
+
+impl LabShared {
+    pub(crate) fn new(namespace: String, provider: Provider, manifests: PathBuf) -> LabShared {
+        let applier = tokio::sync::Mutex::new(Applier::new(provider.client()));
+        LabShared {
+            namespace,
+            provider,
+            manifests,
+            applier,
+            recorders: Mutex::new(HashMap::new()),
+            values: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Stops the watches steps started, before the namespace goes.
+    pub(crate) fn stop_recorders(&self) {
+        self.recorders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+}
+
+/// The context a step's body gets: cheap to clone, valid for the step's duration.
+#[derive(Clone)]
+pub struct StepContext {
+    shared: Arc<LabShared>,
+    deadline: Instant,
+    tries: Arc<AtomicUsize>,
+}
+
+impl StepContext {
+    pub(crate) fn new(shared: Arc<LabShared>, deadline: Instant, tries: Arc<AtomicUsize>) -> Self {
+        StepContext {
+            shared,
+            deadline,
+            tries,
+        }
+    }
+
+    /// The lab run's namespace (`lab-<lab>-<random>`), where the tutorial says `default`.
+    pub fn namespace(&self) -> &str {
+        &self.shared.namespace
+    }
+
+    /// A client for the cluster.
+    pub fn client(&self) -> Client {
+        self.shared.provider.client()
+    }
+
+    /// What was discovered about the cluster (DNS Service IP, version, StorageClass).
+    pub fn facts(&self) -> &ClusterFacts {
+        self.shared.provider.facts()
+    }
+
+    /// The cluster DNS Service IP; an error naming what is missing when the cluster has none.
+    pub fn dns_ip(&self) -> Result<IpAddr> {
+        self.facts().dns_service_ip.ok_or_else(|| {
+            anyhow!("the cluster has no Service kube-dns (or coredns) in kube-system")
+        })
+    }
+
+    /// When this step times out; waits and retries end there.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// `kubectl apply -f <file>`: applies the lab's manifest `file` into the namespace.
+    pub async fn apply(&self, file: &str) -> Result<Vec<Applied>> {
+        let path = self.shared.manifests.join(file);
+        self.shared
+            .applier
+            .lock()
+            .await
+            .apply_file(&path, self.namespace())
+            .await
+    }
+
+    /// Starts recording, from a watch, the order in which pods of `selector` are created and
+    /// become Ready. Call it before applying what creates them.
+    pub async fn record_pods(&self, selector: &str) -> Result<()> {
+        let recorder = PodRecorder::start(self.pods_api(), selector).await?;
+        self.shared
+            .recorders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(selector.to_string(), Arc::new(recorder));
+        Ok(())
+    }
+
+    /// The recorder an earlier step started with [`StepContext::record_pods`].
+    pub fn pod_recorder(&self, selector: &str) -> Result<Arc<PodRecorder>> {
+        self.shared
+            .recorders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(selector)
+            .cloned()
+            .ok_or_else(|| anyhow!("no step recorded the pods of {selector}"))
+    }
+
+    /// Waits (by watch) until StatefulSet `name` has all its replicas ready.
+    pub async fn wait_statefulset_ready(&self, name: &str) -> Result<StatefulSet> {
+        let api: Api<StatefulSet> = Api::namespaced(self.client(), self.namespace());
+        let what = format!("StatefulSet {name} to have all replicas ready");
+        wait_for(api, name, &what, self.deadline, |statefulset| {
+            statefulset.is_some_and(is_statefulset_settled)
+        })
+        .await?
+        .ok_or_else(|| anyhow!("StatefulSet {name} disappeared"))
+    }
+
+    /// Waits (by watch) until pod `name` is Running and Ready.
+    pub async fn wait_pod_running_ready(&self, name: &str) -> Result<Pod> {
+        let what = format!("pod {name} to be Running and Ready");
+        wait_for(self.pods_api(), name, &what, self.deadline, |pod| {
+            pod.is_some_and(is_pod_running_and_ready)
+        })
+        .await?
+        .ok_or_else(|| anyhow!("pod {name} disappeared"))
+    }
+
+    /// `kubectl get <kind> <name>` in the namespace, for any namespaced kind.
+    pub async fn get<K>(&self, name: &str) -> Result<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+        <K as Resource>::DynamicType: Default,
+    {
+        Api::<K>::namespaced(self.client(), self.namespace())
+            .get(name)
+            .await
+            .with_context(|| format!("cannot read {} {name}", K::kind(&Default::default())))
+    }
+
+    /// The pods of `selector` in the namespace, sorted by name.
+    pub async fn pods(&self, selector: &str) -> Result<Vec<Pod>> {
+        let mut pods = self
+            .pods_api()
+            .list(&ListParams::default().labels(selector))
+            .await
+            .with_context(|| format!("cannot list pods {selector}"))?
+            .items;
+        pods.sort_by_key(|pod| pod.name_any());
+        Ok(pods)
+    }
+
+    /// `status.podIP` of pod `name`.
+    pub async fn pod_ip(&self, name: &str) -> Result<IpAddr> {
+        let pod = self
+            .pods_api()
+            .get(name)
+            .await
+            .with_context(|| format!("cannot read pod {name}"))?;
+        pod.status
+            .and_then(|status| status.pod_ip)
+            .ok_or_else(|| anyhow!("pod {name} has no IP"))?
+            .parse()
+            .with_context(|| format!("pod {name} has an invalid IP"))
+    }
+
+    /// `kubectl exec <pod> -- <command>`.
+    pub async fn exec(&self, pod: &str, command: &[&str]) -> Result<CommandOutput> {
+        exec_in_pod(&self.client(), self.namespace(), pod, None, command).await
+    }
+
+    /// `kubectl run <name> --image <image> --restart=Never --rm -i -- <command>`: runs the
+    /// command in a one-shot pod and returns its log; the pod is deleted afterwards.
+    pub async fn run_once(
+        &self,
+        name: &str,
+        image: &str,
+        command: &[&str],
+    ) -> Result<CommandOutput> {
+        let command = command.iter().map(|part| part.to_string()).collect();
+        let timeout = self.deadline.saturating_duration_since(Instant::now());
+        OneShotPod::new(name, image, command)
+            .run(&self.client(), self.namespace(), timeout)
+            .await
+    }
+
+    /// Runs `program args` on the node (see [`Provider::run_on_node`]).
+    pub async fn on_node(&self, program: &str, args: &[&str]) -> Result<NodeRun> {
+        let timeout = self.deadline.saturating_duration_since(Instant::now());
+        self.shared
+            .provider
+            .run_on_node(self.namespace(), program, args, timeout)
+            .await
+    }
+
+    /// Runs `check` until it succeeds or the step's deadline comes, with a short doubling
+    /// backoff between tries; returns the last error when time is up. For claims that hold
+    /// only once something has propagated (DNS records, endpoints). The report shows the
+    /// number of tries.
+    pub async fn retry<T, F, Fut>(&self, mut check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut backoff = FIRST_BACKOFF;
+        let mut last_error: Option<anyhow::Error> = None;
+        loop {
+            self.tries.fetch_add(1, Ordering::Relaxed);
+            let error = match tokio::time::timeout_at(self.deadline, check()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => error,
+                Err(_) => {
+                    return Err(match last_error {
+                        Some(error) => error.context("the step's time ran out during the next try"),
+                        None => anyhow!("the step's time ran out during the first try"),
+                    });
+                }
+            };
+            if Instant::now() + backoff >= self.deadline {
+                return Err(error);
+            }
+            last_error = Some(error);
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// Keeps a value observed by this step for later steps.
+    pub fn remember(&self, key: &str, value: serde_json::Value) {
+        self.shared
+            .values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.to_string(), value);
+    }
+
+    /// A value an earlier step kept with [`StepContext::remember`].
+    pub fn recall(&self, key: &str) -> Option<serde_json::Value> {
+        self.shared
+            .values
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    fn pods_api(&self) -> Api<Pod> {
+        Api::namespaced(self.client(), self.namespace())
+    }
+}

@@ -1,0 +1,20 @@
+//! The harness every lab stands on: where a lab runs ([`provider`]), how manifests are
+//! applied ([`apply`]), how it waits ([`wait`]) and runs commands ([`exec`]), how claims are
+//! checked ([`expect`]) and reported ([`report`]), and the Lab/Step model with its runner
+//! ([`lab`], [`context`]). A lab only describes steps; it never waits, diffs or cleans up.
+
+pub mod apply;
+pub mod context;
+pub mod exec;
+pub mod expect;
+pub mod lab;
+pub mod provider;
+pub mod report;
+pub mod wait;
+
+pub use context::StepContext;
+pub use expect::Mismatch;
+pub use lab::{Lab, Step, StepOutcome};
+pub use provider::{ClusterFacts, NodeRun, Provider};
+pub use report::{Console, LabReport, StepResult};
+pub use tokio_util::sync::CancellationToken;

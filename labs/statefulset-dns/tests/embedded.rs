@@ -1,0 +1,103 @@
+//! The whole lab on the embedded cluster, as `cargo xtask lab statefulset-dns` runs it, and
+//! the same lab with one claim broken on purpose.
+//!
+//! Needs root and the Debian packages the cluster uses; without them the tests fail with
+//! preflight's message (a skipped end-to-end test would hide that nothing was checked).
+
+use k8s_labs_cluster::ClusterConfig;
+use k8s_labs_harness::{CancellationToken, Console, LabReport, Provider, StepResult};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use lab_statefulset_dns::{Expectations, lab, lab_expecting};
+
+/// One embedded cluster at a time per machine: the tests take turns.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn start_cluster() -> Provider {
+    if let Err(error) = k8s_labs_cluster::preflight() {
+        panic!("the embedded cluster cannot run here: {error:#}");
+    }
+    match Provider::embedded(ClusterConfig::default()).await {
+        Ok(provider) => provider,
+        Err(error) => panic!("the embedded cluster did not start: {error:#}"),
+    }
+}
+
+fn summary(report: &LabReport) -> String {
+    report
+        .steps
+        .iter()
+        .map(|step| format!("{}: {:?}\n", step.name, step.result))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tutorial_lab_passes_on_the_embedded_cluster() {
+    let _turn = CLUSTER.lock().await;
+    let provider = start_cluster().await;
+    let console = Console::capturing();
+    let report = lab()
+        .run(&provider, &console, &CancellationToken::new())
+        .await;
+    provider.stop().await.unwrap();
+
+    assert!(
+        report.passed(),
+        "{}\n{}",
+        summary(&report),
+        console.captured()
+    );
+    assert_eq!(report.steps.len(), 6);
+    assert!(
+        report
+            .steps
+            .iter()
+            .all(|step| matches!(step.result, StepResult::Passed { .. })),
+        "every step ran and passed (none skipped):\n{}",
+        summary(&report)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expecting_four_replicas_fails_at_the_pods_step_with_a_diff_and_cleans_up() {
+    let _turn = CLUSTER.lock().await;
+    let provider = start_cluster().await;
+    let console = Console::capturing();
+    let broken = lab_expecting(Expectations { replicas: 4 });
+    let report = broken
+        .run(&provider, &console, &CancellationToken::new())
+        .await;
+    let namespaces: Api<Namespace> = Api::all(provider.client());
+    let namespace_left = namespaces.get_opt(&report.namespace).await.unwrap();
+    provider.stop().await.unwrap();
+
+    let output = console.captured();
+    assert!(!report.passed(), "{output}");
+    let failed = report.failed_step().unwrap();
+    assert_eq!(
+        failed.name, "pods web-0, web-1, web-2, web-3 become Running and Ready, in order",
+        "{output}"
+    );
+    assert_eq!(report.steps.len(), 2, "the run stops at the first failure");
+    match &failed.result {
+        StepResult::Failed {
+            mismatch: Some(mismatch),
+            ..
+        } => {
+            assert!(mismatch.diff().contains("-web-3"), "{}", mismatch.diff());
+        }
+        other => panic!("expected a failed claim, got {other:?}\n{output}"),
+    }
+    assert!(output.contains("--- expected"), "{output}");
+    assert!(output.contains("-web-3   1/1     Running"), "{output}");
+    assert!(
+        output.contains("pods in "),
+        "diagnostics follow the diff:\n{output}"
+    );
+    assert!(report.namespace_deleted, "{output}");
+    assert!(
+        namespace_left.is_none(),
+        "namespace {} is left",
+        report.namespace
+    );
+}

@@ -1,0 +1,380 @@
+//! `cargo xtask`: the project's only CLI (matklad's cargo-xtask pattern: plain Rust, run via
+//! the alias in .cargo/config.toml).
+//!
+//! Exit codes: 0 every claim held; 1 a claim failed; 2 usage or configuration error; 3 the
+//! cluster could not be started or reached; 130/143 stopped by SIGINT/SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use k8s_labs_harness::provider::install_crypto_provider;
+use k8s_labs_harness::{CancellationToken, Console, Lab, Provider};
+use tokio::signal::unix::{SignalKind, signal};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Executable, self-checking Kubernetes tutorial labs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lists the labs with their titles.
+    Labs,
+    /// Runs a lab (or every lab) on the embedded cluster or on the cluster of a kubeconfig.
+    Lab {
+        /// The lab to run (see `cargo xtask labs`).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        name: Option<String>,
+        /// Runs every lab.
+        #[arg(long)]
+        all: bool,
+        /// Runs on the cluster of this kubeconfig instead of the embedded cluster.
+        #[arg(long, value_name = "PATH")]
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig context to use (default: its current context).
+        #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+        context: Option<String>,
+    },
+    /// The embedded cluster.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Starts the embedded cluster in the foreground until Ctrl-C/SIGTERM.
+    Up {
+        /// Where to write the kubeconfig.
+        #[arg(long, value_name = "PATH", default_value = "target/cluster/kubeconfig")]
+        kubeconfig_out: PathBuf,
+    },
+}
+
+/// Why the command stopped, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Passed,
+    ClaimFailed,
+    Usage,
+    Cluster,
+    Signal(Stop),
+}
+
+/// The signal that stopped a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Interrupt,
+    Terminate,
+}
+
+impl Exit {
+    fn code(self) -> u8 {
+        match self {
+            Exit::Passed => 0,
+            Exit::ClaimFailed => 1,
+            Exit::Usage => 2,
+            Exit::Cluster => 3,
+            Exit::Signal(Stop::Interrupt) => 130,
+            Exit::Signal(Stop::Terminate) => 143,
+        }
+    }
+}
+
+/// How long a cluster start interrupted by a signal may still take before we give up on it.
+const START_GRACE: Duration = Duration::from_secs(30);
+
+/// Every lab of the project, in the order `labs` lists them.
+fn all_labs() -> Vec<Lab> {
+    vec![lab_statefulset_dns::lab()]
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}; check the process limits");
+            return ExitCode::from(Exit::Cluster.code());
+        }
+    };
+    let exit = runtime.block_on(run(cli));
+    ExitCode::from(exit.code())
+}
+
+async fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Labs => {
+            let labs = all_labs();
+            let width = labs.iter().map(|lab| lab.name().len()).max().unwrap_or(0);
+            for lab in labs {
+                println!("{:<width$}  {}", lab.name(), lab.title());
+            }
+            Exit::Passed
+        }
+        Command::Lab {
+            name,
+            all,
+            kubeconfig,
+            context,
+        } => {
+            let labs = match select_labs(name.as_deref(), all) {
+                Ok(labs) => labs,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return Exit::Usage;
+                }
+            };
+            run_labs(labs, kubeconfig.as_deref(), context.as_deref()).await
+        }
+        Command::Cluster {
+            command: ClusterCommand::Up { kubeconfig_out },
+        } => cluster_up(&kubeconfig_out).await,
+    }
+}
+
+fn select_labs(name: Option<&str>, all: bool) -> Result<Vec<Lab>, String> {
+    let labs = all_labs();
+    if all {
+        return Ok(labs);
+    }
+    let Some(name) = name else {
+        return Err("name a lab or pass --all; `cargo xtask labs` lists them".to_string());
+    };
+    let known: Vec<String> = labs.iter().map(|lab| lab.name().to_string()).collect();
+    match labs.into_iter().find(|lab| lab.name() == name) {
+        Some(lab) => Ok(vec![lab]),
+        None => Err(format!(
+            "no lab named {name:?}; the labs are: {}",
+            known.join(", ")
+        )),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM with which one it was.
+async fn stop_signal() -> Stop {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers we cannot clean up on a signal; never resolve.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => Stop::Interrupt,
+        _ = terminate.recv() => Stop::Terminate,
+    }
+}
+
+async fn run_labs(labs: Vec<Lab>, kubeconfig: Option<&Path>, context: Option<&str>) -> Exit {
+    let cancel = CancellationToken::new();
+    let signal_cancel = cancel.clone();
+    let signals = tokio::spawn(async move {
+        let stop = stop_signal().await;
+        signal_cancel.cancel();
+        stop
+    });
+    let connecting = connect(kubeconfig, context);
+    tokio::pin!(connecting);
+    let provider = tokio::select! {
+        provider = &mut connecting => provider,
+        _ = cancel.cancelled() => {
+            // Let a start in progress finish, so that stopping removes all it created.
+            if let Ok(Ok(provider)) = tokio::time::timeout(START_GRACE, connecting).await {
+                let _ = provider.stop().await;
+            }
+            return Exit::Signal(signals.await.unwrap_or(Stop::Interrupt));
+        }
+    };
+    let provider = match provider {
+        Ok(provider) => provider,
+        Err(exit) => return exit,
+    };
+    let console = Console::stdout();
+    let mut exit = Exit::Passed;
+    for lab in &labs {
+        let report = lab.run(&provider, &console, &cancel).await;
+        if report.interrupted {
+            exit = Exit::Signal(Stop::Interrupt);
+            break;
+        }
+        if report.error.is_some() && report.steps.is_empty() {
+            exit = Exit::Cluster;
+        } else if !report.passed() && exit == Exit::Passed {
+            exit = Exit::ClaimFailed;
+        }
+    }
+    if let Err(error) = provider.stop().await {
+        eprintln!("error: stopping the cluster failed: {error:#}; check for leftover processes");
+        if exit == Exit::Passed {
+            exit = Exit::Cluster;
+        }
+    }
+    if let Exit::Signal(_) = exit {
+        return Exit::Signal(signals.await.unwrap_or(Stop::Interrupt));
+    }
+    signals.abort();
+    exit
+}
+
+/// Starts the embedded cluster or connects to the kubeconfig's; on failure prints one error
+/// line and returns the exit code.
+async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Provider, Exit> {
+    match kubeconfig {
+        Some(path) => Provider::kubeconfig(path, context).await.map_err(|error| {
+            eprintln!(
+                "error: {error:#}; check the kubeconfig and that the cluster is reachable \
+                 (kubectl --kubeconfig {} get nodes)",
+                path.display()
+            );
+            Exit::Cluster
+        }),
+        None => {
+            if let Err(error) = k8s_labs_cluster::preflight() {
+                eprintln!("error: {error:#}");
+                return Err(Exit::Cluster);
+            }
+            Provider::embedded(ClusterConfig::default())
+                .await
+                .map_err(|error| {
+                    eprintln!("error: {error:#}; fix that, or run the lab on another cluster with --kubeconfig PATH");
+                    Exit::Cluster
+                })
+        }
+    }
+}
+
+async fn cluster_up(kubeconfig_out: &Path) -> Exit {
+    install_crypto_provider();
+    if let Err(error) = k8s_labs_cluster::preflight() {
+        eprintln!("error: {error:#}");
+        return Exit::Cluster;
+    }
+    let path = match absolute_with_parent(kubeconfig_out) {
+        Ok(path) => path,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    let config = ClusterConfig {
+        kubeconfig_path: Some(path.clone()),
+        ..ClusterConfig::default()
+    };
+    let mut signals = tokio::spawn(stop_signal());
+    let starting = EmbeddedCluster::start(config);
+    tokio::pin!(starting);
+    let cluster = tokio::select! {
+        cluster = &mut starting => cluster,
+        stop = &mut signals => {
+            // Let the start finish, so that stopping removes all it created.
+            if let Ok(Ok(cluster)) = tokio::time::timeout(START_GRACE, starting).await {
+                let _ = cluster.stop().await;
+            }
+            return Exit::Signal(stop.unwrap_or(Stop::Interrupt));
+        }
+    };
+    let cluster = match cluster {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            eprintln!(
+                "error: the embedded cluster did not start: {error:#}; fix that and run again"
+            );
+            return Exit::Cluster;
+        }
+    };
+    if !path.is_file()
+        && let Err(error) = std::fs::write(&path, cluster.kubeconfig_yaml())
+    {
+        let error = format!("cannot write {}: {error}", path.display());
+        eprintln!("error: {error}; check that the directory is writable");
+        let _ = cluster.stop().await;
+        return Exit::Usage;
+    }
+    println!(
+        "embedded cluster running; kubeconfig written to {}",
+        path.display()
+    );
+    println!("  export KUBECONFIG={}", path.display());
+    println!("  kubectl get pods -A");
+    println!("Ctrl-C stops it.");
+    let stop = signals.await.unwrap_or(Stop::Interrupt);
+    println!("stopping the embedded cluster...");
+    if let Err(error) = cluster.stop().await {
+        eprintln!("error: stopping the cluster failed: {error:#}; check for leftover processes");
+        return Exit::Cluster;
+    }
+    Exit::Signal(stop)
+}
+
+/// `path` made absolute (relative to the current directory), its parent directory created.
+fn absolute_with_parent(path: &Path) -> Result<PathBuf, String> {
+    let path = std::path::absolute(path)
+        .map_err(|error| format!("invalid path {}: {error}", path.display()))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            format!(
+                "cannot create {}: {error}; choose another --kubeconfig-out",
+                parent.display()
+            )
+        })?;
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn unknown_lab_names_list_the_labs() {
+        let error = select_labs(Some("nope"), false).err().unwrap();
+        assert!(error.contains("no lab named \"nope\""), "{error}");
+        assert!(error.contains("statefulset-dns"), "{error}");
+        assert_eq!(select_labs(None, true).unwrap().len(), all_labs().len());
+        assert_eq!(
+            select_labs(Some("statefulset-dns"), false).unwrap()[0].name(),
+            "statefulset-dns"
+        );
+    }
+
+    #[test]
+    fn exit_codes_are_the_documented_ones() {
+        assert_eq!(Exit::Passed.code(), 0);
+        assert_eq!(Exit::ClaimFailed.code(), 1);
+        assert_eq!(Exit::Usage.code(), 2);
+        assert_eq!(Exit::Cluster.code(), 3);
+        assert_eq!(Exit::Signal(Stop::Interrupt).code(), 130);
+        assert_eq!(Exit::Signal(Stop::Terminate).code(), 143);
+    }
+
+    #[test]
+    fn lab_needs_a_name_or_all_but_not_both() {
+        assert!(Cli::try_parse_from(["xtask", "lab"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "lab", "x", "--all"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "lab", "--all"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "lab", "x", "--context", "c"]).is_err());
+    }
+}
