@@ -17,8 +17,11 @@ pub fn random_token() -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
-/// Renders a kubeconfig for `server` with `token`, the namespace `default` as kubectl expects.
-pub fn render(server: &str, token: &str) -> String {
+/// Renders a kubeconfig for `server` (HTTPS: client-go sends a bearer token only over TLS)
+/// trusting `ca_pem`, with `token`, and the namespace `default` as kubectl expects.
+pub fn render(server: &str, ca_pem: &str, token: &str) -> String {
+    use base64::Engine as _;
+    let ca_data = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     format!(
         "apiVersion: v1
 kind: Config
@@ -26,6 +29,7 @@ clusters:
 - name: {CONTEXT_NAME}
   cluster:
     server: {server}
+    certificate-authority-data: {ca_data}
 users:
 - name: {CONTEXT_NAME}
   user:
@@ -69,11 +73,19 @@ mod tests {
 
     #[test]
     fn rendered_kubeconfig_is_read_back_by_kube() {
-        let yaml = render("http://127.0.0.1:6443", "abc123");
+        let yaml = render(
+            "https://127.0.0.1:6443",
+            "-----BEGIN CERTIFICATE-----",
+            "abc123",
+        );
         let config = kube::config::Kubeconfig::from_yaml(&yaml).expect("kube reads it");
         assert_eq!(config.current_context.as_deref(), Some(CONTEXT_NAME));
         let cluster = config.clusters[0].cluster.as_ref().expect("cluster entry");
-        assert_eq!(cluster.server.as_deref(), Some("http://127.0.0.1:6443"));
+        assert_eq!(cluster.server.as_deref(), Some("https://127.0.0.1:6443"));
+        assert_eq!(
+            cluster.certificate_authority_data.as_deref(),
+            Some("LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t")
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
-use k8s_labs_controllers::ControllerManager;
+use k8s_labs_controllers::{ControllerConfig, ControllerManager};
 use k8s_labs_dns::{DnsConfig, DnsServer};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
@@ -126,7 +126,11 @@ impl EmbeddedCluster {
         })
         .await
         .context("starting the API server")?;
-        self.kubeconfig_yaml = kubeconfig::render(&apiserver.url(), &token);
+        self.kubeconfig_yaml = kubeconfig::render(
+            &apiserver.https_url(),
+            apiserver.ca_certificate_pem(),
+            &token,
+        );
         self.kubeconfig = kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml)
             .context("reading the generated kubeconfig")?;
         if let Some(path) = &config.kubeconfig_path {
@@ -135,18 +139,21 @@ impl EmbeddedCluster {
         let client = self.client().await?;
         bootstrap::create_cluster_dns_service(&client, config.dns_ip).await?;
 
-        let controllers = ControllerManager::start(client.clone())
-            .await
-            .context("starting the controllers")?;
+        let controllers = ControllerManager::start_with(
+            client.clone(),
+            ControllerConfig {
+                volume_dir: Some(self.state_dir.join("volumes")),
+            },
+        )
+        .await
+        .context("starting the controllers")?;
         let dns_address = SocketAddr::from((config.dns_ip, 53));
-        let udp = self
-            .network
-            .bind_udp(dns_address)
-            .with_context(|| format!("binding cluster DNS on udp {dns_address} in the node network"))?;
-        let tcp = self
-            .network
-            .bind_tcp(dns_address)
-            .with_context(|| format!("binding cluster DNS on tcp {dns_address} in the node network"))?;
+        let udp = self.network.bind_udp(dns_address).with_context(|| {
+            format!("binding cluster DNS on udp {dns_address} in the node network")
+        })?;
+        let tcp = self.network.bind_tcp(dns_address).with_context(|| {
+            format!("binding cluster DNS on tcp {dns_address} in the node network")
+        })?;
         let dns = DnsServer::start(
             client.clone(),
             udp,
@@ -182,9 +189,15 @@ impl EmbeddedCluster {
         Ok(())
     }
 
-    /// A kubeconfig for the cluster (server `http://127.0.0.1:<port>`, a bearer token).
+    /// A kubeconfig for the cluster: server `https://127.0.0.1:<port>` with its CA, a bearer token.
     pub fn kubeconfig(&self) -> &kube::config::Kubeconfig {
         &self.kubeconfig
+    }
+
+    /// The id of this cluster run: its network namespaces are named `k8s-labs-<instance>-…`
+    /// and its state lives in `/run/k8s-labs/<instance>`.
+    pub fn instance(&self) -> &str {
+        self.network.instance()
     }
 
     /// The same kubeconfig as YAML, for writing where kubectl can read it.

@@ -40,28 +40,42 @@ async fn starts_serves_dns_on_the_node_and_cleans_up() {
         .get("kube-dns")
         .await
         .expect("kube-dns exists");
-    let dns_ip = kube_dns.spec.and_then(|spec| spec.cluster_ip).expect("cluster IP");
+    let dns_ip = kube_dns
+        .spec
+        .and_then(|spec| spec.cluster_ip)
+        .expect("cluster IP");
     assert_eq!(dns_ip, "10.96.0.10");
 
     // The real bind9 nslookup, on the node, asks the cluster DNS for the API server's Service.
     let output = cluster
-        .node_command("nslookup", &["kubernetes.default.svc.cluster.local", &dns_ip])
+        .node_command(
+            "nslookup",
+            &["kubernetes.default.svc.cluster.local", &dns_ip],
+        )
         .output()
         .await
         .expect("nslookup runs on the node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "nslookup failed: {stdout}");
-    assert!(stdout.contains("Address: 10.96.0.1\n"), "unexpected answer:\n{stdout}");
+    assert!(
+        stdout.contains("Address: 10.96.0.1\n"),
+        "unexpected answer:\n{stdout}"
+    );
 
-    let ours: Vec<String> = network_namespaces()
-        .into_iter()
-        .filter(|name| name.starts_with("k8s-labs-"))
-        .collect();
-    assert!(!ours.is_empty(), "the node network namespace exists while running");
+    let prefix = format!("k8s-labs-{}-", cluster.instance());
+    let ours = |name: &String| name.starts_with(&prefix);
+    assert!(
+        network_namespaces().iter().any(ours),
+        "the node network namespace exists while running"
+    );
+    let state_dir = std::path::Path::new(k8s_labs_cluster::RUN_ROOT).join(cluster.instance());
+    assert!(
+        state_dir.is_dir(),
+        "{} exists while running",
+        state_dir.display()
+    );
     cluster.stop().await.expect("the cluster stops cleanly");
-    let left: Vec<String> = network_namespaces()
-        .into_iter()
-        .filter(|name| ours.contains(name))
-        .collect();
+    assert!(!state_dir.exists(), "{} is removed", state_dir.display());
+    let left: Vec<String> = network_namespaces().into_iter().filter(ours).collect();
     assert!(left.is_empty(), "network namespaces left behind: {left:?}");
 }

@@ -34,6 +34,18 @@ pub struct ClusterFacts {
     pub default_storage_class: Option<String>,
 }
 
+/// Why connecting through a kubeconfig failed: the kubeconfig itself (a usage error the
+/// user fixes in the file or flags) or the cluster it points at (an infrastructure error).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The kubeconfig cannot be read or used (missing file, bad YAML, unknown context).
+    #[error("{0:#}")]
+    Config(anyhow::Error),
+    /// The cluster did not answer or refused the requests.
+    #[error("{0:#}")]
+    Cluster(anyhow::Error),
+}
+
 /// The result of asking for a command "on the node".
 #[derive(Debug)]
 pub enum NodeRun {
@@ -94,22 +106,27 @@ impl Provider {
     }
 
     /// Connects to the cluster of the kubeconfig at `path` (its current context, or `context`).
-    pub async fn kubeconfig(path: &Path, context: Option<&str>) -> Result<Provider> {
+    pub async fn kubeconfig(path: &Path, context: Option<&str>) -> Result<Provider, ConnectError> {
         install_crypto_provider();
         let kubeconfig = kube::config::Kubeconfig::read_from(path)
-            .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            .with_context(|| format!("cannot read kubeconfig {}", path.display()))
+            .map_err(ConnectError::Config)?;
         let options = kube::config::KubeConfigOptions {
             context: context.map(str::to_string),
             ..Default::default()
         };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .with_context(|| format!("cannot use kubeconfig {}", path.display()))?;
+            .with_context(|| format!("cannot use kubeconfig {}", path.display()))
+            .map_err(ConnectError::Config)?;
         let server = config.cluster_url.to_string();
-        let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+        let client = Client::try_from(config)
+            .context("cannot build a Kubernetes client")
+            .map_err(ConnectError::Config)?;
         let facts = discover_facts(&client)
             .await
-            .with_context(|| format!("cluster at {server} did not answer"))?;
+            .with_context(|| format!("the cluster at {server} did not answer"))
+            .map_err(ConnectError::Cluster)?;
         Ok(Provider {
             backend: Arc::new(Backend::Kubeconfig {
                 path: path.to_path_buf(),

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
-use k8s_labs_harness::provider::install_crypto_provider;
+use k8s_labs_harness::provider::{ConnectError, install_crypto_provider};
 use k8s_labs_harness::{CancellationToken, Console, Lab, Provider};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -90,6 +90,10 @@ impl Exit {
     }
 }
 
+/// Logs shown without RUST_LOG: warnings, except kube's client logging each failed request
+/// at error level, which our own one-line errors already report.
+const DEFAULT_LOG_FILTER: &str = "warn,kube_client::client::builder=off";
+
 /// How long a cluster start interrupted by a signal may still take before we give up on it.
 const START_GRACE: Duration = Duration::from_secs(30);
 
@@ -103,7 +107,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -237,14 +241,26 @@ async fn run_labs(labs: Vec<Lab>, kubeconfig: Option<&Path>, context: Option<&st
 /// line and returns the exit code.
 async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Provider, Exit> {
     match kubeconfig {
-        Some(path) => Provider::kubeconfig(path, context).await.map_err(|error| {
-            eprintln!(
-                "error: {error:#}; check the kubeconfig and that the cluster is reachable \
-                 (kubectl --kubeconfig {} get nodes)",
-                path.display()
-            );
-            Exit::Cluster
-        }),
+        Some(path) => Provider::kubeconfig(path, context)
+            .await
+            .map_err(|error| match error {
+                ConnectError::Config(error) => {
+                    eprintln!(
+                        "error: {error}: {}; check the file and --context",
+                        error.root_cause()
+                    );
+                    Exit::Usage
+                }
+                ConnectError::Cluster(error) => {
+                    eprintln!(
+                        "error: {error}: {}; check that the cluster is reachable \
+                         (kubectl --kubeconfig {} get nodes)",
+                        error.root_cause(),
+                        path.display()
+                    );
+                    Exit::Cluster
+                }
+            }),
         None => {
             if let Err(error) = k8s_labs_cluster::preflight() {
                 eprintln!("error: {error:#}");

@@ -7,10 +7,18 @@ fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
-            out.push(if i <= chunk.len() { TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char } else { '=' });
+            out.push(if i <= chunk.len() {
+                TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char
+            } else {
+                '='
+            });
         }
     }
     out
@@ -18,7 +26,9 @@ fn base64(bytes: &[u8]) -> String {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "/tmp/apiserver-kubeconfig".to_string());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "/tmp/apiserver-kubeconfig".to_string());
     let token = "example-token".to_string();
     let server = ApiServer::start(ApiServerConfig {
         bind: "127.0.0.1:0".parse()?,
@@ -34,7 +44,11 @@ async fn main() -> anyhow::Result<()> {
         base64(server.ca_certificate_pem().as_bytes())
     );
     std::fs::write(&path, kubeconfig)?;
-    println!("API server at {} (and {}); kubeconfig: {path}", server.https_url(), server.url());
+    println!(
+        "API server at {} (and {}); kubeconfig: {path}",
+        server.https_url(),
+        server.url()
+    );
     tokio::signal::ctrl_c().await?;
     server.shutdown().await;
     Ok(())

@@ -44,7 +44,9 @@ impl Target {
     }
 
     pub fn name(&self) -> ApiResult<&str> {
-        self.name.as_deref().ok_or_else(ApiError::method_not_allowed)
+        self.name
+            .as_deref()
+            .ok_or_else(ApiError::method_not_allowed)
     }
 }
 
@@ -54,7 +56,10 @@ pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn flag(&self, key: &str) -> bool {

@@ -5,12 +5,13 @@
 use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ApiResult};
-use crate::ipalloc::IpAllocator;
 use crate::registry::ResourceInfo;
 
 /// The current time as Kubernetes writes it (RFC 3339, whole seconds, UTC).
 pub fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// The current time plus `seconds`, in the same format.
@@ -21,13 +22,16 @@ pub fn now_plus(seconds: i64) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
+pub(crate) fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     if map.get(key).is_none_or(Value::is_null) {
         map.insert(key.to_string(), value);
     }
 }
 
-fn object_mut<'a>(parent: &'a mut Value, key: &str) -> Option<&'a mut Map<String, Value>> {
+pub(crate) fn object_mut<'a>(
+    parent: &'a mut Value,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
     let map = parent.as_object_mut()?;
     let entry = map.entry(key.to_string()).or_insert_with(|| json!({}));
     if entry.is_null() {
@@ -43,7 +47,8 @@ const DNS1035_LABEL: &str = "a DNS-1035 label must consist of lower case alphanu
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -56,7 +61,9 @@ pub fn name_problem(resource: &ResourceInfo, name: &str) -> Option<String> {
         "services" if !is_label(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) => {
             Some(format!("{quoted}{DNS1035_LABEL}"))
         }
-        _ if name.len() > 253 || !name.split('.').all(is_label) => Some(format!("{quoted}{DNS1123_SUBDOMAIN}")),
+        _ if name.len() > 253 || !name.split('.').all(is_label) => {
+            Some(format!("{quoted}{DNS1123_SUBDOMAIN}"))
+        }
         _ => None,
     }
 }
@@ -66,32 +73,57 @@ pub fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Fills the metadata every new object gets and the per-kind defaults; validates the name.
-pub fn prepare_create(resource: &ResourceInfo, object: &mut Value, namespace: Option<&str>) -> ApiResult<()> {
+pub fn prepare_create(
+    resource: &ResourceInfo,
+    object: &mut Value,
+    namespace: Option<&str>,
+) -> ApiResult<()> {
     let Some(map) = object.as_object_mut() else {
-        return Err(ApiError::bad_request("the request body is not a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body is not a JSON object",
+        ));
     };
     map.insert("apiVersion".into(), json!(resource.api_version()));
     map.insert("kind".into(), json!(resource.kind));
     let has_spec = map.contains_key("spec");
-    let metadata = object_mut(object, "metadata").ok_or_else(|| ApiError::bad_request("metadata is not an object"))?;
-    let name = match metadata.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+    let metadata = object_mut(object, "metadata")
+        .ok_or_else(|| ApiError::bad_request("metadata is not an object"))?;
+    let name = match metadata
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => name.to_string(),
-        None => match metadata.get("generateName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+        None => match metadata
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
             Some(prefix) => format!("{prefix}{}", random_suffix()),
             None => {
-                return Err(ApiError::invalid(resource.kind, "", &[(
-                    "metadata.name".into(),
-                    "Required value: name or generateName is required".into(),
-                )]));
+                return Err(ApiError::invalid(
+                    resource.kind,
+                    "",
+                    &[(
+                        "metadata.name".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ));
             }
         },
     };
     if let Some(problem) = name_problem(resource, &name) {
-        return Err(ApiError::invalid(resource.kind, &name, &[("metadata.name".into(), problem)]));
+        return Err(ApiError::invalid(
+            resource.kind,
+            &name,
+            &[("metadata.name".into(), problem)],
+        ));
     }
     metadata.insert("name".into(), json!(name));
     match namespace {
@@ -104,16 +136,24 @@ pub fn prepare_create(resource: &ResourceInfo, object: &mut Value, namespace: Op
     }
     metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     metadata.insert("creationTimestamp".into(), json!(now()));
-    for transient in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+    for transient in [
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+    ] {
         metadata.remove(transient);
     }
     if has_spec && resource.plural != "namespaces" {
         metadata.insert("generation".into(), json!(1));
     }
-    if resource.has_subresource("status") && resource.plural != "namespaces" {
-        if let Some(map) = object.as_object_mut() {
-            map.remove("status");
-        }
+    // Status is the controllers' to write, so a create resets it; nodes keep theirs, as the
+    // kubelet registers its node with its status.
+    if resource.has_subresource("status")
+        && !matches!(resource.plural, "namespaces" | "nodes")
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
     }
     match resource.plural {
         "namespaces" => default_namespace(object, &name),
@@ -151,7 +191,10 @@ pub fn prepare_create(resource: &ResourceInfo, object: &mut Value, namespace: Op
 }
 
 fn default_namespace(object: &mut Value, name: &str) {
-    if let Some(labels) = object.get_mut("metadata").and_then(|m| object_mut(m, "labels")) {
+    if let Some(labels) = object
+        .get_mut("metadata")
+        .and_then(|m| object_mut(m, "labels"))
+    {
         labels.insert("kubernetes.io/metadata.name".into(), json!(name));
     }
     if let Some(spec) = object_mut(object, "spec") {
@@ -163,10 +206,20 @@ fn default_namespace(object: &mut Value, name: &str) {
 }
 
 fn default_container(container: &mut Value) {
-    let Some(c) = container.as_object_mut() else { return };
-    let image = c.get("image").and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some(c) = container.as_object_mut() else {
+        return;
+    };
+    let image = c
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let last = image.rsplit('/').next().unwrap_or_default();
-    let tag = if last.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
+    let tag = if last.contains('@') {
+        Some("digest")
+    } else {
+        last.split_once(':').map(|(_, t)| t)
+    };
     let policy = match tag {
         None | Some("latest") => "Always",
         Some(_) => "IfNotPresent",
@@ -184,7 +237,9 @@ fn default_container(container: &mut Value) {
 
 /// Defaults of a pod spec, shared by pods and the pod templates of workloads.
 pub fn default_pod_spec(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else { return };
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
     set_default(s, "restartPolicy", json!("Always"));
     set_default(s, "dnsPolicy", json!("ClusterFirst"));
     set_default(s, "terminationGracePeriodSeconds", json!(30));
@@ -198,20 +253,54 @@ pub fn default_pod_spec(spec: &mut Value) {
 }
 
 fn default_pod(object: &mut Value) -> ApiResult<()> {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let containers = object.pointer("/spec/containers").and_then(Value::as_array);
     match containers {
-        None => return Err(ApiError::invalid("Pod", &name, &[("spec.containers".into(), "Required value".into())])),
+        None => {
+            return Err(ApiError::invalid(
+                "Pod",
+                &name,
+                &[("spec.containers".into(), "Required value".into())],
+            ));
+        }
         Some(list) if list.is_empty() => {
-            return Err(ApiError::invalid("Pod", &name, &[("spec.containers".into(), "Required value".into())]));
+            return Err(ApiError::invalid(
+                "Pod",
+                &name,
+                &[("spec.containers".into(), "Required value".into())],
+            ));
         }
         Some(list) => {
             for (i, c) in list.iter().enumerate() {
-                if c.get("image").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    return Err(ApiError::invalid("Pod", &name, &[(format!("spec.containers[{i}].image"), "Required value".into())]));
+                if c.get("image")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(ApiError::invalid(
+                        "Pod",
+                        &name,
+                        &[(
+                            format!("spec.containers[{i}].image"),
+                            "Required value".into(),
+                        )],
+                    ));
                 }
-                if c.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    return Err(ApiError::invalid("Pod", &name, &[(format!("spec.containers[{i}].name"), "Required value".into())]));
+                if c.get("name")
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    return Err(ApiError::invalid(
+                        "Pod",
+                        &name,
+                        &[(
+                            format!("spec.containers[{i}].name"),
+                            "Required value".into(),
+                        )],
+                    ));
                 }
             }
         }
@@ -219,20 +308,32 @@ fn default_pod(object: &mut Value) -> ApiResult<()> {
     let burstable = object
         .pointer("/spec/containers")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.pointer("/resources/requests").is_some() || c.pointer("/resources/limits").is_some()));
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.pointer("/resources/requests").is_some()
+                    || c.pointer("/resources/limits").is_some()
+            })
+        });
     if let Some(spec) = object.get_mut("spec") {
         default_pod_spec(spec);
         if let Some(s) = spec.as_object_mut() {
             set_default(s, "enableServiceLinks", json!(true));
             set_default(s, "serviceAccountName", json!("default"));
-            let account = s.get("serviceAccountName").cloned().unwrap_or(json!("default"));
+            let account = s
+                .get("serviceAccountName")
+                .cloned()
+                .unwrap_or(json!("default"));
             set_default(s, "serviceAccount", account);
             set_default(s, "priority", json!(0));
         }
     }
     if let Some(status) = object_mut(object, "status") {
         set_default(status, "phase", json!("Pending"));
-        set_default(status, "qosClass", json!(if burstable { "Burstable" } else { "BestEffort" }));
+        set_default(
+            status,
+            "qosClass",
+            json!(if burstable { "Burstable" } else { "BestEffort" }),
+        );
     }
     Ok(())
 }
@@ -243,13 +344,50 @@ fn default_template(object: &mut Value) {
     }
 }
 
+/// Defaults that every write gets (kube-apiserver defaults on update too), so that, e.g., a
+/// container added by an update has its pull policy. Idempotent: only missing fields are set.
+pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
+    match resource.plural {
+        "pods" => {
+            if let Some(spec) = object.get_mut("spec") {
+                default_pod_spec(spec);
+            }
+        }
+        "statefulsets" => default_statefulset(object),
+        "replicasets" => default_replicaset(object),
+        "deployments" => default_deployment(object),
+        "services" => {
+            if let Some(ports) = object
+                .pointer_mut("/spec/ports")
+                .and_then(Value::as_array_mut)
+            {
+                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(port, "protocol", json!("TCP"));
+                    if let Some(p) = port.get("port").cloned() {
+                        set_default(port, "targetPort", p);
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 fn default_statefulset(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         set_default(spec, "replicas", json!(1));
         set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-        set_default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        set_default(
+            spec,
+            "updateStrategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+        );
         set_default(spec, "revisionHistoryLimit", json!(10));
-        set_default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+        set_default(
+            spec,
+            "persistentVolumeClaimRetentionPolicy",
+            json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+        );
         set_default(spec, "minReadySeconds", json!(0));
     }
     default_template(object);
@@ -272,7 +410,11 @@ fn default_replicaset(object: &mut Value) {
 fn default_deployment(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         set_default(spec, "replicas", json!(1));
-        set_default(spec, "strategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
+        set_default(
+            spec,
+            "strategy",
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
+        );
         set_default(spec, "revisionHistoryLimit", json!(10));
         set_default(spec, "progressDeadlineSeconds", json!(600));
     }
@@ -280,7 +422,9 @@ fn default_deployment(object: &mut Value) {
 }
 
 fn default_secret(object: &mut Value) {
-    let Some(map) = object.as_object_mut() else { return };
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
     set_default(map, "type", json!("Opaque"));
     if let Some(Value::Object(string_data)) = map.remove("stringData") {
         let data = map.entry("data").or_insert_with(|| json!({}));
@@ -296,7 +440,11 @@ fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -307,74 +455,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// Service defaults and cluster IP allocation on create. Returns the IPs allocated, so the
-/// caller can release them if the create does not happen.
-pub fn prepare_service(object: &mut Value, allocator: &IpAllocator) -> ApiResult<Vec<String>> {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let Some(spec) = object_mut(object, "spec") else { return Ok(Vec::new()) };
-    set_default(spec, "type", json!("ClusterIP"));
-    set_default(spec, "sessionAffinity", json!("None"));
-    set_default(spec, "internalTrafficPolicy", json!("Cluster"));
-    set_default(spec, "ipFamilies", json!(["IPv4"]));
-    set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
-    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-            set_default(port, "protocol", json!("TCP"));
-            if let Some(p) = port.get("port").cloned() {
-                set_default(port, "targetPort", p);
-            }
-        }
-    }
-    let requested = spec
-        .get("clusterIP")
-        .and_then(Value::as_str)
-        .filter(|ip| !ip.is_empty())
-        .map(String::from)
-        .or_else(|| spec.get("clusterIPs").and_then(|ips| ips.get(0)).and_then(Value::as_str).map(String::from));
-    let mut allocated = Vec::new();
-    let ip = match requested.as_deref() {
-        Some("None") => "None".to_string(),
-        Some(ip) => {
-            allocator.allocate_specific(ip).map_err(|message| {
-                ApiError::invalid("Service", &name, &[("spec.clusterIPs".into(), format!("Invalid value: []string{{{ip:?}}}: {message}"))])
-            })?;
-            allocated.push(ip.to_string());
-            ip.to_string()
-        }
-        None => {
-            let ip = allocator
-                .allocate_any()
-                .map_err(|m| ApiError::internal(format!("failed to allocate a serviceIP: {m}")))?;
-            allocated.push(ip.clone());
-            ip
-        }
-    };
-    spec.insert("clusterIP".into(), json!(ip));
-    spec.insert("clusterIPs".into(), json!([ip]));
-    if let Some(status) = object_mut(object, "status") {
-        set_default(status, "loadBalancer", json!({}));
-    }
-    Ok(allocated)
-}
-
-/// Keeps a Service's cluster IP across updates (it is immutable once set).
-pub fn check_service_update(old: &Value, new: &mut Value) -> ApiResult<()> {
-    let name = old.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let old_ip = old.pointer("/spec/clusterIP").cloned().unwrap_or(Value::Null);
-    let new_ip = new.pointer("/spec/clusterIP").cloned().unwrap_or(Value::Null);
-    let unset = new_ip.is_null() || new_ip.as_str() == Some("");
-    if !unset && new_ip != old_ip {
-        return Err(ApiError::invalid("Service", &name, &[("spec.clusterIPs[0]".into(), format!("Invalid value: {new_ip}: may not change once set"))]));
-    }
-    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("clusterIP".into(), old_ip);
-        if let Some(ips) = old.pointer("/spec/clusterIPs") {
-            spec.insert("clusterIPs".into(), ips.clone());
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -390,7 +470,10 @@ mod tests {
         ]}});
         prepare_create(find("", "v1", "pods").unwrap(), &mut pod, Some("default")).unwrap();
         assert_eq!(pod["spec"]["containers"][0]["imagePullPolicy"], "Always");
-        assert_eq!(pod["spec"]["containers"][1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            pod["spec"]["containers"][1]["imagePullPolicy"],
+            "IfNotPresent"
+        );
         assert_eq!(pod["spec"]["containers"][0]["ports"][0]["protocol"], "TCP");
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(pod["metadata"]["namespace"], "default");

@@ -37,8 +37,13 @@ fn parse_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
             options.grace_period = Some(g);
         }
         options.uid = str_at(&value, "/preconditions/uid").map(String::from);
-        options.resource_version = str_at(&value, "/preconditions/resourceVersion").map(String::from);
-        if value.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|v| v == "All")) {
+        options.resource_version =
+            str_at(&value, "/preconditions/resourceVersion").map(String::from);
+        if value
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|v| v == "All"))
+        {
             options.dry_run = true;
         }
     }
@@ -56,7 +61,9 @@ fn decide(resource: &ResourceInfo, current: &Value, options: &DeleteOptions) -> 
         let actual = str_at(current, "/metadata/uid").unwrap_or_default();
         if uid != actual {
             let mut e = ApiError::conflict(&resource.qualified_plural(), name);
-            e.message = format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}");
+            e.message = format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+            );
             return Err(e);
         }
     }
@@ -64,26 +71,37 @@ fn decide(resource: &ResourceInfo, current: &Value, options: &DeleteOptions) -> 
         let actual = str_at(current, "/metadata/resourceVersion").unwrap_or_default();
         if rv != actual {
             let mut e = ApiError::conflict(&resource.qualified_plural(), name);
-            e.message = format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}");
+            e.message = format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+            );
             return Err(e);
         }
     }
     let mut object = current.clone();
-    let already_deleting = current.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let already_deleting = current
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
     let graceful_pod = resource.plural == "pods"
         && str_at(current, "/spec/nodeName").is_some_and(|n| !n.is_empty())
         && !is_terminal_pod(current);
     let grace = if graceful_pod {
         options
             .grace_period
-            .or_else(|| current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .or_else(|| {
+                current
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+            })
             .unwrap_or(30)
             .max(0)
     } else {
         0
     };
     if already_deleting {
-        let current_grace = current.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(0);
+        let current_grace = current
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         if grace < current_grace {
             object["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
             object["metadata"]["deletionTimestamp"] = json!(defaults::now_plus(grace));
@@ -109,30 +127,60 @@ pub fn delete(state: &Shared, target: &Target, query: &Query, body: &[u8]) -> Ap
     let name = target.name()?.to_string();
     let resource = target.resource;
     let options = parse_options(query, body)?;
-    let outcome = state.store.mutate(resource.store_key(), target.store_namespace(), &name, options.dry_run, |current| {
-        let current = current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-        decide(resource, current, &options)
-    })?;
-    let code = if matches!(outcome, Outcome::Deleted(_)) { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let outcome = state.store.mutate(
+        resource.store_key(),
+        target.store_namespace(),
+        &name,
+        options.dry_run,
+        |current| {
+            let current =
+                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
+            decide(resource, current, &options)
+        },
+    )?;
+    let code = if matches!(outcome, Outcome::Deleted(_)) {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     let object = finish(state, resource, outcome, options.dry_run);
     Ok(json_response(code, &object))
 }
 
 /// DELETE on a collection: deletes every object matching the selectors, returns them.
-pub fn delete_collection(state: &Shared, target: &Target, query: &Query, body: &[u8]) -> ApiResult<Response> {
+pub fn delete_collection(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Response> {
     let resource = target.resource;
     let options = parse_options(query, body)?;
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
     let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
-    let (items, _) = state.store.list(resource.store_key(), target.namespace.as_deref());
+    let (items, _) = state
+        .store
+        .list(resource.store_key(), target.namespace.as_deref());
     let mut deleted = Vec::new();
-    for item in items.iter().filter(|o| labels.matches(o) && fields.matches(o)) {
+    for item in items
+        .iter()
+        .filter(|o| labels.matches(o) && fields.matches(o))
+    {
         let name = str_at(item, "/metadata/name").unwrap_or_default();
         let ns = str_at(item, "/metadata/namespace").unwrap_or_default();
-        let result = state.store.mutate(resource.store_key(), ns, name, options.dry_run, |current| match current {
-            Some(current) => decide(resource, current, &options),
-            None => Err(ApiError::not_found(&resource.qualified_plural(), name)),
-        });
+        let result =
+            state
+                .store
+                .mutate(
+                    resource.store_key(),
+                    ns,
+                    name,
+                    options.dry_run,
+                    |current| match current {
+                        Some(current) => decide(resource, current, &options),
+                        None => Err(ApiError::not_found(&resource.qualified_plural(), name)),
+                    },
+                );
         if let Ok(outcome) = result {
             deleted.push(finish(state, resource, outcome, options.dry_run));
         }

@@ -2,8 +2,8 @@
 //! `/apis/{group}`, the APIResourceLists of each group version, and the aggregated discovery
 //! document (apidiscovery.k8s.io/v2) that kubectl asks for first.
 
-use http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::context::Shared;
@@ -97,9 +97,16 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     if !registry::serves_group_version(group, version) {
         return None;
     }
-    let resources: Vec<Value> = registry::in_group_version(group, version).flat_map(resource_entries).collect();
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    let mut doc = json!({ "kind": "APIResourceList", "groupVersion": group_version, "resources": resources });
+    let resources: Vec<Value> = registry::in_group_version(group, version)
+        .flat_map(resource_entries)
+        .collect();
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    let mut doc =
+        json!({ "kind": "APIResourceList", "groupVersion": group_version, "resources": resources });
     if !group.is_empty() {
         doc["apiVersion"] = json!("v1");
     }
@@ -108,10 +115,16 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
 
 /// The media type of aggregated discovery, when the client's Accept header asks for it.
 pub fn wants_aggregated(headers: &HeaderMap) -> Option<&'static str> {
-    let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let accept = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     for media in accept.split(',') {
         let params: Vec<&str> = media.split(';').map(str::trim).collect();
-        if params.first() != Some(&"application/json") || !params.contains(&"g=apidiscovery.k8s.io") || !params.contains(&"as=APIGroupDiscoveryList") {
+        if params.first() != Some(&"application/json")
+            || !params.contains(&"g=apidiscovery.k8s.io")
+            || !params.contains(&"as=APIGroupDiscoveryList")
+        {
             continue;
         }
         if params.contains(&"v=v2") {
@@ -143,7 +156,11 @@ fn aggregated_resource(resource: &ResourceInfo) -> Value {
         .iter()
         .map(|sub| {
             let (group, version, kind, verbs) = registry::subresource_discovery(resource, sub);
-            let (group, version) = if group.is_empty() { (resource.group, resource.version) } else { (group, version) };
+            let (group, version) = if group.is_empty() {
+                (resource.group, resource.version)
+            } else {
+                (group, version)
+            };
             json!({
                 "subresource": sub,
                 "responseKind": { "group": group, "version": version, "kind": kind },
@@ -158,7 +175,9 @@ fn aggregated_resource(resource: &ResourceInfo) -> Value {
 }
 
 fn aggregated_group(group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = registry::in_group_version(group, version).map(aggregated_resource).collect();
+    let resources: Vec<Value> = registry::in_group_version(group, version)
+        .map(aggregated_resource)
+        .collect();
     let mut metadata = json!({ "creationTimestamp": null });
     if !group.is_empty() {
         metadata["name"] = json!(group);
@@ -182,9 +201,15 @@ pub fn aggregated(core: bool, version: &str) -> Response {
         "metadata": {},
         "items": items,
     });
-    let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    let content_type =
+        format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
     let body = serde_json::to_vec(&doc).unwrap_or_default();
-    (StatusCode::OK, [(http::header::CONTENT_TYPE, content_type)], body).into_response()
+    (
+        StatusCode::OK,
+        [(http::header::CONTENT_TYPE, content_type)],
+        body,
+    )
+        .into_response()
 }
 
 /// The legacy (non-aggregated) document with `Content-Type: application/json`.

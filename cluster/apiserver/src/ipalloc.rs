@@ -23,10 +23,18 @@ impl IpAllocator {
             .ok_or_else(|| anyhow::anyhow!("service CIDR {cidr:?} has no prefix length"))?;
         let address: Ipv4Addr = address.parse()?;
         let prefix: u32 = prefix.parse()?;
-        anyhow::ensure!((8..=30).contains(&prefix), "service CIDR prefix /{prefix} out of range 8..=30");
+        anyhow::ensure!(
+            (8..=30).contains(&prefix),
+            "service CIDR prefix /{prefix} out of range 8..=30"
+        );
         let size = 1u32 << (32 - prefix);
         let base = u32::from(address) & !(size - 1);
-        Ok(IpAllocator { cidr: cidr.to_string(), base, size, used: Mutex::new(HashSet::new()) })
+        Ok(IpAllocator {
+            cidr: cidr.to_string(),
+            base,
+            size,
+            used: Mutex::new(HashSet::new()),
+        })
     }
 
     /// The first usable IP of the range (the `kubernetes` Service's IP).
@@ -40,9 +48,9 @@ impl IpAllocator {
 
     /// Reserves a specific IP; the error text is the real allocator's.
     pub fn allocate_specific(&self, ip: &str) -> Result<(), String> {
-        let parsed: Ipv4Addr = ip
-            .parse()
-            .map_err(|_| format!("failed to allocate IP {ip}: the provided IP ({ip}) is not a valid IP"))?;
+        let parsed: Ipv4Addr = ip.parse().map_err(|_| {
+            format!("failed to allocate IP {ip}: the provided IP ({ip}) is not a valid IP")
+        })?;
         let n = u32::from(parsed);
         if n <= self.base || n >= self.base + self.size - 1 {
             return Err(format!(
@@ -51,7 +59,9 @@ impl IpAllocator {
             ));
         }
         if !self.used().insert(n) {
-            return Err(format!("failed to allocate IP {ip}: provided IP is already allocated"));
+            return Err(format!(
+                "failed to allocate IP {ip}: provided IP is already allocated"
+            ));
         }
         Ok(())
     }
@@ -90,10 +100,21 @@ mod tests {
         let a = IpAllocator::new("10.96.0.0/12").unwrap();
         assert_eq!(a.first().to_string(), "10.96.0.1");
         a.allocate_specific("10.96.0.10").unwrap();
-        assert!(a.allocate_specific("10.96.0.10").unwrap_err().contains("already allocated"));
-        assert!(a.allocate_specific("10.0.0.1").unwrap_err().contains("not in the valid range"));
+        assert!(
+            a.allocate_specific("10.96.0.10")
+                .unwrap_err()
+                .contains("already allocated")
+        );
+        assert!(
+            a.allocate_specific("10.0.0.1")
+                .unwrap_err()
+                .contains("not in the valid range")
+        );
         let ip: Ipv4Addr = a.allocate_any().unwrap().parse().unwrap();
-        assert_eq!(u32::from(ip) & 0xfff0_0000, u32::from(Ipv4Addr::new(10, 96, 0, 0)));
+        assert_eq!(
+            u32::from(ip) & 0xfff0_0000,
+            u32::from(Ipv4Addr::new(10, 96, 0, 0))
+        );
         a.release("10.96.0.10");
         a.allocate_specific("10.96.0.10").unwrap();
     }

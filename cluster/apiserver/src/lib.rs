@@ -4,6 +4,7 @@
 //! as they would to kube-apiserver.
 
 pub mod context;
+pub mod convert;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;
@@ -11,15 +12,18 @@ pub mod errors;
 pub mod handlers;
 pub mod ipalloc;
 pub mod openapi;
+pub mod openapi_v2;
 pub mod patch;
 pub mod registry;
 pub mod routes;
 pub mod scale;
 pub mod selectors;
+pub mod services;
 pub mod store;
 pub mod streaming;
 pub mod table;
 pub mod tls;
+pub mod update;
 pub mod watch;
 
 mod bootstrap;
@@ -77,18 +81,26 @@ impl ApiServer {
             shutdown: CancellationToken::new(),
         });
         bootstrap::create_builtin_objects(&state)?;
-        let certificates = tls::generate(&[address.ip().to_string(), state.ips.first().to_string()])?;
-        let listener = tls::DualListener::new(listener, certificates.acceptor, state.shutdown.clone())?;
+        let certificates =
+            tls::generate(&[address.ip().to_string(), state.ips.first().to_string()])?;
+        let listener =
+            tls::DualListener::new(listener, certificates.acceptor, state.shutdown.clone())?;
         let app = routes::router(state.clone());
         let shutdown = state.shutdown.clone();
         let server = tokio::spawn(async move {
-            let serving = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
+            let serving = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await });
             if let Err(error) = serving.await {
                 tracing::error!(%error, "API server stopped with an error");
             }
         });
         tracing::info!(%address, "API server listening");
-        Ok(ApiServer { address, ca_pem: certificates.ca_pem, state, server })
+        Ok(ApiServer {
+            address,
+            ca_pem: certificates.ca_pem,
+            state,
+            server,
+        })
     }
 
     /// The base URL clients use, e.g. "http://127.0.0.1:41234".
@@ -117,7 +129,10 @@ impl ApiServer {
     pub async fn shutdown(self) {
         self.state.shutdown.cancel();
         let mut server = self.server;
-        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut server)
+            .await
+            .is_err()
+        {
             server.abort();
         }
     }

@@ -12,7 +12,11 @@ use crate::registry::{self, GROUPS};
 const HASH: &str = "k8s-labs-v1";
 
 fn group_version_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 /// `GET /openapi/v3`: where each group version's document is.
@@ -21,7 +25,10 @@ pub fn index() -> Value {
     let all = std::iter::once(("", "v1")).chain(GROUPS.iter().copied());
     for (group, version) in all {
         let path = group_version_path(group, version);
-        paths.insert(path.clone(), json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={HASH}") }));
+        paths.insert(
+            path.clone(),
+            json!({ "serverRelativeURL": format!("/openapi/v3/{path}?hash={HASH}") }),
+        );
     }
     json!({ "paths": paths })
 }
@@ -40,7 +47,10 @@ pub fn group_version_document(path: &str) -> Option<Value> {
     for resource in registry::in_group_version(group, version) {
         let prefix = format!("/{}", group_version_path(group, version));
         let item = if resource.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", resource.plural)
+            format!(
+                "{prefix}/namespaces/{{namespace}}/{}/{{name}}",
+                resource.plural
+            )
         } else {
             format!("{prefix}/{}/{{name}}", resource.plural)
         };

@@ -39,7 +39,8 @@ pub fn parse_body(patch_type: PatchType, body: &[u8]) -> ApiResult<Value> {
         return serde_saphyr::from_str_with_options::<Value>(text, options)
             .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))
 }
 
 /// Applies a non-apply patch to `target` and returns the result.
@@ -51,7 +52,16 @@ pub fn apply_patch(patch_type: PatchType, target: &Value, patch: &Value) -> ApiR
             let operations: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
             json_patch::patch(&mut result, &operations).map_err(|e| {
-                ApiError::invalid("", "", &[("".into(), format!("the server rejected our request due to an error in our request: {e}"))])
+                ApiError::invalid(
+                    "",
+                    "",
+                    &[(
+                        "".into(),
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )],
+                )
             })?;
         }
         PatchType::Strategic | PatchType::Apply => strategic_merge(&mut result, patch, ""),
@@ -63,8 +73,13 @@ pub fn apply_patch(patch_type: PatchType, target: &Value, patch: &Value) -> ApiR
 /// containerPort in pods and by port in services; the items tell which.
 fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes"
-        | "imagePullSecrets" | "volumeDevices" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets"
+        | "volumeDevices" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "conditions" => Some("type"),
         "ownerReferences" => Some("uid"),
@@ -95,15 +110,23 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
                 *target_map = replacement;
                 return;
             }
-            let retain: Option<Vec<String>> = patch_map.get("$retainKeys").and_then(Value::as_array).map(|keys| {
-                keys.iter().filter_map(Value::as_str).map(String::from).collect()
-            });
+            let retain: Option<Vec<String>> = patch_map
+                .get("$retainKeys")
+                .and_then(Value::as_array)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                });
             for (key, value) in patch_map {
                 if key.starts_with("$setElementOrder/") || key == "$retainKeys" || key == "$patch" {
                     continue;
                 }
                 if let Some(list_field) = key.strip_prefix("$deleteFromPrimitiveList/") {
-                    if let (Some(Value::Array(items)), Value::Array(remove)) = (target_map.get_mut(list_field), value) {
+                    if let (Some(Value::Array(items)), Value::Array(remove)) =
+                        (target_map.get_mut(list_field), value)
+                    {
                         items.retain(|i| !remove.contains(i));
                     }
                     continue;
@@ -143,7 +166,10 @@ pub fn strategic_merge(target: &mut Value, patch: &Value, field: &str) {
 }
 
 fn merge_keyed_list(target: &mut Vec<Value>, patch: &[Value], key: &str) {
-    if patch.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+    if patch
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
         *target = patch
             .iter()
             .filter(|i| i.get("$patch").is_none())
@@ -237,8 +263,80 @@ pub fn fields_v1(value: &Value) -> Value {
     walk(value, "")
 }
 
+/// The `fieldsV1` of the last Apply by `manager` (through `subresource`), if any.
+pub fn applied_fields(object: &Value, manager: &str, subresource: Option<&str>) -> Option<Value> {
+    object
+        .pointer("/metadata/managedFields")?
+        .as_array()?
+        .iter()
+        .find(|e| {
+            e.get("manager").and_then(Value::as_str) == Some(manager)
+                && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                && e.get("subresource").and_then(Value::as_str) == subresource
+        })
+        .and_then(|e| e.get("fieldsV1").cloned())
+}
+
+/// Removes from `object` what a manager applied before (`old`) and no longer applies
+/// (`new`), as server-side apply does. Fields shared with other managers are not tracked
+/// here, so they are removed too.
+pub fn remove_unapplied(object: &mut Value, old: &Value, new: &Value) {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return;
+    };
+    for (key, old_child) in old {
+        let new_child = new.get(key);
+        if let Some(field) = key.strip_prefix("f:") {
+            let Some(map) = object.as_object_mut() else {
+                continue;
+            };
+            match new_child {
+                None => {
+                    map.remove(field);
+                }
+                Some(new_child) => {
+                    if let Some(child) = map.get_mut(field) {
+                        remove_unapplied(child, old_child, new_child);
+                    }
+                }
+            }
+        } else if let Some(id) = key.strip_prefix("k:") {
+            let Ok(Value::Object(id)) = serde_json::from_str::<Value>(id) else {
+                continue;
+            };
+            let Some(items) = object.as_array_mut() else {
+                continue;
+            };
+            let matches = |item: &Value| id.iter().all(|(k, v)| item.get(k) == Some(v));
+            match new_child {
+                None => items.retain(|item| !matches(item)),
+                Some(new_child) => {
+                    if let Some(item) = items.iter_mut().find(|item| matches(item)) {
+                        remove_unapplied(item, old_child, new_child);
+                    }
+                }
+            }
+        } else if let Some(value) = key.strip_prefix("v:") {
+            let (Ok(value), None) = (serde_json::from_str::<Value>(value), new_child) else {
+                continue;
+            };
+            if let Some(items) = object.as_array_mut() {
+                items.retain(|item| *item != value);
+            }
+        }
+    }
+}
+
 /// Records (or replaces) the `managedFields` entry of `manager` in `object`.
-pub fn record_manager(object: &mut Value, manager: &str, operation: &str, subresource: Option<&str>, fields: Value, api_version: &str, now: &str) {
+pub fn record_manager(
+    object: &mut Value,
+    manager: &str,
+    operation: &str,
+    subresource: Option<&str>,
+    fields: Value,
+    api_version: &str,
+    now: &str,
+) {
     let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
@@ -246,14 +344,19 @@ pub fn record_manager(object: &mut Value, manager: &str, operation: &str, subres
     if !entries.is_array() {
         *entries = json!([]);
     }
-    let Some(list) = entries.as_array_mut() else { return };
+    let Some(list) = entries.as_array_mut() else {
+        return;
+    };
     let same_entry = |e: &Value| {
         e.get("manager").and_then(Value::as_str) == Some(manager)
             && e.get("operation").and_then(Value::as_str) == Some(operation)
             && e.get("subresource").and_then(Value::as_str) == subresource
     };
     // Re-applying the same fields changes nothing, so the object (and its events) stay put.
-    if list.iter().any(|e| same_entry(e) && e.get("fieldsV1") == Some(&fields)) {
+    if list
+        .iter()
+        .any(|e| same_entry(e) && e.get("fieldsV1") == Some(&fields))
+    {
         return;
     }
     list.retain(|e| !same_entry(e));
@@ -287,10 +390,13 @@ mod tests {
             {"name": "c", "image": "z"}
         ]}});
         strategic_merge(&mut pod, &patch, "");
-        assert_eq!(pod, json!({"spec": {"containers": [
-            {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
-            {"name": "c", "image": "z"}
-        ]}}));
+        assert_eq!(
+            pod,
+            json!({"spec": {"containers": [
+                {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
+                {"name": "c", "image": "z"}
+            ]}})
+        );
     }
 
     #[test]
@@ -302,9 +408,27 @@ mod tests {
 
     #[test]
     fn retain_keys_drops_other_keys() {
-        let mut obj = json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}});
-        strategic_merge(&mut obj, &json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}), "");
+        let mut obj =
+            json!({"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}});
+        strategic_merge(
+            &mut obj,
+            &json!({"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}),
+            "",
+        );
         assert_eq!(obj, json!({"strategy": {"type": "Recreate"}}));
+    }
+
+    #[test]
+    fn fields_no_longer_applied_are_removed() {
+        let before = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"containers": [{"name": "x", "image": "i"}, {"name": "y", "image": "j"}], "replicas": 3}});
+        let after = json!({"metadata": {"labels": {"a": "1"}}, "spec": {"containers": [{"name": "x", "image": "i"}]}});
+        let mut live = before.clone();
+        live["status"] = json!({"ready": 1});
+        remove_unapplied(&mut live, &fields_v1(&before), &fields_v1(&after));
+        assert_eq!(
+            live,
+            json!({"metadata": {"labels": {"a": "1"}}, "spec": {"containers": [{"name": "x", "image": "i"}]}, "status": {"ready": 1}})
+        );
     }
 
     #[test]

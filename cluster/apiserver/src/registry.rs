@@ -40,9 +40,14 @@ impl ResourceInfo {
         }
     }
 
-    /// The key the store files these objects under (unique across groups).
+    /// The key the store files these objects under (unique across groups). events.k8s.io
+    /// Events share the core Events' key: they are the same objects (see `convert`).
     pub fn store_key(&self) -> &'static str {
-        self.plural_key
+        if self.group == "events.k8s.io" {
+            "/events"
+        } else {
+            self.plural_key
+        }
     }
 
     pub fn has_subresource(&self, name: &str) -> bool {
@@ -58,8 +63,16 @@ const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
 
 /// The standard verbs of every resource in this server.
-pub const VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 macro_rules! resource {
     ($group:expr, $version:expr, $plural:expr, $singular:expr, $kind:expr, $ns:expr, $short:expr, $subs:expr, $cats:expr) => {
@@ -78,7 +91,9 @@ macro_rules! resource {
     };
 }
 
-/// Every resource served, in discovery order.
+/// Every resource served, in discovery order (alphabetical within a group, as the real
+/// server lists them).
+#[rustfmt::skip]
 pub static RESOURCES: &[ResourceInfo] = &[
     resource!("", "v1", "configmaps", "configmap", "ConfigMap", true, &["cm"], NONE, NONE),
     resource!("", "v1", "endpoints", "endpoints", "Endpoints", true, &["ep"], NONE, NONE),
@@ -91,9 +106,11 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("", "v1", "secrets", "secret", "Secret", true, NONE, NONE, NONE),
     resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], NONE, NONE),
     resource!("", "v1", "services", "service", "Service", true, &["svc"], &["status"], ALL),
+    resource!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, NONE, NONE, NONE),
     resource!("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], &["scale", "status"], ALL),
     resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["scale", "status"], ALL),
     resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], &["scale", "status"], ALL),
+    resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE),
     resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, NONE),
     resource!("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], NONE, NONE),
     resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, &["sc"], NONE, NONE),
@@ -103,6 +120,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
 pub const GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
     ("events.k8s.io", "v1"),
+    ("coordination.k8s.io", "v1"),
     ("discovery.k8s.io", "v1"),
     ("storage.k8s.io", "v1"),
 ];
@@ -119,7 +137,9 @@ pub fn in_group_version<'a>(
     group: &'a str,
     version: &'a str,
 ) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// Whether `group`/`version` is served at all.
@@ -134,12 +154,22 @@ pub fn subresource_discovery(
 ) -> (&'static str, &'static str, String, &'static [&'static str]) {
     // (group, version, kind, verbs)
     match sub {
-        "scale" => ("autoscaling", "v1", "Scale".to_string(), &["get", "patch", "update"]),
+        "scale" => (
+            "autoscaling",
+            "v1",
+            "Scale".to_string(),
+            &["get", "patch", "update"],
+        ),
         "exec" => ("", "", "PodExecOptions".to_string(), &["create", "get"]),
         "attach" => ("", "", "PodAttachOptions".to_string(), &["create", "get"]),
         "log" => ("", "", resource.kind.to_string(), &["get"]),
         "binding" => ("", "", "Binding".to_string(), &["create"]),
         "finalize" => ("", "", resource.kind.to_string(), &["update"]),
-        _ => ("", "", resource.kind.to_string(), &["get", "patch", "update"]),
+        _ => (
+            "",
+            "",
+            resource.kind.to_string(),
+            &["get", "patch", "update"],
+        ),
     }
 }

@@ -11,8 +11,8 @@ use http::{Method, StatusCode, request::Parts};
 use crate::context::{Query, Shared, Target};
 use crate::discovery;
 use crate::errors::{ApiError, ApiResult};
-use crate::{openapi, registry};
 use crate::{delete, handlers, scale, watch};
+use crate::{openapi, registry};
 
 /// The largest request body accepted (kube-apiserver's limit is 3 MiB per object; be generous).
 const MAX_BODY: usize = 64 * 1024 * 1024;
@@ -22,7 +22,10 @@ pub fn router(state: Shared) -> Router {
 }
 
 fn authorized(state: &Shared, parts: &Parts) -> bool {
-    let header = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     header
         .and_then(|h| h.strip_prefix("Bearer "))
         .is_some_and(|token| token.trim() == state.token)
@@ -31,8 +34,17 @@ fn authorized(state: &Shared, parts: &Parts) -> bool {
 async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let path = parts.uri.path().trim_end_matches('/').to_string();
-    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") || path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") {
-        return (StatusCode::OK, [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], "ok").into_response();
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+    {
+        return (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "ok",
+        )
+            .into_response();
     }
     if !authorized(&state, &parts) {
         return ApiError::unauthorized().into_response();
@@ -42,26 +54,47 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
             .map(|q| q.0)
             .unwrap_or_default(),
     );
-    let body = if matches!(parts.method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE) {
+    let body = if matches!(
+        parts.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
         match axum::body::to_bytes(body, MAX_BODY).await {
             Ok(bytes) => bytes,
-            Err(e) => return ApiError::bad_request(format!("could not read the request body: {e}")).into_response(),
+            Err(e) => {
+                return ApiError::bad_request(format!("could not read the request body: {e}"))
+                    .into_response();
+            }
         }
     } else {
         bytes::Bytes::new()
     };
-    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(String::from).collect();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-    match route(&state, &mut parts, &segments, &query, &body).await {
+    let method = parts.method.clone();
+    let response = match route(&state, &mut parts, &segments, &query, &body).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
+    response
 }
 
-async fn route(state: &Shared, parts: &mut Parts, segments: &[&str], query: &Query, body: &[u8]) -> ApiResult<Response> {
+async fn route(
+    state: &Shared,
+    parts: &mut Parts,
+    segments: &[&str],
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Response> {
     let get = parts.method == Method::GET;
     match segments {
-        ["version"] if get => Ok(discovery::legacy(&discovery::version(&state.kubernetes_version))),
+        ["version"] if get => Ok(discovery::legacy(&discovery::version(
+            &state.kubernetes_version,
+        ))),
         ["api"] if get => Ok(match discovery::wants_aggregated(&parts.headers) {
             Some(v) => discovery::aggregated(true, v),
             None => discovery::legacy(&discovery::api_versions(state)),
@@ -70,17 +103,31 @@ async fn route(state: &Shared, parts: &mut Parts, segments: &[&str], query: &Que
             Some(v) => discovery::aggregated(false, v),
             None => discovery::legacy(&discovery::api_group_list()),
         }),
+        ["openapi", "v2"] if get => Ok((
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, crate::openapi_v2::CONTENT_TYPE)],
+            crate::openapi_v2::document(&state.kubernetes_version),
+        )
+            .into_response()),
         ["openapi", "v3"] if get => Ok(discovery::legacy(&openapi::index())),
-        ["openapi", "v3", rest @ ..] if get => {
-            openapi::group_version_document(&rest.join("/")).map(|d| discovery::legacy(&d)).ok_or_else(ApiError::path_not_found)
+        ["openapi", "v3", rest @ ..] if get => openapi::group_version_document(&rest.join("/"))
+            .map(|d| discovery::legacy(&d))
+            .ok_or_else(ApiError::path_not_found),
+        ["api", "v1"] if get => discovery::resource_list("", "v1")
+            .map(|d| discovery::legacy(&d))
+            .ok_or_else(ApiError::path_not_found),
+        ["apis", group] if get => discovery::api_group(group)
+            .map(|d| discovery::legacy(&d))
+            .ok_or_else(ApiError::path_not_found),
+        ["apis", group, version] if get => discovery::resource_list(group, version)
+            .map(|d| discovery::legacy(&d))
+            .ok_or_else(ApiError::path_not_found),
+        ["api", "v1", rest @ ..] => {
+            resource_request(state, parts, "", "v1", rest, query, body).await
         }
-        ["api", "v1"] if get => discovery::resource_list("", "v1").map(|d| discovery::legacy(&d)).ok_or_else(ApiError::path_not_found),
-        ["apis", group] if get => discovery::api_group(group).map(|d| discovery::legacy(&d)).ok_or_else(ApiError::path_not_found),
-        ["apis", group, version] if get => {
-            discovery::resource_list(group, version).map(|d| discovery::legacy(&d)).ok_or_else(ApiError::path_not_found)
+        ["apis", group, version, rest @ ..] => {
+            resource_request(state, parts, group, version, rest, query, body).await
         }
-        ["api", "v1", rest @ ..] => resource_request(state, parts, "", "v1", rest, query, body).await,
-        ["apis", group, version, rest @ ..] => resource_request(state, parts, group, version, rest, query, body).await,
         _ => Err(ApiError::path_not_found()),
     }
 }
@@ -93,19 +140,31 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     };
     let target = |plural: &str, namespace: Option<&str>, tail: &[&str]| -> Option<Target> {
         let resource = registry::find(group, version, plural)?;
-        if resource.namespaced != namespace.is_some() && !(resource.namespaced && namespace.is_none() && tail.is_empty()) {
+        if resource.namespaced != namespace.is_some()
+            && !(resource.namespaced && namespace.is_none() && tail.is_empty())
+        {
             return None;
         }
         let (name, subresource) = match tail {
             [] => (None, None),
             [name] => (Some(name.to_string()), None),
-            [name, sub] if resource.has_subresource(sub) => (Some(name.to_string()), Some(sub.to_string())),
+            [name, sub] if resource.has_subresource(sub) => {
+                (Some(name.to_string()), Some(sub.to_string()))
+            }
             _ => return None,
         };
-        Some(Target { resource, namespace: namespace.map(String::from), name, subresource, watch_path })
+        Some(Target {
+            resource,
+            namespace: namespace.map(String::from),
+            name,
+            subresource,
+            watch_path,
+        })
     };
     match rest {
-        ["namespaces", ns, plural, tail @ ..] if registry::find(group, version, plural).is_some_and(|r| r.namespaced) => {
+        ["namespaces", ns, plural, tail @ ..]
+            if registry::find(group, version, plural).is_some_and(|r| r.namespaced) =>
+        {
             target(plural, Some(ns), tail)
         }
         [plural, tail @ ..] => target(plural, None, tail),
@@ -113,22 +172,38 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
     }
 }
 
-async fn resource_request(state: &Shared, parts: &mut Parts, group: &str, version: &str, rest: &[&str], query: &Query, body: &[u8]) -> ApiResult<Response> {
+async fn resource_request(
+    state: &Shared,
+    parts: &mut Parts,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    query: &Query,
+    body: &[u8],
+) -> ApiResult<Response> {
     let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
     let method = parts.method.clone();
     let headers = parts.headers.clone();
     let sub = target.subresource.as_deref();
     match (sub, target.name.is_some(), method) {
-        (None, false, Method::GET) if target.watch_path || query.flag("watch") => watch::watch(state, &target, query, &headers),
+        (None, false, Method::GET) if target.watch_path || query.flag("watch") => {
+            watch::watch(state, &target, query, &headers)
+        }
         (None, false, Method::GET) => handlers::list(state, &target, query, &headers),
         (None, false, Method::POST) => handlers::create(state, &target, query, &headers, body),
         (None, false, Method::DELETE) => delete::delete_collection(state, &target, query, body),
-        (None, true, Method::GET) if target.watch_path || query.flag("watch") => watch::watch(state, &target, query, &headers),
-        (None | Some("status"), true, Method::GET) => {
-            Ok(crate::errors::json_response(StatusCode::OK, &handlers::get(state, &target)?))
+        (None, true, Method::GET) if target.watch_path || query.flag("watch") => {
+            watch::watch(state, &target, query, &headers)
         }
-        (None | Some("status") | Some("finalize"), true, Method::PUT) => handlers::update(state, &target, query, &headers, body),
-        (None | Some("status"), true, Method::PATCH) => handlers::patch(state, &target, query, &headers, body),
+        (None | Some("status"), true, Method::GET) => {
+            handlers::get_response(state, &target, query, &headers)
+        }
+        (None | Some("status") | Some("finalize"), true, Method::PUT) => {
+            handlers::update(state, &target, query, &headers, body)
+        }
+        (None | Some("status"), true, Method::PATCH) => {
+            handlers::patch(state, &target, query, &headers, body)
+        }
         (None, true, Method::DELETE) => delete::delete(state, &target, query, body),
         (Some("scale"), true, Method::GET) => scale::get(state, &target),
         (Some("scale"), true, Method::PUT) => scale::update(state, &target, query, &headers, body),
@@ -136,8 +211,18 @@ async fn resource_request(state: &Shared, parts: &mut Parts, group: &str, versio
         (Some("binding"), true, Method::POST) => handlers::bind(state, &target, body),
         (Some(kind @ ("exec" | "attach")), true, Method::GET | Method::POST) => {
             let pod = handlers::get(state, &target)?;
-            let ws = WebSocketUpgrade::from_request_parts(parts, state).await.ok();
-            Ok(crate::streaming::serve_exec(&state.nodes, &pod, &query.0, kind == "attach", ws, &headers).await)
+            let ws = WebSocketUpgrade::from_request_parts(parts, state)
+                .await
+                .ok();
+            Ok(crate::streaming::serve_exec(
+                &state.nodes,
+                &pod,
+                &query.0,
+                kind == "attach",
+                ws,
+                &headers,
+            )
+            .await)
         }
         (Some("log"), true, Method::GET) => {
             let pod = handlers::get(state, &target)?;

@@ -13,7 +13,12 @@ use crate::selectors::selector_to_string;
 
 /// The Scale object for a workload.
 pub fn to_scale(parent: &Value) -> Value {
-    let meta = |key: &str| parent.pointer(&format!("/metadata/{key}")).cloned().unwrap_or(Value::Null);
+    let meta = |key: &str| {
+        parent
+            .pointer(&format!("/metadata/{key}"))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -38,37 +43,76 @@ pub fn get(state: &Shared, target: &Target) -> ApiResult<Response> {
 }
 
 /// Writes a Scale (from PUT, or the result of a patch of the current Scale) to the parent.
-fn write(state: &Shared, target: &Target, dry_run: bool, make_scale: impl FnOnce(&Value) -> ApiResult<Value>) -> ApiResult<Response> {
+fn write(
+    state: &Shared,
+    target: &Target,
+    dry_run: bool,
+    make_scale: impl FnOnce(&Value) -> ApiResult<Value>,
+) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let outcome = state.store.mutate(resource.store_key(), target.store_namespace(), &name, dry_run, |current| {
-        let old = current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-        let scale = make_scale(&to_scale(old))?;
-        if let Some(rv) = str_at(&scale, "/metadata/resourceVersion").filter(|v| !v.is_empty()) {
-            if Some(rv) != str_at(old, "/metadata/resourceVersion") {
+    let outcome = state.store.mutate(
+        resource.store_key(),
+        target.store_namespace(),
+        &name,
+        dry_run,
+        |current| {
+            let old =
+                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
+            let scale = make_scale(&to_scale(old))?;
+            if let Some(rv) = str_at(&scale, "/metadata/resourceVersion").filter(|v| !v.is_empty())
+                && Some(rv) != str_at(old, "/metadata/resourceVersion")
+            {
                 return Err(ApiError::conflict(&resource.qualified_plural(), &name));
             }
-        }
-        let replicas = scale.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
-        if replicas < 0 {
-            return Err(ApiError::invalid("Scale", &name, &[("spec.replicas".into(), format!("Invalid value: {replicas}: must be greater than or equal to 0"))]));
-        }
-        let mut new = old.clone();
-        new["spec"]["replicas"] = json!(replicas);
-        update_change(resource, None, old, new)
-    })?;
+            let replicas = scale
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            if replicas < 0 {
+                return Err(ApiError::invalid(
+                    "Scale",
+                    &name,
+                    &[(
+                        "spec.replicas".into(),
+                        format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                    )],
+                ));
+            }
+            let mut new = old.clone();
+            new["spec"]["replicas"] = json!(replicas);
+            update_change(resource, None, old, new)
+        },
+    )?;
     let parent = finish(state, resource, outcome, dry_run);
     Ok(json_response(StatusCode::OK, &to_scale(&parent)))
 }
 
-pub fn update(state: &Shared, target: &Target, query: &Query, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
+pub fn update(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
     let scale = parse_object(headers, body)?;
     write(state, target, query.dry_run(), |_| Ok(scale))
 }
 
-pub fn patch(state: &Shared, target: &Target, query: &Query, headers: &HeaderMap, body: &[u8]) -> ApiResult<Response> {
-    let content_type = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+pub fn patch(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<Response> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let patch_type = PatchType::from_content_type(content_type)?;
     let patch_body = patch::parse_body(patch_type, body)?;
-    write(state, target, query.dry_run(), |current| patch::apply_patch(patch_type, current, &patch_body))
+    write(state, target, query.dry_run(), |current| {
+        patch::apply_patch(patch_type, current, &patch_body)
+    })
 }

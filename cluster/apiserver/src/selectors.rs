@@ -36,7 +36,11 @@ fn split_top_level(text: &str) -> Vec<&str> {
         }
     }
     parts.push(&text[start..]);
-    parts.into_iter().map(str::trim).filter(|p| !p.is_empty()).collect()
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn parse_set(key: &str, rest: &str, original: &str) -> ApiResult<Vec<String>> {
@@ -45,11 +49,17 @@ fn parse_set(key: &str, rest: &str, original: &str) -> ApiResult<Vec<String>> {
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| invalid_selector(original, key))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 fn invalid_selector(selector: &str, near: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: invalid selector {selector:?} near {near:?}"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: invalid selector {selector:?} near {near:?}"
+    ))
 }
 
 impl LabelSelector {
@@ -68,7 +78,10 @@ impl LabelSelector {
                 LabelRequirement::NotIn(k.trim().into(), parse_set(k, rest, text)?)
             } else if let Some((k, rest)) = part.split_once(" in ") {
                 LabelRequirement::In(k.trim().into(), parse_set(k, rest, text)?)
-            } else if part.chars().all(|c| c.is_alphanumeric() || "-_./".contains(c)) {
+            } else if part
+                .chars()
+                .all(|c| c.is_alphanumeric() || "-_./".contains(c))
+            {
                 LabelRequirement::Exists(part.to_string())
             } else {
                 return Err(invalid_selector(text, part));
@@ -153,7 +166,11 @@ pub fn selector_to_string(selector: &Value) -> String {
                 .and_then(Value::as_array)
                 .map(|vs| vs.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+            match e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
                 "In" => parts.push(format!("{key} in ({})", values.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
                 "Exists" => parts.push(key.to_string()),
@@ -173,11 +190,28 @@ mod tests {
     #[test]
     fn label_selector_grammar() {
         let pod = json!({"metadata": {"labels": {"app": "web", "tier": "front"}}});
-        let yes = ["app=web", "app==web", "app!=db", "app in (web, db)", "tier notin (back)", "app", "!missing", "app=web,tier=front", ""];
+        let yes = [
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web, db)",
+            "tier notin (back)",
+            "app",
+            "!missing",
+            "app=web,tier=front",
+            "",
+        ];
         for s in yes {
             assert!(LabelSelector::parse(s).unwrap().matches(&pod), "{s}");
         }
-        let no = ["app=db", "app!=web", "app in (db)", "tier notin (front)", "missing", "!app"];
+        let no = [
+            "app=db",
+            "app!=web",
+            "app in (db)",
+            "tier notin (front)",
+            "missing",
+            "!app",
+        ];
         for s in no {
             assert!(!LabelSelector::parse(s).unwrap().matches(&pod), "{s}");
         }
@@ -186,8 +220,20 @@ mod tests {
     #[test]
     fn field_selector_on_nested_paths() {
         let pod = json!({"metadata": {"name": "a"}, "spec": {"nodeName": "n1"}});
-        assert!(FieldSelector::parse("metadata.name=a,spec.nodeName=n1").unwrap().matches(&pod));
-        assert!(FieldSelector::parse("spec.nodeName!=").unwrap().matches(&pod));
-        assert!(!FieldSelector::parse("status.phase=Running").unwrap().matches(&pod));
+        assert!(
+            FieldSelector::parse("metadata.name=a,spec.nodeName=n1")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            FieldSelector::parse("spec.nodeName!=")
+                .unwrap()
+                .matches(&pod)
+        );
+        assert!(
+            !FieldSelector::parse("status.phase=Running")
+                .unwrap()
+                .matches(&pod)
+        );
     }
 }

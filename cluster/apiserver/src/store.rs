@@ -65,13 +65,19 @@ pub enum Outcome {
 impl Outcome {
     pub fn object(&self) -> &Value {
         match self {
-            Outcome::Created(v) | Outcome::Updated(v) | Outcome::Deleted(v) | Outcome::Unchanged(v) => v,
+            Outcome::Created(v)
+            | Outcome::Updated(v)
+            | Outcome::Deleted(v)
+            | Outcome::Unchanged(v) => v,
         }
     }
 
     pub fn into_object(self) -> Value {
         match self {
-            Outcome::Created(v) | Outcome::Updated(v) | Outcome::Deleted(v) | Outcome::Unchanged(v) => v,
+            Outcome::Created(v)
+            | Outcome::Updated(v)
+            | Outcome::Deleted(v)
+            | Outcome::Unchanged(v) => v,
         }
     }
 }
@@ -121,7 +127,9 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The current resourceVersion of the whole store.
@@ -166,14 +174,22 @@ impl Store {
     ) -> ApiResult<Outcome> {
         let mut state = self.lock();
         let key = (namespace.to_string(), name.to_string());
-        let current = state.objects.get(resource).and_then(|o| o.get(&key)).cloned();
+        let current = state
+            .objects
+            .get(resource)
+            .and_then(|o| o.get(&key))
+            .cloned();
         let change = decide(current.as_ref())?;
         let next_revision = state.revision + 1;
         let (event_type, object) = match change {
             Change::Keep(v) => return Ok(Outcome::Unchanged(v)),
             Change::Put(mut object) => {
                 set_resource_version(&mut object, next_revision);
-                let t = if current.is_some() { EventType::Modified } else { EventType::Added };
+                let t = if current.is_some() {
+                    EventType::Modified
+                } else {
+                    EventType::Added
+                };
                 (t, object)
             }
             Change::Delete(mut object) => {
@@ -251,7 +267,11 @@ impl Store {
                             .collect()
                     })
                     .unwrap_or_default();
-                Ok(Subscription { replay, live, revision: state.revision })
+                Ok(Subscription {
+                    replay,
+                    live,
+                    revision: state.revision,
+                })
             }
             Some(rv) => {
                 if rv < state.compacted {
@@ -266,7 +286,11 @@ impl Store {
                     .filter(|e| e.resource_version > rv && e.resource == resource)
                     .cloned()
                     .collect();
-                Ok(Subscription { replay, live, revision: rv.max(state.revision) })
+                Ok(Subscription {
+                    replay,
+                    live,
+                    revision: rv.max(state.revision),
+                })
             }
         }
     }
@@ -274,7 +298,10 @@ impl Store {
 
 fn set_resource_version(object: &mut Value, revision: u64) {
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.insert("resourceVersion".into(), Value::String(revision.to_string()));
+        metadata.insert(
+            "resourceVersion".into(),
+            Value::String(revision.to_string()),
+        );
     }
 }
 

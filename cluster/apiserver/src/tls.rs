@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -30,31 +32,50 @@ pub struct ServingCertificates {
 /// Makes a CA and a serving certificate for `ips` and the usual `kubernetes` names.
 pub fn generate(ips: &[String]) -> anyhow::Result<ServingCertificates> {
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "k8s-labs-ca");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "k8s-labs-ca");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
     let mut names: Vec<String> = ips.to_vec();
     names.extend(
-        ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
-            .map(String::from),
+        [
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .map(String::from),
     );
     let mut params = CertificateParams::new(names)?;
-    params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "kube-apiserver");
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &ca)?;
 
     let chain: Vec<CertificateDer<'static>> = vec![cert.der().clone(), ca.as_ref().der().clone()];
     let private = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, private)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, private)?;
     // axum is built without HTTP/2 here, so only HTTP/1.1 is offered.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(ServingCertificates { ca_pem: ca.as_ref().pem(), acceptor: TlsAcceptor::from(Arc::new(config)) })
+    Ok(ServingCertificates {
+        ca_pem: ca.as_ref().pem(),
+        acceptor: TlsAcceptor::from(Arc::new(config)),
+    })
 }
 
 pub type Connection = Either<TcpStream, TlsStream<TcpStream>>;
@@ -67,7 +88,11 @@ pub struct DualListener {
 }
 
 impl DualListener {
-    pub fn new(listener: TcpListener, acceptor: TlsAcceptor, shutdown: CancellationToken) -> io::Result<DualListener> {
+    pub fn new(
+        listener: TcpListener,
+        acceptor: TlsAcceptor,
+        shutdown: CancellationToken,
+    ) -> io::Result<DualListener> {
         let address = listener.local_addr()?;
         let (tx, connections) = mpsc::channel(64);
         tokio::spawn(async move {
@@ -87,13 +112,18 @@ impl DualListener {
                 let tx = tx.clone();
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    if let Ok(Ok(connection)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, classify(stream, acceptor)).await {
+                    if let Ok(Ok(connection)) =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, classify(stream, acceptor)).await
+                    {
                         let _ = tx.send((connection, peer)).await;
                     }
                 });
             }
         });
-        Ok(DualListener { address, connections })
+        Ok(DualListener {
+            address,
+            connections,
+        })
     }
 }
 

@@ -26,6 +26,8 @@ const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
 /// Which events a watch wants.
 struct WatchFilter {
     resource: &'static str,
+    /// The resource the client watches (objects are sent in its shape).
+    view: &'static ResourceInfo,
     namespace: Option<String>,
     labels: LabelSelector,
     fields: FieldSelector,
@@ -39,8 +41,16 @@ impl WatchFilter {
     fn line(&self, event_type: &str, object: &Value) -> Bytes {
         match &self.table {
             Some((plural, include)) => {
-                let revision = object.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
-                let table = crate::table::to_table(plural, std::slice::from_ref(object), revision, include.as_deref());
+                let revision = object
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let table = crate::table::to_table(
+                    plural,
+                    std::slice::from_ref(object),
+                    revision,
+                    include.as_deref(),
+                );
                 line(event_type, &table)
             }
             None => line(event_type, object),
@@ -48,26 +58,35 @@ impl WatchFilter {
     }
 
     fn matches(&self, object: &Value) -> bool {
-        if let Some(name) = &self.name {
-            if object.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
-                return false;
-            }
+        if let Some(name) = &self.name
+            && object.pointer("/metadata/name").and_then(Value::as_str) != Some(name)
+        {
+            return false;
         }
         self.labels.matches(object) && self.fields.matches(object)
     }
 
-    /// The event type to send for a store event, or None when the watch does not see it.
+    /// The event line to send for a store event, or None when the watch does not see it.
     /// An object entering the selection is ADDED, one leaving it is DELETED, as in Kubernetes.
-    fn translate(&self, event: &StoreEvent) -> Option<&'static str> {
+    fn translate(&self, event: &StoreEvent) -> Option<Bytes> {
         if event.resource != self.resource {
             return None;
         }
-        if self.namespace.as_ref().is_some_and(|ns| *ns != event.namespace) {
+        if self
+            .namespace
+            .as_ref()
+            .is_some_and(|ns| *ns != event.namespace)
+        {
             return None;
         }
-        let now = self.matches(&event.object);
-        let before = event.previous.as_ref().is_some_and(|p| self.matches(p));
-        match event.event_type {
+        let object = crate::convert::to_view(self.view, event.object.clone());
+        let previous = event
+            .previous
+            .clone()
+            .map(|p| crate::convert::to_view(self.view, p));
+        let now = self.matches(&object);
+        let before = previous.as_ref().is_some_and(|p| self.matches(p));
+        let event_type = match event.event_type {
             EventType::Added => now.then_some("ADDED"),
             EventType::Deleted => (now || before).then_some("DELETED"),
             EventType::Modified => match (before, now) {
@@ -76,12 +95,14 @@ impl WatchFilter {
                 (true, false) => Some("DELETED"),
                 (false, false) => None,
             },
-        }
+        }?;
+        Some(self.line(event_type, &object))
     }
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
-    let mut bytes = serde_json::to_vec(&json!({ "type": event_type, "object": object })).unwrap_or_default();
+    let mut bytes =
+        serde_json::to_vec(&json!({ "type": event_type, "object": object })).unwrap_or_default();
     bytes.push(b'\n');
     Bytes::from(bytes)
 }
@@ -91,41 +112,61 @@ fn bookmark(resource: &ResourceInfo, revision: u64, initial_events_end: bool) ->
     if initial_events_end {
         metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
-    line("BOOKMARK", &json!({ "kind": resource.kind, "apiVersion": resource.api_version(), "metadata": metadata }))
+    line(
+        "BOOKMARK",
+        &json!({ "kind": resource.kind, "apiVersion": resource.api_version(), "metadata": metadata }),
+    )
 }
 
 fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|bytes| (Ok::<Bytes, Infallible>(bytes), rx))
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<Bytes, Infallible>(bytes), rx))
     });
     let mut response = Response::new(Body::from_stream(stream));
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 /// Starts a watch and returns the streaming response.
-pub fn watch(state: &Shared, target: &Target, query: &Query, headers: &http::HeaderMap) -> ApiResult<Response> {
+pub fn watch(
+    state: &Shared,
+    target: &Target,
+    query: &Query,
+    headers: &http::HeaderMap,
+) -> ApiResult<Response> {
     let resource = target.resource;
     let filter = WatchFilter {
         resource: resource.store_key(),
+        view: resource,
         namespace: target.namespace.clone(),
         labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?,
         fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?,
         name: target.name.clone(),
-        table: crate::table::wants_table(headers)
-            .then(|| (resource.plural, query.get("includeObject").map(String::from))),
+        table: crate::table::wants_table(headers).then(|| {
+            (
+                resource.plural,
+                query.get("includeObject").map(String::from),
+            )
+        }),
     };
     let send_initial_events = query.flag("sendInitialEvents");
     let bookmarks = query.flag("allowWatchBookmarks");
-    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse::<u64>().ok()).filter(|t| *t > 0);
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0);
     let from = match query.get("resourceVersion").unwrap_or_default() {
         _ if send_initial_events => None,
         "" | "0" => None,
-        rv => Some(rv.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version {rv:?}"))
-        })?),
+        rv => Some(
+            rv.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?,
+        ),
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let subscription = match state.store.subscribe(filter.resource, from) {
@@ -142,18 +183,25 @@ pub fn watch(state: &Shared, target: &Target, query: &Query, headers: &http::Hea
     tokio::spawn(async move {
         let mut last_revision = subscription.revision;
         for event in &subscription.replay {
-            if let Some(event_type) = filter.translate(event) {
-                if tx.send(filter.line(event_type, &event.object)).await.is_err() {
-                    return;
-                }
+            if let Some(line) = filter.translate(event)
+                && tx.send(line).await.is_err()
+            {
+                return;
             }
         }
-        if send_initial_events && tx.send(bookmark(resource, last_revision, true)).await.is_err() {
+        if send_initial_events
+            && tx
+                .send(bookmark(resource, last_revision, true))
+                .await
+                .is_err()
+        {
             return;
         }
         let mut live = subscription.live;
         let mut bookmarked = last_revision;
-        let deadline = tokio::time::sleep(timeout.map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_secs));
+        let deadline = tokio::time::sleep(
+            timeout.map_or(Duration::from_secs(365 * 24 * 3600), Duration::from_secs),
+        );
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval(BOOKMARK_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -186,13 +234,18 @@ pub fn watch(state: &Shared, target: &Target, query: &Query, headers: &http::Hea
 }
 
 /// Sends one store event if the watch sees it; false when the client has gone.
-async fn forward(filter: &WatchFilter, event: &Arc<StoreEvent>, last_revision: &mut u64, tx: &mpsc::Sender<Bytes>) -> bool {
+async fn forward(
+    filter: &WatchFilter,
+    event: &Arc<StoreEvent>,
+    last_revision: &mut u64,
+    tx: &mpsc::Sender<Bytes>,
+) -> bool {
     if event.resource_version <= *last_revision {
         return true;
     }
     *last_revision = event.resource_version;
     match filter.translate(event) {
-        Some(event_type) => tx.send(filter.line(event_type, &event.object)).await.is_ok(),
+        Some(line) => tx.send(line).await.is_ok(),
         None => true,
     }
 }

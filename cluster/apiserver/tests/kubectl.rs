@@ -6,7 +6,10 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-const KUBECTLS: &[&str] = &["/usr/lib/google-cloud-sdk/bin/kubectl.1.33", "/usr/lib/google-cloud-sdk/bin/kubectl.1.27"];
+const KUBECTLS: &[&str] = &[
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
+    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
+];
 
 async fn kubectl(binary: &str, dir: &std::path::Path, args: &[&str]) -> String {
     let output = tokio::process::Command::new(binary)
@@ -20,13 +23,54 @@ async fn kubectl(binary: &str, dir: &std::path::Path, args: &[&str]) -> String {
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{binary} {args:?} failed: {stderr}\n{stdout}");
-    assert!(!stderr.contains("couldn't get"), "{binary} {args:?} warned: {stderr}");
+    assert!(
+        output.status.success(),
+        "{binary} {args:?} failed: {stderr}\n{stdout}"
+    );
+    assert!(
+        !stderr.contains("couldn't get"),
+        "{binary} {args:?} warned: {stderr}"
+    );
     stdout
 }
 
+const WEB_YAML: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: nginx
+spec:
+  ports:
+  - port: 80
+    name: web
+  clusterIP: None
+  selector:
+    app: nginx
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: nginx
+  replicas: 3
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: nginx
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports:
+        - containerPort: 80
+          name: web
+";
+
 #[tokio::test]
-async fn kubectl_gets_pods_namespaces_and_api_resources() {
+async fn kubectl_gets_applies_and_scales() {
     let server = common::start().await;
     let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "kube-system");
     let pod: Pod = serde_json::from_value(json!({
@@ -42,14 +86,22 @@ async fn kubectl_gets_pods_namespaces_and_api_resources() {
             println!("skipping {binary}: not installed");
             continue;
         }
-        let dir = std::env::temp_dir().join(format!("apiserver-kubectl-{}-{}", std::process::id(), ran));
+        let dir =
+            std::env::temp_dir().join(format!("apiserver-kubectl-{}-{}", std::process::id(), ran));
         std::fs::create_dir_all(&dir).unwrap();
         // client-go sends the token only over TLS, so kubectl uses the https URL.
-        let kubeconfig = common::kubeconfig_yaml_with_ca(&server.https_url(), Some(common::TOKEN), server.ca_certificate_pem());
+        let kubeconfig = common::kubeconfig_yaml_with_ca(
+            &server.https_url(),
+            Some(common::TOKEN),
+            server.ca_certificate_pem(),
+        );
         std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
 
         let pods = kubectl(binary, &dir, &["get", "pods", "-A"]).await;
-        assert!(pods.contains("kube-system") && pods.contains("coredns-0"), "{pods}");
+        assert!(
+            pods.contains("kube-system") && pods.contains("coredns-0"),
+            "{pods}"
+        );
         let namespaces = kubectl(binary, &dir, &["get", "ns"]).await;
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             assert!(namespaces.contains(ns), "{namespaces}");
@@ -58,7 +110,44 @@ async fn kubectl_gets_pods_namespaces_and_api_resources() {
         for line in ["pods", "statefulsets", "endpointslices", "namespaces"] {
             assert!(resources.contains(line), "{resources}");
         }
-        let services = kubectl(binary, &dir, &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]).await;
+        // apply works: kubectl learns from /openapi that the server validates fields.
+        let manifest = dir.join("web.yaml");
+        std::fs::write(&manifest, WEB_YAML).unwrap();
+        let manifest = manifest.to_str().unwrap();
+        let applied = kubectl(binary, &dir, &["apply", "-f", manifest]).await;
+        assert!(
+            applied.contains("statefulset.apps/web created"),
+            "{applied}"
+        );
+        let again = kubectl(binary, &dir, &["apply", "-f", manifest]).await;
+        assert!(again.contains("statefulset.apps/web unchanged"), "{again}");
+        kubectl(
+            binary,
+            &dir,
+            &["scale", "statefulset", "web", "--replicas=5"],
+        )
+        .await;
+        let replicas = kubectl(
+            binary,
+            &dir,
+            &["get", "sts", "web", "-o", "jsonpath={.spec.replicas}"],
+        )
+        .await;
+        assert_eq!(replicas, "5");
+        kubectl(binary, &dir, &["delete", "-f", manifest]).await;
+
+        let services = kubectl(
+            binary,
+            &dir,
+            &[
+                "get",
+                "svc",
+                "kubernetes",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        )
+        .await;
         assert_eq!(services, "10.96.0.1");
         std::fs::remove_dir_all(&dir).unwrap();
         ran += 1;

@@ -6,7 +6,8 @@
 //! - `replicaset`: interchangeable pods with generated names, scaled and self-healing;
 //! - `endpoints`: Endpoints and EndpointSlices of Services with selectors;
 //! - `namespace`: empties a deleted namespace and releases its finalizer;
-//! - `garbage_collector`: deletes objects whose owners are gone.
+//! - `garbage_collector`: deletes objects whose owners are gone;
+//! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
 mod endpoints;
 mod garbage_collector;
@@ -15,12 +16,32 @@ mod pod_state;
 mod reconcile_error;
 mod replicaset;
 mod statefulset;
+mod volume;
 
+use std::path::PathBuf;
+
+use anyhow::Context as _;
 use kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use reconcile_error::ReconcileError;
+
+/// Where provisioned volumes live when the configuration names no directory (the analogue of
+/// kind's `/var/local-path-provisioner`).
+pub const DEFAULT_VOLUME_DIR: &str = "/var/lib/k8s-labs/volumes";
+
+/// How long [`ControllerManager::shutdown`] lets running reconciliations finish.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Settings of the controller manager.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerConfig {
+    /// The directory under which the provisioner places volumes (`<dir>/pvc-<claim uid>`,
+    /// recorded as `hostPath` in each PersistentVolume; the node agent creates the directory
+    /// on mount). `None` means [`DEFAULT_VOLUME_DIR`].
+    pub volume_dir: Option<PathBuf>,
+}
 
 /// The running controllers; dropping it without `shutdown` aborts them.
 pub struct ControllerManager {
@@ -29,9 +50,26 @@ pub struct ControllerManager {
 }
 
 impl ControllerManager {
-    /// Spawns every controller on the current tokio runtime. They start with a full list of
-    /// the objects they watch, so anything created before `start` is reconciled too.
+    /// [`ControllerManager::start_with`] the default configuration.
     pub async fn start(client: Client) -> anyhow::Result<ControllerManager> {
+        Self::start_with(client, ControllerConfig::default()).await
+    }
+
+    /// Creates the default StorageClass if missing, then spawns every controller on the
+    /// current tokio runtime. They start with a full list of the objects they watch, so
+    /// anything created before the start is reconciled too.
+    pub async fn start_with(
+        client: Client,
+        config: ControllerConfig,
+    ) -> anyhow::Result<ControllerManager> {
+        let volume_dir = match &config.volume_dir {
+            Some(dir) => dir
+                .to_str()
+                .with_context(|| format!("volume directory {} is not UTF-8", dir.display()))?
+                .to_string(),
+            None => DEFAULT_VOLUME_DIR.to_string(),
+        };
+        volume::ensure_default_storage_class(&client).await?;
         let (stop, stopped) = watch::channel(false);
         let shutdown = move || {
             let mut stopped = stopped.clone();
@@ -45,13 +83,28 @@ impl ControllerManager {
         tasks.spawn(replicaset::run(client.clone(), shutdown()));
         tasks.spawn(endpoints::run(client.clone(), shutdown()));
         tasks.spawn(namespace::run(client.clone(), shutdown()));
+        tasks.spawn(volume::run_claims(
+            volume::ClaimContext {
+                client: client.clone(),
+                volume_dir,
+            },
+            shutdown(),
+        ));
+        tasks.spawn(volume::run_volumes(client.clone(), shutdown()));
         tasks.spawn(garbage_collector::run(client, shutdown()));
         Ok(ControllerManager { stop, tasks })
     }
 
-    /// Stops every controller, letting running reconciliations finish.
+    /// Stops every controller, letting running reconciliations finish for up to
+    /// [`SHUTDOWN_GRACE`], then aborts what is left. The bound matters: kube-runtime 5's
+    /// graceful shutdown never completes for a controller whose store has not finished its
+    /// first list, which is exactly the case when a cluster stops right after a failed start.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        let drained = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(SHUTDOWN_GRACE, drained).await.is_err() {
+            tracing::debug!("controllers did not stop within the grace period; aborting them");
+            self.tasks.shutdown().await;
+        }
     }
 }

@@ -100,24 +100,36 @@ pub struct NodeConnections(Arc<RwLock<HashMap<String, Arc<dyn NodeConnection>>>>
 
 impl NodeConnections {
     pub fn register(&self, node_name: &str, connection: Arc<dyn NodeConnection>) {
-        let mut nodes = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut nodes = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         nodes.insert(node_name.to_string(), connection);
     }
 
     pub fn unregister(&self, node_name: &str) {
-        let mut nodes = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut nodes = self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         nodes.remove(node_name);
     }
 
     pub fn get(&self, node_name: &str) -> Option<Arc<dyn NodeConnection>> {
-        let nodes = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let nodes = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         nodes.get(node_name).cloned()
     }
 }
 
 impl std::fmt::Debug for NodeConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let nodes = self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let nodes = self
+            .0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f.debug_list().entries(nodes.keys()).finish()
     }
 }

@@ -2,7 +2,7 @@
 //! watcher, as the kubelet's informer), binds unscheduled pods to this node (the scheduler's
 //! job in a one-node cluster), and runs one pod worker per pod bound here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -80,11 +80,13 @@ impl NodeAgent {
             events,
         });
         let shutdown = CancellationToken::new();
-        let main = tokio::spawn(run(context.clone(), shutdown.clone()));
+        let (pods_on_node, _) = watch::channel(BTreeSet::new());
+        let main = tokio::spawn(run(context.clone(), shutdown.clone(), pods_on_node.clone()));
         Ok(NodeHandle {
             inner: Arc::new(HandleInner {
                 context,
                 shutdown,
+                pods_on_node,
                 tasks: Mutex::new(Some((main, events_task))),
             }),
         })
@@ -100,6 +102,7 @@ pub struct NodeHandle {
 struct HandleInner {
     context: Arc<NodeContext>,
     shutdown: CancellationToken,
+    pods_on_node: watch::Sender<BTreeSet<String>>,
     tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
 }
 
@@ -107,6 +110,14 @@ impl NodeHandle {
     /// What the API server calls for exec, attach and logs of this node's pods.
     pub fn connection(&self) -> Arc<dyn NodeConnection> {
         Arc::new(RuncNodeConnection::new(self.inner.context.clone()))
+    }
+
+    /// The uids of the pods this node has something of (a worker that has not finished: the
+    /// sandbox, containers or teardown still there). A pod can be gone from the API before its
+    /// teardown ends (a terminal pod is deleted at once); a uid leaves this set only once
+    /// everything of the pod on the node is removed.
+    pub fn pods_on_node(&self) -> watch::Receiver<BTreeSet<String>> {
+        self.inner.pods_on_node.subscribe()
     }
 
     /// The node's name.
@@ -132,11 +143,7 @@ impl NodeHandle {
         let context = self.inner.context.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
             for id in context.runc.list_blocking().unwrap_or_default() {
-                let _ = std::process::Command::new("runc")
-                    .arg("--root")
-                    .arg(context.runc.root())
-                    .args(["delete", "--force", &id])
-                    .output();
+                context.runc.force_delete_blocking(&id);
             }
             crate::mounts::unmount_under(&context.pods_dir)?;
             Ok(())
@@ -152,7 +159,11 @@ struct Worker {
     task: JoinHandle<()>,
 }
 
-async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
+async fn run(
+    context: Arc<NodeContext>,
+    shutdown: CancellationToken,
+    pods_on_node: watch::Sender<BTreeSet<String>>,
+) {
     let api: Api<Pod> = Api::all(context.client.clone());
     let stream = watcher(api, watcher::Config::default()).default_backoff();
     let mut stream = std::pin::pin!(stream);
@@ -167,6 +178,7 @@ async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
             Some(uid) = finished_rx.recv() => {
                 workers.remove(&uid);
                 finished.insert(uid);
+                pods_on_node.send_replace(workers.keys().cloned().collect());
             }
             item = stream.next() => {
                 let Some(item) = item else { break };
@@ -209,6 +221,12 @@ async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
                         }
                     }
                 }
+                pods_on_node.send_if_modified(|known| {
+                    let now: BTreeSet<String> = workers.keys().cloned().collect();
+                    let changed = *known != now;
+                    *known = now;
+                    changed
+                });
             }
         }
     }
@@ -216,6 +234,7 @@ async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
     for (_, worker) in workers {
         let _ = worker.task.await;
     }
+    pods_on_node.send_replace(BTreeSet::new());
 }
 
 struct Agent<'a> {

@@ -78,11 +78,11 @@ impl NodeConnection for RuncNodeConnection {
         args.push(record.runc_id.clone());
         args.extend(request.command.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let command = self.context.runc.command(&args);
         if request.tty {
-            exec_with_pty(command, &request)
+            // In a session of its own (setsid in `exec_with_pty`), so out of our process group.
+            exec_with_pty(self.context.runc.command_in_caller_group(&args), &request)
         } else {
-            exec_with_pipes(command, &request)
+            exec_with_pipes(self.context.runc.command(&args), &request)
         }
     }
 
@@ -267,6 +267,15 @@ fn exec_with_pty(
     let internal = |what: &str, error: nix::Error| NodeError::Internal(format!("{what}: {error}"));
     let pty = nix::pty::openpty(None, None).map_err(|error| internal("openpty", error))?;
     let slave: OwnedFd = pty.slave;
+    // Raw from the start: runc makes its terminal raw itself, but only once it runs; input
+    // that arrived before (a Ctrl-D right after the command started) would otherwise be taken
+    // by this pty's line discipline (echoed, or read as end of input by runc) instead of
+    // reaching the container's terminal.
+    let mut attributes =
+        nix::sys::termios::tcgetattr(&slave).map_err(|error| internal("tcgetattr", error))?;
+    nix::sys::termios::cfmakeraw(&mut attributes);
+    nix::sys::termios::tcsetattr(&slave, nix::sys::termios::SetArg::TCSANOW, &attributes)
+        .map_err(|error| internal("tcsetattr", error))?;
     let clone = |fd: &OwnedFd| {
         fd.try_clone()
             .map_err(|error| NodeError::Internal(format!("dup: {error}")))

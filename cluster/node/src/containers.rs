@@ -14,6 +14,7 @@ use tokio::process::ChildStdin;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::catalog::{ImageMount, ResolvedImage};
+use crate::container_stop::StopTarget;
 use crate::oci_spec::{BindMount, ContainerSpec};
 use crate::runtime::{ContainerStdin, Runc, StartError, remove_bundle};
 use crate::sandbox::{PodIdentity, PodSandbox};
@@ -105,6 +106,19 @@ pub struct RunningContainer {
     pub started_at: jiff::Timestamp,
     /// Resolves when the process has ended and its output is in the log.
     pub exit: oneshot::Receiver<ExitInfo>,
+    /// The same end, for whoever else waits for it (stopping the container).
+    pub ended: watch::Receiver<Option<ExitInfo>>,
+}
+
+impl RunningContainer {
+    /// What stopping this container needs.
+    pub fn stop_target(&self) -> StopTarget {
+        StopTarget {
+            runc_id: self.runc_id.clone(),
+            pid: self.pid,
+            exit: self.ended.clone(),
+        }
+    }
 }
 
 /// What a container attempt is started from.
@@ -297,7 +311,7 @@ pub async fn start_container(
         stdin,
         stdin_once: launch.container.stdin_once.unwrap_or(false),
         output: output_tx.clone(),
-        exit: exit_watch_rx,
+        exit: exit_watch_rx.clone(),
     };
     registry.insert(key, record);
 
@@ -337,6 +351,7 @@ pub async fn start_container(
         pid: started.pid,
         started_at,
         exit: exit_rx,
+        ended: exit_watch_rx,
     })
 }
 

@@ -121,11 +121,7 @@ fn remove_instance(instance: &str, dir: &Path) -> Result<()> {
     if runc_root.exists() {
         let runc = Runc::new(runc_root);
         for id in runc.list_blocking().unwrap_or_default() {
-            let _ = std::process::Command::new("runc")
-                .arg("--root")
-                .arg(runc.root())
-                .args(["delete", "--force", &id])
-                .output();
+            runc.force_delete_blocking(&id);
         }
     }
     crate::mounts::unmount_under(dir)?;

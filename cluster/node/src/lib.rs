@@ -11,6 +11,7 @@
 mod agent;
 pub mod catalog;
 mod connection;
+pub mod container_stop;
 pub mod containers;
 mod context;
 pub mod events;

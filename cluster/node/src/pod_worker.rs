@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::ResolvedImage;
+use crate::container_stop::StopTarget;
 use crate::context::NodeContext;
 use crate::events::{EventType, InvolvedPod};
 use crate::sandbox::{PodIdentity, PodSandbox, create_sandbox};
@@ -59,7 +60,8 @@ struct Slot {
     ready: bool,
     image: Option<ResolvedImage>,
     container_id: Option<String>,
-    running_id: Option<String>,
+    /// The attempt whose process runs now.
+    running: Option<StopTarget>,
     /// When to try to start the container (again); `None` when it must not be started.
     due: Option<Instant>,
     /// When an `ErrImagePull` turns into `ImagePullBackOff`.
@@ -80,6 +82,8 @@ pub struct PodWorker {
     identity: PodIdentity,
     involved: InvolvedPod,
     updates: watch::Receiver<PodUpdate>,
+    /// The pod is no longer in the API (or the agent stopped following it).
+    gone: bool,
     shutdown: CancellationToken,
     sandbox: Option<PodSandbox>,
     /// When to try again to create a sandbox that failed, and the back-off so far.
@@ -121,7 +125,7 @@ impl PodWorker {
                 ready: false,
                 image: None,
                 container_id: None,
-                running_id: None,
+                running: None,
                 due: Some(now),
                 pull_backoff_at: None,
                 backoff: Duration::ZERO,
@@ -135,6 +139,7 @@ impl PodWorker {
             identity,
             involved,
             updates,
+            gone: false,
             shutdown,
             sandbox: None,
             sandbox_retry_at: None,
@@ -162,11 +167,18 @@ impl PodWorker {
 
     /// Runs the pod until it is deleted, gone, or the node shuts down.
     pub async fn run(mut self) {
-        if self.pod.metadata.deletion_timestamp.is_none() {
+        if self.refresh() {
             self.conditions.set("PodScheduled", true, None);
             self.create_sandbox().await;
         }
         loop {
+            // What changed while the sandbox was made or containers started: a pod marked for
+            // deletion meanwhile must not get (more) containers started.
+            self.refresh();
+            if self.gone || self.shutdown.is_cancelled() {
+                self.terminate(Duration::ZERO).await;
+                return;
+            }
             if self.pod.metadata.deletion_timestamp.is_some() {
                 let grace = self.grace_period();
                 self.terminate(grace).await;
@@ -177,9 +189,10 @@ impl PodWorker {
                 && self.sandbox_retry_at.is_some_and(|at| at <= Instant::now())
             {
                 self.create_sandbox().await;
+                continue;
             }
-            if self.sandbox.is_some() {
-                self.start_due_containers().await;
+            if self.sandbox.is_some() && self.start_due_containers().await {
+                continue;
             }
             self.report_status().await;
             let deadline = self.next_deadline();
@@ -188,22 +201,38 @@ impl PodWorker {
                     self.terminate(Duration::ZERO).await;
                     return;
                 }
-                changed = self.updates.changed() => {
-                    let update = match changed {
-                        Ok(()) => self.updates.borrow_and_update().clone(),
-                        Err(_) => PodUpdate::Gone,
-                    };
-                    match update {
-                        PodUpdate::Present(pod) => self.pod = pod,
-                        PodUpdate::Gone => {
-                            self.terminate(Duration::ZERO).await;
-                            return;
-                        }
+                changed = self.updates.changed() => match changed {
+                    Ok(()) => {
+                        let update = self.updates.borrow_and_update().clone();
+                        self.apply(update);
                     }
-                }
+                    Err(_) => self.gone = true,
+                },
                 Some(event) = self.events_rx.recv() => self.handle(event).await,
                 () = sleep_until(deadline) => self.on_timer(),
             }
+        }
+    }
+
+    /// Takes the latest word of the agent on the pod, if there is a new one. Returns whether
+    /// the pod may (still) run: not gone from the API, not marked for deletion.
+    fn refresh(&mut self) -> bool {
+        match self.updates.has_changed() {
+            Ok(true) => {
+                let update = self.updates.borrow_and_update().clone();
+                self.apply(update);
+            }
+            Ok(false) => {}
+            // The agent dropped the sender: it no longer runs this pod.
+            Err(_) => self.gone = true,
+        }
+        !self.gone && self.pod.metadata.deletion_timestamp.is_none()
+    }
+
+    fn apply(&mut self, update: PodUpdate) {
+        match update {
+            PodUpdate::Present(pod) => self.pod = pod,
+            PodUpdate::Gone => self.gone = true,
         }
     }
 
@@ -289,14 +318,20 @@ impl PodWorker {
         }
     }
 
-    async fn start_due_containers(&mut self) {
+    /// Starts the containers that are due, in order, until one finds the pod deleted (or
+    /// gone); returns whether that happened.
+    async fn start_due_containers(&mut self) -> bool {
         let now = Instant::now();
         for index in 0..self.slots.len() {
             if self.slots[index].due.is_some_and(|due| due <= now) {
+                if !self.refresh() {
+                    return true;
+                }
                 self.slots[index].due = None;
                 self.start(index).await;
             }
         }
+        false
     }
 
     async fn handle(&mut self, event: WorkerEvent) {
@@ -352,7 +387,7 @@ impl PodWorker {
             probe.abort();
         }
         slot.ready = false;
-        slot.running_id = None;
+        slot.running = None;
         let restart = match policy.as_str() {
             "Never" => false,
             "OnFailure" => terminated.exit_code != 0,

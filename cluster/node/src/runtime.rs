@@ -73,8 +73,20 @@ impl Runc {
         &self.root
     }
 
-    /// A `runc --root <root> <args>` command.
+    /// A `runc --root <root> <args>` command, in a process group of its own: Ctrl-C in a
+    /// terminal sends SIGINT to the whole foreground process group, and runc (which forwards
+    /// signals to the container) and the container's processes must be stopped by the
+    /// cluster's orderly shutdown, not by that SIGINT.
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.command_in_caller_group(args);
+        command.process_group(0);
+        command
+    }
+
+    /// A `runc --root <root> <args>` command left in the caller's process group, for a caller
+    /// that puts it in a new session itself (`setsid` before exec, as a pty's owner must be a
+    /// session leader, which a process group leader cannot become).
+    pub fn command_in_caller_group(&self, args: &[&str]) -> Command {
         let mut command = Command::new("runc");
         command.arg("--root").arg(&self.root).args(args);
         command.kill_on_drop(false);
@@ -153,6 +165,8 @@ impl Runc {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Out of our process group, as for every runc child (see `Runc::command`).
+            .process_group(0)
             .kill_on_drop(false);
         let mut child = command.spawn().context("running runc")?;
         // `Child::wait` closes the child's stdin; keep it out of the way while waiting.
@@ -209,12 +223,29 @@ impl Runc {
         )
     }
 
-    /// The ids of the containers runc knows in this root.
-    pub fn list_blocking(&self) -> Result<Vec<String>> {
-        let output = std::process::Command::new("runc")
+    /// A blocking `runc --root <root> <args>` command in its own process group (see
+    /// [`Runc::command`]), for teardown outside the async runtime.
+    pub fn blocking_command(&self, args: &[&str]) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut command = std::process::Command::new("runc");
+        command
             .arg("--root")
             .arg(&self.root)
-            .args(["list", "-q"])
+            .args(args)
+            .process_group(0);
+        command
+    }
+
+    /// Removes a container from runc's state, killing it if needed (blocking; errors are
+    /// ignored, as for a container that is already gone).
+    pub fn force_delete_blocking(&self, id: &str) {
+        let _ = self.blocking_command(&["delete", "--force", id]).output();
+    }
+
+    /// The ids of the containers runc knows in this root.
+    pub fn list_blocking(&self) -> Result<Vec<String>> {
+        let output = self
+            .blocking_command(&["list", "-q"])
             .output()
             .context("running runc list")?;
         if !output.status.success() {

@@ -174,16 +174,19 @@ fn fill_sandbox(
     Ok(sandbox)
 }
 
-/// Removes a sandbox: the pod's network namespace and IP, and its directory (its containers
-/// must be gone and their root filesystems unmounted first).
+/// Removes a sandbox: the pod's network namespace and IP, the mounts under its directory and
+/// the directory (its containers must be gone first). Every part is tried even when one fails,
+/// so that one failure leaks no more than itself; the first error is returned.
 pub fn remove_sandbox(node_network: &NodeNetwork, sandbox: &PodSandbox) -> Result<()> {
-    node_network.delete_pod_network(&sandbox.network)?;
-    crate::mounts::unmount_under(&sandbox.dir)?;
-    match std::fs::remove_dir_all(&sandbox.dir) {
-        Ok(()) => Ok(()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("removing {}", sandbox.dir.display())),
-    }
+    let network = node_network.delete_pod_network(&sandbox.network);
+    let files = crate::mounts::unmount_under(&sandbox.dir).and_then(|()| {
+        match std::fs::remove_dir_all(&sandbox.dir) {
+            Ok(()) => Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error).with_context(|| format!("removing {}", sandbox.dir.display())),
+        }
+    });
+    network.and(files)
 }
 
 #[cfg(test)]

@@ -150,6 +150,7 @@ async fn an_nginx_pod_runs_serves_exec_and_is_removed_on_deletion() {
         !netns::netns_path(&pod_netns).exists(),
         "the pod's netns is removed"
     );
+    cluster.assert_pod_removed(&uid).await;
     cluster.stop().await;
 }
 
@@ -205,5 +206,6 @@ async fn an_image_missing_from_the_catalog_leaves_the_pod_in_err_image_pull() {
     .await
     .expect("deleted")
     .unwrap();
+    cluster.assert_pod_removed(&uid).await;
     cluster.stop().await;
 }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{Cluster, collect, running_and_ready, wait_for_event};
+use common::{Cluster, collect, runc_processes, running_and_ready, stat_field, wait_for_event};
 use futures::StreamExt;
 use k8s_labs_node_api::{ExecRequest, ExitStatus, LogRequest};
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
@@ -34,7 +34,7 @@ async fn wait_for(pods: &Api<Pod>, name: &str, condition: impl Fn(Option<&Pod>) 
     .unwrap()
 }
 
-async fn delete_and_wait(pods: &Api<Pod>, pod: &Pod) {
+async fn delete_and_wait(cluster: &Cluster, pods: &Api<Pod>, pod: &Pod) {
     let name = pod.metadata.name.clone().unwrap();
     let uid = pod.metadata.uid.clone().unwrap();
     pods.delete(&name, &DeleteParams::default().grace_period(1))
@@ -47,6 +47,7 @@ async fn delete_and_wait(pods: &Api<Pod>, pod: &Pod) {
     .await
     .expect("deleted")
     .unwrap();
+    cluster.assert_pod_removed(&uid).await;
 }
 
 fn request(pod: &str, command: &[&str]) -> ExecRequest {
@@ -92,7 +93,7 @@ async fn a_one_shot_busybox_pod_succeeds_and_its_log_has_the_output() {
     );
     let log = pods.logs("dns-test", &LogParams::default()).await.unwrap();
     assert_eq!(log, "hello from dns-test\n/usr/bin/nslookup\n");
-    delete_and_wait(&pods, &created).await;
+    delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
 }
 
@@ -132,7 +133,7 @@ async fn a_crashing_container_is_restarted_then_backs_off() {
         event.reason.as_deref() == Some("BackOff")
     })
     .await;
-    delete_and_wait(&pods, &created).await;
+    delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
 }
 
@@ -178,8 +179,8 @@ async fn readiness_probes_run_from_inside_the_pod() {
             .running
             .is_some()
     );
-    delete_and_wait(&pods, &good).await;
-    delete_and_wait(&pods, &bad).await;
+    delete_and_wait(&cluster, &pods, &good).await;
+    delete_and_wait(&cluster, &pods, &bad).await;
     cluster.stop().await;
 }
 
@@ -212,6 +213,39 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
         collect(which.stdout.unwrap()).await,
         "/.k8s-labs/bin/nslookup\n"
     );
+
+    // `runc exec`, with pipes and with a tty, runs outside our process group: Ctrl-C's SIGINT
+    // to the foreground process group must not reach it (it forwards signals to the process).
+    let ours = nix::unistd::getpgrp().as_raw();
+    for tty in [false, true] {
+        let mut waiting = request("talker", &["sh", "-c", "echo started; read line"]);
+        waiting.stdin = true;
+        waiting.tty = tty;
+        waiting.stderr = !tty;
+        let session = connection.exec(waiting).await.unwrap();
+        let stdin = session.stdin.unwrap();
+        let mut stdout = session.stdout.unwrap();
+        // Once the command writes, `runc exec` runs for sure.
+        let mut output = Vec::new();
+        while !String::from_utf8_lossy(&output).contains("started") {
+            output.extend_from_slice(&stdout.recv().await.unwrap());
+        }
+        let execs = runc_processes(&cluster.state_dir, "exec");
+        assert_eq!(execs.len(), 1, "tty {tty}: {execs:?}");
+        assert_ne!(
+            stat_field(execs[0], 2),
+            ours,
+            "tty {tty}: runc exec in our group"
+        );
+        stdin.send(Bytes::from_static(b"done\n")).await.unwrap();
+        drop(stdin);
+        while stdout.recv().await.is_some() {}
+        assert_eq!(
+            session.exit.await.unwrap(),
+            ExitStatus::Code(0),
+            "tty {tty}"
+        );
+    }
 
     let mut tty_request = request("talker", &["tty"]);
     tty_request.tty = true;
@@ -252,6 +286,6 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
 
     let missing = connection.exec(request("nobody", &["true"])).await;
     assert!(missing.is_err());
-    delete_and_wait(&pods, &created).await;
+    delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
 }

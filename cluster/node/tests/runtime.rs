@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::catalog::{Catalog, ImageStore};
+use k8s_labs_node::container_stop::stop_container;
 use k8s_labs_node::containers::{
     ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
 };
@@ -59,6 +60,15 @@ impl Node {
     }
 
     async fn start(&self, pod: &Pod, sandbox: &PodSandbox) -> Result<RunningContainer, StartError> {
+        self.start_attempt(pod, sandbox, 0).await
+    }
+
+    async fn start_attempt(
+        &self,
+        pod: &Pod,
+        sandbox: &PodSandbox,
+        attempt: i32,
+    ) -> Result<RunningContainer, StartError> {
         let container = &pod.spec.as_ref().unwrap().containers[0];
         let image = self
             .catalog
@@ -70,7 +80,7 @@ impl Node {
             container,
             image_mounts: self.images.mounts(&image.entry).unwrap(),
             image: &image,
-            attempt: 0,
+            attempt,
             extra_env: vec![],
         };
         start_container(&self.runc, &self.registry, launch).await
@@ -84,10 +94,41 @@ impl Node {
         String::from_utf8(output.stdout).unwrap()
     }
 
+    /// Asserts that nothing of the node's containers is left: no runc container, no mount
+    /// under the state directory, no pod network namespace.
+    fn assert_nothing_left(&self) {
+        assert_eq!(self.runc.list_blocking().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            k8s_labs_node::mounts::mounts_under(&self.state_dir).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+        let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
+        let pod_namespaces: Vec<String> = k8s_labs_net::netns::list()
+            .unwrap()
+            .into_iter()
+            .filter(|name| name.starts_with(&prefix))
+            .collect();
+        assert_eq!(pod_namespaces, Vec::<String>::new());
+    }
+
     fn finish(self) {
+        self.assert_nothing_left();
         self.network.destroy().unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
     }
+}
+
+/// A field of `/proc/<pid>/stat` after the command name (0 is the state, 1 the parent, 2 the
+/// process group).
+fn stat_field(pid: i32, index: usize) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    after_name
+        .split_whitespace()
+        .nth(index)
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn pod(name: &str, image: &str, command: Option<Vec<&str>>) -> Pod {
@@ -126,6 +167,24 @@ async fn nginx_serves_the_welcome_page_inside_the_node_network() {
     let sandbox = node.sandbox(&pod);
     let running = node.start(&pod, &sandbox).await.unwrap();
     assert!(running.pid > 0);
+    // Ctrl-C's SIGINT to our foreground process group must reach neither the container nor
+    // the `runc run` that is its parent (runc forwards the signals it gets to the container).
+    let ours = nix::unistd::getpgrp().as_raw();
+    let runc_run = stat_field(running.pid, 1);
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{runc_run}/comm")).unwrap(),
+        "runc\n"
+    );
+    assert_ne!(
+        stat_field(runc_run, 2),
+        ours,
+        "runc run is in our process group"
+    );
+    assert_ne!(
+        stat_field(running.pid, 2),
+        ours,
+        "the container is in our process group"
+    );
     wait_until_listening(&sandbox, 80);
 
     let url = format!("http://{}/", sandbox.network.ip);
@@ -267,6 +326,71 @@ async fn a_container_with_stdin_reads_what_the_node_writes() {
         std::fs::read_to_string(record.log_path).unwrap(),
         "got hi\n"
     );
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}
+
+/// A container stopped at any point of its start-up gets its SIGTERM: nginx (which exits at
+/// once on SIGTERM) must be gone well within a 30 s grace period, never killed by SIGKILL at
+/// its end. The container's process is its PID namespace's init, which drops a SIGTERM that
+/// arrives before it has installed its handler; the node must send it again then.
+#[tokio::test]
+async fn nginx_stopped_during_its_start_up_exits_on_sigterm() {
+    let node = Node::new();
+    let pod = pod("stopped-early", "nginx", None);
+    let sandbox = node.sandbox(&pod);
+    let grace = Duration::from_secs(30);
+    let delays_us = [0u64, 0, 0, 100, 300, 1000, 2000, 5000];
+    let mut figures = Vec::new();
+    for attempt in 0..32 {
+        let delay = Duration::from_micros(delays_us[attempt as usize % delays_us.len()]);
+        let running = node.start_attempt(&pod, &sandbox, attempt).await.unwrap();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let stopping = std::time::Instant::now();
+        let exit = tokio::time::timeout(
+            Duration::from_secs(10),
+            stop_container(&node.runc, running.stop_target(), grace),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!("attempt {attempt} (stopped {delay:?} after start) still runs after 10 s")
+        })
+        .unwrap();
+        let took = stopping.elapsed();
+        eprintln!(
+            "attempt {attempt}: stopped {delay:?} after start, exit {} after {took:?}",
+            exit.exit_code
+        );
+        assert_ne!(exit.exit_code, 137, "attempt {attempt} needed SIGKILL");
+        node.runc.delete(&running.runc_id).await.unwrap();
+        figures.push(took);
+    }
+    figures.sort();
+    eprintln!(
+        "stop times over {} starts: median {:?}, max {:?}",
+        figures.len(),
+        figures[figures.len() / 2],
+        figures[figures.len() - 1]
+    );
+    remove_sandbox(&node.network, &sandbox).unwrap();
+    node.finish();
+}
+
+/// A process that never catches SIGTERM (`sleep` as PID 1 ignores it) is killed with SIGKILL
+/// when the grace period is over, as on a real node.
+#[tokio::test]
+async fn a_container_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let node = Node::new();
+    let pod = pod("ignorer", "busybox", Some(vec!["sleep", "3600"]));
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    let exit = stop_container(&node.runc, running.stop_target(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(exit.exit_code, 137, "killed by SIGKILL");
+    node.runc.delete(&running.runc_id).await.unwrap();
     remove_sandbox(&node.network, &sandbox).unwrap();
     node.finish();
 }

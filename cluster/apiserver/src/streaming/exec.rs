@@ -84,7 +84,11 @@ fn prepare(
             .requested_protocols()
             .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
             .collect();
-        let requested = if requested.is_empty() { vec![String::new()] } else { requested };
+        let requested = if requested.is_empty() {
+            vec![String::new()]
+        } else {
+            requested
+        };
         return Err(StatusError::bad_request(format!(
             "requested protocol(s) are not supported: [{}]; supports [{}]",
             requested.join(" "),
@@ -107,7 +111,9 @@ fn exec_request(
         query_values(query, "command").map(str::to_string).collect()
     };
     if !attach && command.is_empty() {
-        return Err(StatusError::bad_request("you must specify at least 1 command"));
+        return Err(StatusError::bad_request(
+            "you must specify at least 1 command",
+        ));
     }
     let stdin = query_bool(query, "stdin", false)?;
     let stdout = query_bool(query, "stdout", true)?;
@@ -140,7 +146,10 @@ fn ensure_running(target: &PodTarget<'_>) -> Result<(), StatusError> {
     if running {
         Ok(())
     } else {
-        Err(StatusError::bad_request(format!("container not found (\"{}\")", target.container)))
+        Err(StatusError::bad_request(format!(
+            "container not found (\"{}\")",
+            target.container
+        )))
     }
 }
 
@@ -171,7 +180,11 @@ async fn run_session(
     let command = request.command.clone();
     let wants = (request.stdout, request.stderr);
     let (mut sink, source) = socket.split();
-    let started = if attach { node.attach(request).await } else { node.exec(request).await };
+    let started = if attach {
+        node.attach(request).await
+    } else {
+        node.exec(request).await
+    };
     let session = match started {
         Ok(session) => session,
         Err(error) => {
@@ -187,7 +200,13 @@ async fn run_session(
             return;
         }
     };
-    let ExecSession { stdin, stdout, stderr, resize, exit } = session;
+    let ExecSession {
+        stdin,
+        stdout,
+        stderr,
+        resize,
+        exit,
+    } = session;
     let output = async {
         let mut outputs = stream::select(
             labelled(stdout, STREAM_STDOUT, wants.0),
@@ -242,10 +261,17 @@ fn frame(stream_id: u8, data: &[u8]) -> Message {
 /// end of stdout, stderr and the error stream on a normal close.
 async fn finish(sink: &mut SplitSink<WebSocket, Message>, status: &Value) {
     let body = status.to_string();
-    if sink.send(frame(STREAM_ERROR, body.as_bytes())).await.is_err() {
+    if sink
+        .send(frame(STREAM_ERROR, body.as_bytes()))
+        .await
+        .is_err()
+    {
         return;
     }
-    let close = CloseFrame { code: close_code::NORMAL, reason: "".into() };
+    let close = CloseFrame {
+        code: close_code::NORMAL,
+        reason: "".into(),
+    };
     let _ = sink.send(Message::Close(Some(close))).await;
     let _ = sink.close().await;
 }
@@ -267,7 +293,10 @@ fn exit_status(status: ExitStatus, command: &[String], attach: bool) -> Value {
             "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
         }),
         ExitStatus::Code(code) => internal_error(
-            format!("command [{}] ended with exit status {code}", command.join(" ")),
+            format!(
+                "command [{}] ended with exit status {code}",
+                command.join(" ")
+            ),
             attach,
         ),
         ExitStatus::Error(message) => internal_error(message, attach),

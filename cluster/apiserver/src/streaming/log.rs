@@ -58,7 +58,9 @@ impl LogOptions {
             ));
         }
         if let Some(n) = limit_bytes.filter(|n| *n < 1) {
-            problems.push(format!("limitBytes: Invalid value: {n}: must be greater than 0"));
+            problems.push(format!(
+                "limitBytes: Invalid value: {n}: must be greater than 0"
+            ));
         }
         let since = match (since_seconds, since_time) {
             (Some(_), Some(_)) => {
@@ -74,9 +76,9 @@ impl LogOptions {
                 ));
                 None
             }
-            (Some(seconds), None) => {
-                Timestamp::now().checked_sub(jiff::SignedDuration::from_secs(seconds)).ok()
-            }
+            (Some(seconds), None) => Timestamp::now()
+                .checked_sub(jiff::SignedDuration::from_secs(seconds))
+                .ok(),
             (None, Some(text)) => Some(Timestamp::from_str(text).map_err(|_| {
                 StatusError::bad_request(format!(
                     "parsing time \"{text}\" as \"2006-01-02T15:04:05Z07:00\": cannot parse"
@@ -187,32 +189,35 @@ fn check_log_status(target: &PodTarget<'_>, previous: bool) -> Result<(), Status
 /// Keeps the lines stamped at or after `cutoff`; strips the stamps unless they were asked for.
 fn since_filter(body: ByteStream, cutoff: Timestamp, keep_timestamps: bool) -> ByteStream {
     let state = (body, BytesMut::new(), false);
-    stream::unfold(state, move |(mut body, mut pending, mut ended)| async move {
-        loop {
-            if let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line = pending.split_to(end + 1).freeze();
-                if let Some(kept) = filter_line(line, cutoff, keep_timestamps) {
-                    return Some((Ok(kept), (body, pending, ended)));
+    stream::unfold(
+        state,
+        move |(mut body, mut pending, mut ended)| async move {
+            loop {
+                if let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    let line = pending.split_to(end + 1).freeze();
+                    if let Some(kept) = filter_line(line, cutoff, keep_timestamps) {
+                        return Some((Ok(kept), (body, pending, ended)));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if ended {
-                if pending.is_empty() {
+                if ended {
+                    if pending.is_empty() {
+                        return None;
+                    }
+                    let line = pending.split().freeze();
+                    if let Some(kept) = filter_line(line, cutoff, keep_timestamps) {
+                        return Some((Ok(kept), (body, pending, ended)));
+                    }
                     return None;
                 }
-                let line = pending.split().freeze();
-                if let Some(kept) = filter_line(line, cutoff, keep_timestamps) {
-                    return Some((Ok(kept), (body, pending, ended)));
+                match body.next().await {
+                    Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
+                    Some(Err(error)) => return Some((Err(error), (body, pending, true))),
+                    None => ended = true,
                 }
-                return None;
             }
-            match body.next().await {
-                Some(Ok(chunk)) => pending.extend_from_slice(&chunk),
-                Some(Err(error)) => return Some((Err(error), (body, pending, true))),
-                None => ended = true,
-            }
-        }
-    })
+        },
+    )
     .boxed()
 }
 
@@ -223,7 +228,11 @@ fn filter_line(line: Bytes, cutoff: Timestamp, keep_timestamps: bool) -> Option<
     if stamp < cutoff {
         return None;
     }
-    Some(if keep_timestamps { line } else { line.slice(space + 1..) })
+    Some(if keep_timestamps {
+        line
+    } else {
+        line.slice(space + 1..)
+    })
 }
 
 /// Ends the stream after `limit` bytes (`limitBytes`).
@@ -234,7 +243,11 @@ fn limit_bytes(body: ByteStream, limit: usize) -> ByteStream {
         }
         match body.next().await? {
             Ok(chunk) => {
-                let chunk = if chunk.len() > left { chunk.slice(..left) } else { chunk };
+                let chunk = if chunk.len() > left {
+                    chunk.slice(..left)
+                } else {
+                    chunk
+                };
                 let left = left - chunk.len();
                 Some((Ok(chunk), (body, left)))
             }
@@ -308,10 +321,12 @@ mod tests {
     }
 
     fn collect(body: ByteStream) -> String {
-        let chunks: Vec<Bytes> = futures::executor::block_on(
-            body.map(|chunk| chunk.unwrap()).collect::<Vec<_>>(),
-        );
-        chunks.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        let chunks: Vec<Bytes> =
+            futures::executor::block_on(body.map(|chunk| chunk.unwrap()).collect::<Vec<_>>());
+        chunks
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
     }
 
     #[test]

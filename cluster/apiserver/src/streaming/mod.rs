@@ -30,11 +30,19 @@ struct StatusError {
 
 impl StatusError {
     fn bad_request(message: impl Into<String>) -> Self {
-        StatusError { code: 400, reason: "BadRequest", message: message.into() }
+        StatusError {
+            code: 400,
+            reason: "BadRequest",
+            message: message.into(),
+        }
     }
 
     fn invalid(message: impl Into<String>) -> Self {
-        StatusError { code: 422, reason: "Invalid", message: message.into() }
+        StatusError {
+            code: 422,
+            reason: "Invalid",
+            message: message.into(),
+        }
     }
 
     fn internal(message: impl Into<String>) -> Self {
@@ -47,9 +55,11 @@ impl StatusError {
 
     fn from_node(error: NodeError) -> Self {
         match error {
-            NodeError::NotFound(message) => {
-                StatusError { code: 404, reason: "NotFound", message }
-            }
+            NodeError::NotFound(message) => StatusError {
+                code: 404,
+                reason: "NotFound",
+                message,
+            },
             NodeError::BadRequest(message) => Self::bad_request(message),
             NodeError::Internal(message) => Self::internal(message),
         }
@@ -73,17 +83,28 @@ impl IntoResponse for StatusError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.to_json().to_string();
-        (code, [(http::header::CONTENT_TYPE, "application/json")], body).into_response()
+        (
+            code,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
     }
 }
 
 /// The values of one query parameter, in order (`command` repeats).
 fn query_values<'a>(query: &'a [(String, String)], key: &'a str) -> impl Iterator<Item = &'a str> {
-    query.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .filter(move |(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 fn query_value<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// A boolean query parameter, parsed like Go's `strconv.ParseBool` (what the real server's
@@ -104,7 +125,9 @@ fn query_i64(query: &[(String, String)], key: &str) -> Result<Option<i64>, Statu
     match query_value(query, key) {
         None => Ok(None),
         Some(text) => text.parse::<i64>().map(Some).map_err(|_| {
-            StatusError::bad_request(format!("strconv.ParseInt: parsing \"{text}\": invalid syntax"))
+            StatusError::bad_request(format!(
+                "strconv.ParseInt: parsing \"{text}\": invalid syntax"
+            ))
         }),
     }
 }
@@ -123,8 +146,14 @@ impl<'a> PodTarget<'a> {
     /// container means that one, otherwise the client must choose (kubectl chooses for the user
     /// from the `kubectl.kubernetes.io/default-container` annotation or the first container).
     fn resolve(pod: &'a Value, container: Option<&str>) -> Result<Self, StatusError> {
-        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let namespace = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let namespace = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let regular = container_names(pod, "containers");
         let container = match container.filter(|c| !c.is_empty()) {
             Some(requested) => {
@@ -157,7 +186,12 @@ impl<'a> PodTarget<'a> {
                 }
             },
         };
-        Ok(PodTarget { pod, namespace, name, container })
+        Ok(PodTarget {
+            pod,
+            namespace,
+            name,
+            container,
+        })
     }
 
     /// `spec.nodeName`, empty when the pod is not scheduled.
@@ -178,18 +212,27 @@ impl<'a> PodTarget<'a> {
     /// The container's entry in `status.containerStatuses` (or the init/ephemeral lists).
     fn container_status(&self) -> Option<&'a Value> {
         let status = &self.pod["status"];
-        ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
-            .iter()
-            .filter_map(|list| status[*list].as_array())
-            .flatten()
-            .find(|entry| entry["name"].as_str() == Some(self.container.as_str()))
+        [
+            "containerStatuses",
+            "initContainerStatuses",
+            "ephemeralContainerStatuses",
+        ]
+        .iter()
+        .filter_map(|list| status[*list].as_array())
+        .flatten()
+        .find(|entry| entry["name"].as_str() == Some(self.container.as_str()))
     }
 }
 
 fn container_names<'a>(pod: &'a Value, list: &str) -> Vec<&'a str> {
     pod["spec"][list]
         .as_array()
-        .map(|containers| containers.iter().filter_map(|c| c["name"].as_str()).collect())
+        .map(|containers| {
+            containers
+                .iter()
+                .filter_map(|c| c["name"].as_str())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -218,7 +261,10 @@ mod tests {
     fn an_unknown_container_is_rejected_with_the_real_message() {
         let pod = pod(&["nginx"]);
         let error = PodTarget::resolve(&pod, Some("x")).err().unwrap();
-        assert_eq!(error, StatusError::bad_request("container x is not valid for pod web-0"));
+        assert_eq!(
+            error,
+            StatusError::bad_request("container x is not valid for pod web-0")
+        );
     }
 
     #[test]
@@ -234,7 +280,10 @@ mod tests {
 
     #[test]
     fn booleans_parse_like_go() {
-        let query = vec![("stdin".to_string(), "1".to_string()), ("tty".into(), "false".into())];
+        let query = vec![
+            ("stdin".to_string(), "1".to_string()),
+            ("tty".into(), "false".into()),
+        ];
         assert!(query_bool(&query, "stdin", false).unwrap());
         assert!(!query_bool(&query, "tty", true).unwrap());
         assert!(query_bool(&query, "stdout", true).unwrap());

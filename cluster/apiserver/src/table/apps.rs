@@ -9,14 +9,23 @@ use super::{
     selector_string, wide,
 };
 
-const CONTAINERS: Column =
-    wide("Containers", "string", Text("Names of each container in the template."));
-const IMAGES: Column =
-    wide("Images", "string", Text("Images referenced by each container in the template."));
+const CONTAINERS: Column = wide(
+    "Containers",
+    "string",
+    Text("Names of each container in the template."),
+);
+const IMAGES: Column = wide(
+    "Images",
+    "string",
+    Text("Images referenced by each container in the template."),
+);
 
 /// `spec.replicas`, 1 when unset (the API server's default).
 fn desired(object: &Value) -> i64 {
-    object.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
+    object
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
 }
 
 fn status(object: &Value, field: &str) -> i64 {
@@ -25,7 +34,11 @@ fn status(object: &Value, field: &str) -> i64 {
 
 pub(super) const STATEFUL_SET_COLUMNS: &[Column] = &[
     NAME,
-    column("Ready", "string", Text("Number of the pod with ready state")),
+    column(
+        "Ready",
+        "string",
+        Text("Number of the pod with ready state"),
+    ),
     AGE,
     CONTAINERS,
     IMAGES,
@@ -65,9 +78,21 @@ pub(super) fn print_replica_set(set: &Value, now: Timestamp) -> Printed {
 
 pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
     NAME,
-    column("Ready", "string", Text("Number of the pod with ready state")),
-    column("Up-to-date", "string", Field("DeploymentStatus.updatedReplicas")),
-    column("Available", "string", Field("DeploymentStatus.availableReplicas")),
+    column(
+        "Ready",
+        "string",
+        Text("Number of the pod with ready state"),
+    ),
+    column(
+        "Up-to-date",
+        "string",
+        Field("DeploymentStatus.updatedReplicas"),
+    ),
+    column(
+        "Available",
+        "string",
+        Field("DeploymentStatus.availableReplicas"),
+    ),
     AGE,
     CONTAINERS,
     IMAGES,
@@ -76,7 +101,11 @@ pub(super) const DEPLOYMENT_COLUMNS: &[Column] = &[
 
 pub(super) fn print_deployment(deployment: &Value, now: Timestamp) -> Printed {
     let [names, images] = container_cells(deployment);
-    let ready = format!("{}/{}", status(deployment, "readyReplicas"), desired(deployment));
+    let ready = format!(
+        "{}/{}",
+        status(deployment, "readyReplicas"),
+        desired(deployment)
+    );
     vec![
         name(deployment),
         json!(ready),

@@ -12,13 +12,31 @@ use super::{
 
 pub(super) const POD_COLUMNS: &[Column] = &[
     NAME,
-    column("Ready", "string", Text("The aggregate readiness state of this pod for accepting traffic.")),
-    column("Status", "string", Text("The aggregate status of the containers in this pod.")),
-    column("Restarts", "string", Text("The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.")),
+    column(
+        "Ready",
+        "string",
+        Text("The aggregate readiness state of this pod for accepting traffic."),
+    ),
+    column(
+        "Status",
+        "string",
+        Text("The aggregate status of the containers in this pod."),
+    ),
+    column(
+        "Restarts",
+        "string",
+        Text(
+            "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+        ),
+    ),
     AGE,
     wide("IP", "string", Field("PodStatus.podIP")),
     wide("Node", "string", Field("PodSpec.nodeName")),
-    wide("Nominated Node", "string", Field("PodStatus.nominatedNodeName")),
+    wide(
+        "Nominated Node",
+        "string",
+        Field("PodStatus.nominatedNodeName"),
+    ),
     wide("Readiness Gates", "string", Field("PodSpec.readinessGates")),
 ];
 
@@ -29,9 +47,10 @@ pub(super) fn print_pod(pod: &Value, now: Timestamp) -> Printed {
     let phase = text(status, "/phase");
     let mut reason = text_or(status, "/reason", phase).to_string();
     let conditions = array(status, "/conditions");
-    if conditions.iter().any(|c| {
-        text(c, "/type") == "PodScheduled" && text(c, "/reason") == "SchedulingGated"
-    }) {
+    if conditions
+        .iter()
+        .any(|c| text(c, "/type") == "PodScheduled" && text(c, "/reason") == "SchedulingGated")
+    {
         reason = "SchedulingGated".to_string();
     }
     let init_specs = array(pod, "/spec/initContainers");
@@ -41,7 +60,10 @@ pub(super) fn print_pod(pod: &Value, now: Timestamp) -> Printed {
             .any(|c| text(c, "/name") == name && text(c, "/restartPolicy") == "Always")
     };
     let total = array(pod, "/spec/containers").len()
-        + init_specs.iter().filter(|c| text(c, "/restartPolicy") == "Always").count();
+        + init_specs
+            .iter()
+            .filter(|c| text(c, "/restartPolicy") == "Always")
+            .count();
     let mut ready = 0;
     let (mut restarts, mut sidecar_restarts) = (0, 0);
     let (mut last_restart, mut last_sidecar_restart): (Option<Timestamp>, Option<Timestamp>) =
@@ -123,7 +145,9 @@ pub(super) fn print_pod(pod: &Value, now: Timestamp) -> Printed {
         }
     }
 
-    let deleting = pod.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    let deleting = pod
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null());
     if deleting && text(status, "/reason") == "NodeLost" {
         reason = "Unknown".to_string();
     } else if deleting && phase != "Succeeded" && phase != "Failed" {
@@ -132,7 +156,10 @@ pub(super) fn print_pod(pod: &Value, now: Timestamp) -> Printed {
 
     let restarts_text = match last_restart {
         Some(when) if restarts != 0 => {
-            format!("{restarts} ({} ago)", super::human_duration(now.duration_since(when)))
+            format!(
+                "{restarts} ({} ago)",
+                super::human_duration(now.duration_since(when))
+            )
         }
         _ => restarts.to_string(),
     };
@@ -159,10 +186,14 @@ pub(super) fn print_pod(pod: &Value, now: Timestamp) -> Printed {
         format!("{passed}/{}", gates.len())
     };
     let completed = match phase {
-        "Succeeded" => vec![json!({"type": "Completed", "status": "True", "reason": "Succeeded",
-            "message": "The pod has completed successfully."})],
-        "Failed" => vec![json!({"type": "Completed", "status": "True", "reason": "Failed",
-            "message": "The pod failed."})],
+        "Succeeded" => vec![
+            json!({"type": "Completed", "status": "True", "reason": "Succeeded",
+            "message": "The pod has completed successfully."}),
+        ],
+        "Failed" => vec![
+            json!({"type": "Completed", "status": "True", "reason": "Failed",
+            "message": "The pod failed."}),
+        ],
         _ => Vec::new(),
     };
     Printed {
@@ -198,8 +229,10 @@ pub(super) fn print_service(service: &Value, now: Timestamp) -> Printed {
         .first()
         .and_then(Value::as_str)
         .unwrap_or_else(|| text_or(spec, "/clusterIP", "<none>"));
-    let external_ips: Vec<&str> =
-        array(spec, "/externalIPs").iter().filter_map(Value::as_str).collect();
+    let external_ips: Vec<&str> = array(spec, "/externalIPs")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let external_ip = match service_type {
         "ClusterIP" | "NodePort" if external_ips.is_empty() => "<none>".to_string(),
         "ClusterIP" | "NodePort" => external_ips.join(","),
@@ -212,7 +245,11 @@ pub(super) fn print_service(service: &Value, now: Timestamp) -> Printed {
             balancers.sort_unstable();
             balancers.dedup();
             balancers.extend(external_ips);
-            if balancers.is_empty() { "<pending>".to_string() } else { balancers.join(",") }
+            if balancers.is_empty() {
+                "<pending>".to_string()
+            } else {
+                balancers.join(",")
+            }
         }
         "ExternalName" => text(spec, "/externalName").to_string(),
         _ => "<unknown>".to_string(),
@@ -227,7 +264,11 @@ pub(super) fn print_service(service: &Value, now: Timestamp) -> Printed {
             }
         })
         .collect();
-    let ports = if ports.is_empty() { "<none>".to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        "<none>".to_string()
+    } else {
+        ports.join(",")
+    };
     vec![
         name(service),
         json!(service_type),
@@ -240,16 +281,21 @@ pub(super) fn print_service(service: &Value, now: Timestamp) -> Printed {
     .into()
 }
 
-pub(super) const ENDPOINTS_COLUMNS: &[Column] =
-    &[NAME, column("Endpoints", "string", Field("Endpoints.subsets")), AGE];
+pub(super) const ENDPOINTS_COLUMNS: &[Column] = &[
+    NAME,
+    column("Endpoints", "string", Field("Endpoints.subsets")),
+    AGE,
+];
 
 /// `formatEndpoints`: `ip:port` for every address and port, three at most.
 pub(super) fn print_endpoints(endpoints: &Value, now: Timestamp) -> Printed {
     let subsets = array(endpoints, "/subsets");
     let mut items = Vec::new();
     for subset in subsets {
-        let addresses: Vec<&str> =
-            array(subset, "/addresses").iter().map(|a| text(a, "/ip")).collect();
+        let addresses: Vec<&str> = array(subset, "/addresses")
+            .iter()
+            .map(|a| text(a, "/ip"))
+            .collect();
         let ports = array(subset, "/ports");
         if ports.is_empty() {
             items.extend(addresses.iter().map(|ip| ip.to_string()));
@@ -265,7 +311,11 @@ pub(super) fn print_endpoints(endpoints: &Value, now: Timestamp) -> Printed {
             }
         }
     }
-    let cell = if subsets.is_empty() { "<none>".to_string() } else { list_with_more(&items, "") };
+    let cell = if subsets.is_empty() {
+        "<none>".to_string()
+    } else {
+        list_with_more(&items, "")
+    };
     vec![name(endpoints), json!(cell), age(endpoints, now)].into()
 }
 
@@ -280,15 +330,22 @@ pub(super) const ENDPOINT_SLICE_COLUMNS: &[Column] = &[
 pub(super) fn print_endpoint_slice(slice: &Value, now: Timestamp) -> Printed {
     let ports: Vec<String> = array(slice, "/ports")
         .iter()
-        .map(|p| match (p.get("port").and_then(Value::as_i64), p.get("name")) {
-            (Some(port), _) => port.to_string(),
-            (None, Some(Value::String(name))) => name.clone(),
-            _ => "*".to_string(),
-        })
+        .map(
+            |p| match (p.get("port").and_then(Value::as_i64), p.get("name")) {
+                (Some(port), _) => port.to_string(),
+                (None, Some(Value::String(name))) => name.clone(),
+                _ => "*".to_string(),
+            },
+        )
         .collect();
     let addresses: Vec<String> = array(slice, "/endpoints")
         .iter()
-        .flat_map(|e| array(e, "/addresses").iter().filter_map(Value::as_str).map(String::from))
+        .flat_map(|e| {
+            array(e, "/addresses")
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+        })
         .collect();
     vec![
         name(slice),
@@ -300,11 +357,19 @@ pub(super) fn print_endpoint_slice(slice: &Value, now: Timestamp) -> Printed {
     .into()
 }
 
-pub(super) const NAMESPACE_COLUMNS: &[Column] =
-    &[NAME, column("Status", "string", Text("The status of the namespace")), AGE];
+pub(super) const NAMESPACE_COLUMNS: &[Column] = &[
+    NAME,
+    column("Status", "string", Text("The status of the namespace")),
+    AGE,
+];
 
 pub(super) fn print_namespace(namespace: &Value, now: Timestamp) -> Printed {
-    vec![name(namespace), json!(text(namespace, "/status/phase")), age(namespace, now)].into()
+    vec![
+        name(namespace),
+        json!(text(namespace, "/status/phase")),
+        age(namespace, now),
+    ]
+    .into()
 }
 
 pub(super) const NODE_COLUMNS: &[Column] = &[
@@ -316,8 +381,16 @@ pub(super) const NODE_COLUMNS: &[Column] = &[
     wide("Internal-IP", "string", Field("NodeStatus.addresses")),
     wide("External-IP", "string", Field("NodeStatus.addresses")),
     wide("OS-Image", "string", Field("NodeSystemInfo.osImage")),
-    wide("Kernel-Version", "string", Field("NodeSystemInfo.kernelVersion")),
-    wide("Container-Runtime", "string", Field("NodeSystemInfo.containerRuntimeVersion")),
+    wide(
+        "Kernel-Version",
+        "string",
+        Field("NodeSystemInfo.kernelVersion"),
+    ),
+    wide(
+        "Container-Runtime",
+        "string",
+        Field("NodeSystemInfo.containerRuntimeVersion"),
+    ),
 ];
 
 pub(super) fn print_node(node: &Value, now: Timestamp) -> Printed {
@@ -325,7 +398,13 @@ pub(super) fn print_node(node: &Value, now: Timestamp) -> Printed {
         .iter()
         .filter(|c| text(c, "/type") == "Ready")
         .take(1)
-        .map(|c| if text(c, "/status") == "True" { "Ready" } else { "NotReady" })
+        .map(|c| {
+            if text(c, "/status") == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            }
+        })
         .collect();
     if status.is_empty() {
         status.push("Unknown");
@@ -338,20 +417,26 @@ pub(super) fn print_node(node: &Value, now: Timestamp) -> Printed {
         .map(|labels| {
             labels
                 .iter()
-                .filter_map(|(key, value)| match key.strip_prefix("node-role.kubernetes.io/") {
-                    Some(role) if !role.is_empty() => Some(role),
-                    Some(_) => None,
-                    None if key == "kubernetes.io/role" => {
-                        value.as_str().filter(|v| !v.is_empty())
-                    }
-                    None => None,
-                })
+                .filter_map(
+                    |(key, value)| match key.strip_prefix("node-role.kubernetes.io/") {
+                        Some(role) if !role.is_empty() => Some(role),
+                        Some(_) => None,
+                        None if key == "kubernetes.io/role" => {
+                            value.as_str().filter(|v| !v.is_empty())
+                        }
+                        None => None,
+                    },
+                )
                 .collect()
         })
         .unwrap_or_default();
     roles.sort_unstable();
     roles.dedup();
-    let roles = if roles.is_empty() { "<none>".to_string() } else { roles.join(",") };
+    let roles = if roles.is_empty() {
+        "<none>".to_string()
+    } else {
+        roles.join(",")
+    };
     let address = |kind: &str| {
         array(node, "/status/addresses")
             .iter()
@@ -385,7 +470,10 @@ pub(super) const EVENT_COLUMNS: &[Column] = &[
     column("Message", "string", Field("Event.message")),
     wide("First Seen", "string", Field("Event.firstTimestamp")),
     wide("Count", "string", Field("Event.count")),
-    Column { priority: 1, ..NAME },
+    Column {
+        priority: 1,
+        ..NAME
+    },
 ];
 
 pub(super) fn print_event(event: &Value, now: Timestamp) -> Printed {
@@ -395,8 +483,11 @@ pub(super) fn print_event(event: &Value, now: Timestamp) -> Printed {
     } else {
         since(event, "/eventTime", now)
     };
-    let mut last_seen =
-        if set("/lastTimestamp") { since(event, "/lastTimestamp", now) } else { first_seen.clone() };
+    let mut last_seen = if set("/lastTimestamp") {
+        since(event, "/lastTimestamp", now)
+    } else {
+        first_seen.clone()
+    };
     let mut count = int(event, "/count");
     if set("/series") {
         last_seen = since(event, "/series/lastObservedTime", now);
@@ -410,10 +501,17 @@ pub(super) fn print_event(event: &Value, now: Timestamp) -> Printed {
         "" => kind,
         object_name => format!("{kind}/{object_name}"),
     };
-    let component = text_or(event, "/source/component", text(event, "/reportingComponent"));
+    let component = text_or(
+        event,
+        "/source/component",
+        text(event, "/reportingComponent"),
+    );
     let instance = text_or(event, "/source/host", text(event, "/reportingInstance"));
-    let source =
-        if instance.is_empty() { component.to_string() } else { format!("{component}, {instance}") };
+    let source = if instance.is_empty() {
+        component.to_string()
+    } else {
+        format!("{component}, {instance}")
+    };
     vec![
         json!(last_seen),
         json!(text(event, "/type")),
@@ -433,7 +531,12 @@ pub(super) const CONFIG_MAP_COLUMNS: &[Column] =
     &[NAME, column("Data", "string", Field("ConfigMap.data")), AGE];
 
 pub(super) fn print_config_map(config_map: &Value, now: Timestamp) -> Printed {
-    let entries = |key: &str| config_map.get(key).and_then(Value::as_object).map_or(0, |m| m.len());
+    let entries = |key: &str| {
+        config_map
+            .get(key)
+            .and_then(Value::as_object)
+            .map_or(0, |m| m.len())
+    };
     let count = entries("data") + entries("binaryData");
     vec![name(config_map), json!(count), age(config_map, now)].into()
 }
@@ -446,12 +549,24 @@ pub(super) const SECRET_COLUMNS: &[Column] = &[
 ];
 
 pub(super) fn print_secret(secret: &Value, now: Timestamp) -> Printed {
-    let count = secret.get("data").and_then(Value::as_object).map_or(0, |m| m.len());
-    vec![name(secret), json!(text(secret, "/type")), json!(count), age(secret, now)].into()
+    let count = secret
+        .get("data")
+        .and_then(Value::as_object)
+        .map_or(0, |m| m.len());
+    vec![
+        name(secret),
+        json!(text(secret, "/type")),
+        json!(count),
+        age(secret, now),
+    ]
+    .into()
 }
 
-pub(super) const SERVICE_ACCOUNT_COLUMNS: &[Column] =
-    &[NAME, column("Secrets", "string", Field("ServiceAccount.secrets")), AGE];
+pub(super) const SERVICE_ACCOUNT_COLUMNS: &[Column] = &[
+    NAME,
+    column("Secrets", "string", Field("ServiceAccount.secrets")),
+    AGE,
+];
 
 pub(super) fn print_service_account(account: &Value, now: Timestamp) -> Printed {
     let count = array(account, "/secrets").len();

@@ -24,7 +24,9 @@ use duration::human_duration;
 /// wins: kubectl lists the Table types first, then `application/json` as a fallback.
 pub fn wants_table(headers: &http::HeaderMap) -> bool {
     for accept in headers.get_all(http::header::ACCEPT) {
-        let Ok(accept) = accept.to_str() else { continue };
+        let Ok(accept) = accept.to_str() else {
+            continue;
+        };
         for media_type in accept.split(',') {
             let mut parts = media_type.split(';').map(str::trim);
             let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
@@ -37,14 +39,16 @@ pub fn wants_table(headers: &http::HeaderMap) -> bool {
                     _ => {}
                 }
             }
-            if !matches!(essence.as_str(), "application/json" | "application/*" | "*/*") {
+            if !matches!(
+                essence.as_str(),
+                "application/json" | "application/*" | "*/*"
+            ) {
                 continue;
             }
             match as_kind {
                 None => return false,
                 Some("Table") => {
-                    if group == Some("meta.k8s.io") && matches!(version, Some("v1" | "v1beta1"))
-                    {
+                    if group == Some("meta.k8s.io") && matches!(version, Some("v1" | "v1beta1")) {
                         return true;
                     }
                 }
@@ -66,7 +70,13 @@ pub fn to_table(
     list_resource_version: &str,
     include_object: Option<&str>,
 ) -> Value {
-    table_at(resource, objects, list_resource_version, include_object, Timestamp::now())
+    table_at(
+        resource,
+        objects,
+        list_resource_version,
+        include_object,
+        Timestamp::now(),
+    )
 }
 
 /// [`to_table`] as seen at `now` (the ages are relative to it).
@@ -152,11 +162,23 @@ impl Column {
 }
 
 const fn column(name: &'static str, kind: &'static str, doc: Doc) -> Column {
-    Column { name, kind, format: "", priority: 0, doc }
+    Column {
+        name,
+        kind,
+        format: "",
+        priority: 0,
+        doc,
+    }
 }
 
 const fn wide(name: &'static str, kind: &'static str, doc: Doc) -> Column {
-    Column { name, kind, format: "", priority: 1, doc }
+    Column {
+        name,
+        kind,
+        format: "",
+        priority: 1,
+        doc,
+    }
 }
 
 const NAME: Column = Column {
@@ -176,17 +198,23 @@ struct Printed {
 
 impl From<Vec<Value>> for Printed {
     fn from(cells: Vec<Value>) -> Self {
-        Printed { cells, conditions: Vec::new() }
+        Printed {
+            cells,
+            conditions: Vec::new(),
+        }
     }
 }
 
+/// Prints one object's row as seen at a moment (ages are relative to it).
+type PrintRow = fn(&Value, Timestamp) -> Printed;
+
 struct Printer {
     columns: &'static [Column],
-    print: fn(&Value, Timestamp) -> Printed,
+    print: PrintRow,
 }
 
 fn printer_for(resource: &str) -> Printer {
-    let (columns, print): (&'static [Column], fn(&Value, Timestamp) -> Printed) = match resource {
+    let (columns, print): (&'static [Column], PrintRow) = match resource {
         "pods" => (core::POD_COLUMNS, core::print_pod),
         "services" => (core::SERVICE_COLUMNS, core::print_service),
         "endpoints" => (core::ENDPOINTS_COLUMNS, core::print_endpoints),
@@ -211,7 +239,11 @@ fn printer_for(resource: &str) -> Printer {
 /// The default table convertor of kube-apiserver, for resources without a printer.
 const DEFAULT_COLUMNS: &[Column] = &[
     NAME,
-    column("Created At", "date", Doc::Field("ObjectMeta.creationTimestamp")),
+    column(
+        "Created At",
+        "date",
+        Doc::Field("ObjectMeta.creationTimestamp"),
+    ),
 ];
 
 fn print_default(object: &Value, _now: Timestamp) -> Printed {
@@ -223,7 +255,10 @@ fn print_default(object: &Value, _now: Timestamp) -> Printed {
 
 /// The string at a JSON pointer, "" when absent.
 fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
-    object.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 /// The string at a JSON pointer, or `fallback` when absent or empty.
@@ -235,11 +270,18 @@ fn text_or<'a>(object: &'a Value, pointer: &str, fallback: &'a str) -> &'a str {
 }
 
 fn int(object: &Value, pointer: &str) -> i64 {
-    object.pointer(pointer).and_then(Value::as_i64).unwrap_or_default()
+    object
+        .pointer(pointer)
+        .and_then(Value::as_i64)
+        .unwrap_or_default()
 }
 
 fn array<'a>(object: &'a Value, pointer: &str) -> &'a [Value] {
-    object.pointer(pointer).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
+    object
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 fn timestamp(object: &Value, pointer: &str) -> Option<Timestamp> {
@@ -266,10 +308,18 @@ fn name(object: &Value) -> Value {
 fn format_labels(map: Option<&Value>) -> String {
     let mut pairs: Vec<String> = map
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
         .unwrap_or_default();
     pairs.sort();
-    if pairs.is_empty() { "<none>".to_string() } else { pairs.join(",") }
+    if pairs.is_empty() {
+        "<none>".to_string()
+    } else {
+        pairs.join(",")
+    }
 }
 
 /// `metav1.LabelSelectorAsSelector(..).String()`: requirements sorted by key.
@@ -286,8 +336,10 @@ fn selector_string(selector: Option<&Value>) -> String {
     }
     for expression in array(selector, "/matchExpressions") {
         let key = text(expression, "/key");
-        let mut values: Vec<&str> =
-            array(expression, "/values").iter().filter_map(Value::as_str).collect();
+        let mut values: Vec<&str> = array(expression, "/values")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         values.sort_unstable();
         values.dedup();
         let rendered = match text(expression, "/operator") {
@@ -300,7 +352,11 @@ fn selector_string(selector: Option<&Value>) -> String {
         requirements.push((key.to_string(), rendered));
     }
     requirements.sort_by(|a, b| a.0.cmp(&b.0));
-    requirements.into_iter().map(|(_, r)| r).collect::<Vec<_>>().join(",")
+    requirements
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `metav1.FormatLabelSelector`: the selector, or "<none>".

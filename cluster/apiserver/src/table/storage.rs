@@ -32,7 +32,10 @@ fn storage_class(object: &Value) -> &str {
 
 /// PV and PVC phases read "Terminating" while the object is being deleted.
 fn phase(object: &Value) -> &str {
-    if object.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+    if object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+    {
         "Terminating"
     } else {
         text(object, "/status/phase")
@@ -42,15 +45,31 @@ fn phase(object: &Value) -> &str {
 pub(super) const PV_COLUMNS: &[Column] = &[
     NAME,
     column("Capacity", "string", Field("PersistentVolumeSpec.capacity")),
-    column("Access Modes", "string", Field("PersistentVolumeSpec.accessModes")),
-    column("Reclaim Policy", "string", Field("PersistentVolumeSpec.persistentVolumeReclaimPolicy")),
+    column(
+        "Access Modes",
+        "string",
+        Field("PersistentVolumeSpec.accessModes"),
+    ),
+    column(
+        "Reclaim Policy",
+        "string",
+        Field("PersistentVolumeSpec.persistentVolumeReclaimPolicy"),
+    ),
     column("Status", "string", Field("PersistentVolumeStatus.phase")),
     column("Claim", "string", Field("PersistentVolumeSpec.claimRef")),
     column("StorageClass", "string", Text("StorageClass of the pv")),
-    column("VolumeAttributesClass", "string", Text("VolumeAttributesClass of the pv")),
+    column(
+        "VolumeAttributesClass",
+        "string",
+        Text("VolumeAttributesClass of the pv"),
+    ),
     column("Reason", "string", Field("PersistentVolumeStatus.reason")),
     AGE,
-    wide("VolumeMode", "string", Field("PersistentVolumeSpec.volumeMode")),
+    wide(
+        "VolumeMode",
+        "string",
+        Field("PersistentVolumeSpec.volumeMode"),
+    ),
 ];
 
 pub(super) fn print_pv(volume: &Value, now: Timestamp) -> Printed {
@@ -68,7 +87,11 @@ pub(super) fn print_pv(volume: &Value, now: Timestamp) -> Printed {
         json!(phase(volume)),
         json!(claim),
         json!(storage_class(volume)),
-        json!(text_or(volume, "/spec/volumeAttributesClassName", "<unset>")),
+        json!(text_or(
+            volume,
+            "/spec/volumeAttributesClassName",
+            "<unset>"
+        )),
         json!(text(volume, "/status/reason")),
         age(volume, now),
         json!(text_or(volume, "/spec/volumeMode", "<unset>")),
@@ -78,14 +101,38 @@ pub(super) fn print_pv(volume: &Value, now: Timestamp) -> Printed {
 
 pub(super) const PVC_COLUMNS: &[Column] = &[
     NAME,
-    column("Status", "string", Field("PersistentVolumeClaimStatus.phase")),
-    column("Volume", "string", Field("PersistentVolumeClaimSpec.volumeName")),
-    column("Capacity", "string", Field("PersistentVolumeClaimStatus.capacity")),
-    column("Access Modes", "string", Field("PersistentVolumeClaimStatus.accessModes")),
+    column(
+        "Status",
+        "string",
+        Field("PersistentVolumeClaimStatus.phase"),
+    ),
+    column(
+        "Volume",
+        "string",
+        Field("PersistentVolumeClaimSpec.volumeName"),
+    ),
+    column(
+        "Capacity",
+        "string",
+        Field("PersistentVolumeClaimStatus.capacity"),
+    ),
+    column(
+        "Access Modes",
+        "string",
+        Field("PersistentVolumeClaimStatus.accessModes"),
+    ),
     column("StorageClass", "string", Text("StorageClass of the pvc")),
-    column("VolumeAttributesClass", "string", Text("VolumeAttributesClass of the pvc")),
+    column(
+        "VolumeAttributesClass",
+        "string",
+        Text("VolumeAttributesClass of the pvc"),
+    ),
     AGE,
-    wide("VolumeMode", "string", Field("PersistentVolumeClaimSpec.volumeMode")),
+    wide(
+        "VolumeMode",
+        "string",
+        Field("PersistentVolumeClaimSpec.volumeMode"),
+    ),
 ];
 
 /// Capacity and access modes show only once the claim is bound to a volume.
@@ -116,18 +163,32 @@ pub(super) fn print_pvc(claim: &Value, now: Timestamp) -> Printed {
 pub(super) const STORAGE_CLASS_COLUMNS: &[Column] = &[
     NAME,
     column("Provisioner", "string", Field("StorageClass.provisioner")),
-    column("ReclaimPolicy", "string", Field("StorageClass.reclaimPolicy")),
-    column("VolumeBindingMode", "string", Field("StorageClass.volumeBindingMode")),
-    column("AllowVolumeExpansion", "string", Field("StorageClass.allowVolumeExpansion")),
+    column(
+        "ReclaimPolicy",
+        "string",
+        Field("StorageClass.reclaimPolicy"),
+    ),
+    column(
+        "VolumeBindingMode",
+        "string",
+        Field("StorageClass.volumeBindingMode"),
+    ),
+    column(
+        "AllowVolumeExpansion",
+        "string",
+        Field("StorageClass.allowVolumeExpansion"),
+    ),
     AGE,
 ];
 
 pub(super) fn print_storage_class(class: &Value, now: Timestamp) -> Printed {
     let annotations = &class["metadata"]["annotations"];
-    let is_default = ["storageclass.kubernetes.io/is-default-class",
-        "storageclass.beta.kubernetes.io/is-default-class"]
-        .iter()
-        .any(|key| annotations[*key].as_str() == Some("true"));
+    let is_default = [
+        "storageclass.kubernetes.io/is-default-class",
+        "storageclass.beta.kubernetes.io/is-default-class",
+    ]
+    .iter()
+    .any(|key| annotations[*key].as_str() == Some("true"));
     let mut class_name = text(class, "/metadata/name").to_string();
     if is_default {
         class_name.push_str(" (default)");

@@ -63,14 +63,50 @@ fn kubectl_get_pod_of_the_tutorial() {
     assert_eq!(table["kind"], "Table");
     assert_eq!(table["apiVersion"], "meta.k8s.io/v1");
     assert_eq!(table["metadata"]["resourceVersion"], "42");
-    assert_eq!(column_names(&table, 0), ["Name", "Ready", "Status", "Restarts", "Age"]);
-    assert_eq!(column_names(&table, 1), ["IP", "Node", "Nominated Node", "Readiness Gates"]);
+    assert_eq!(
+        column_names(&table, 0),
+        ["Name", "Ready", "Status", "Restarts", "Age"]
+    );
+    assert_eq!(
+        column_names(&table, 1),
+        ["IP", "Node", "Nominated Node", "Readiness Gates"]
+    );
     assert_eq!(
         cells(&table),
         [
-            json!(["web-0", "1/1", "Running", "0", "81s", "10.244.249.4", "k8snode1", "<none>", "<none>"]),
-            json!(["web-1", "1/1", "Running", "0", "79s", "10.244.185.197", "k8snode1", "<none>", "<none>"]),
-            json!(["web-2", "1/1", "Running", "0", "76s", "10.244.249.5", "k8snode1", "<none>", "<none>"]),
+            json!([
+                "web-0",
+                "1/1",
+                "Running",
+                "0",
+                "81s",
+                "10.244.249.4",
+                "k8snode1",
+                "<none>",
+                "<none>"
+            ]),
+            json!([
+                "web-1",
+                "1/1",
+                "Running",
+                "0",
+                "79s",
+                "10.244.185.197",
+                "k8snode1",
+                "<none>",
+                "<none>"
+            ]),
+            json!([
+                "web-2",
+                "1/1",
+                "Running",
+                "0",
+                "76s",
+                "10.244.249.5",
+                "k8snode1",
+                "<none>",
+                "<none>"
+            ]),
         ]
         .map(|row| row.as_array().unwrap().clone())
     );
@@ -99,7 +135,8 @@ fn pod_status_shows_the_telling_container_state() {
         {"name": "nginx", "ready": false, "restartCount": 0,
          "state": {"waiting": {"reason": "ContainerCreating"}}}]});
     let mut pull = pending.clone();
-    pull["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] = json!("ImagePullBackOff");
+    pull["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] =
+        json!("ImagePullBackOff");
     let mut crashing = running_pod("web-0", 600, "10.244.0.2");
     crashing["status"]["containerStatuses"][0] = json!({
         "name": "nginx", "ready": false, "restartCount": 5,
@@ -112,10 +149,18 @@ fn pod_status_shows_the_telling_container_state() {
     let mut deleting = running_pod("web-2", 30, "10.244.0.4");
     deleting["metadata"]["deletionTimestamp"] = json!(ago(1));
 
-    let table =
-        table_at("pods", &[pending, pull, crashing, completed, deleting], "1", None, now());
+    let table = table_at(
+        "pods",
+        &[pending, pull, crashing, completed, deleting],
+        "1",
+        None,
+        now(),
+    );
     let rows = cells(&table);
-    let status: Vec<_> = rows.iter().map(|r| (r[1].clone(), r[2].clone(), r[3].clone())).collect();
+    let status: Vec<_> = rows
+        .iter()
+        .map(|r| (r[1].clone(), r[2].clone(), r[3].clone()))
+        .collect();
     assert_eq!(
         status,
         [
@@ -147,14 +192,45 @@ fn kubectl_get_svc_of_the_tutorial() {
     let table = table_at("services", &services, "5", None, now());
     assert_eq!(
         column_names(&table, 0),
-        ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"]
+        [
+            "Name",
+            "Type",
+            "Cluster-IP",
+            "External-IP",
+            "Port(s)",
+            "Age"
+        ]
     );
     assert_eq!(
         cells(&table),
         [
-            json!(["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP", "2d22h", "<none>"]),
-            json!(["mynginx", "NodePort", "10.103.164.206", "<none>", "80:30009/TCP", "2d18h", "app=mynginx"]),
-            json!(["nginx", "ClusterIP", "None", "<none>", "80/TCP", "94s", "app=nginx"]),
+            json!([
+                "kubernetes",
+                "ClusterIP",
+                "10.96.0.1",
+                "<none>",
+                "443/TCP",
+                "2d22h",
+                "<none>"
+            ]),
+            json!([
+                "mynginx",
+                "NodePort",
+                "10.103.164.206",
+                "<none>",
+                "80:30009/TCP",
+                "2d18h",
+                "app=mynginx"
+            ]),
+            json!([
+                "nginx",
+                "ClusterIP",
+                "None",
+                "<none>",
+                "80/TCP",
+                "94s",
+                "app=nginx"
+            ]),
         ]
         .map(|row| row.as_array().unwrap().clone())
     );
@@ -183,8 +259,16 @@ fn kubectl_get_ep_of_the_tutorial() {
         [
             json!(["kubernetes", "192.168.2.210:6443", "2d22h"]),
             json!(["mynginx", "<none>", "2d18h"]),
-            json!(["nginx", "10.244.185.197:80,10.244.249.4:80,10.244.249.5:80", "8m37s"]),
-            json!(["big", "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 2 more...", "60m"]),
+            json!([
+                "nginx",
+                "10.244.185.197:80,10.244.249.4:80,10.244.249.5:80",
+                "8m37s"
+            ]),
+            json!([
+                "big",
+                "10.0.0.1:80,10.0.0.2:80,10.0.0.3:80 + 2 more...",
+                "60m"
+            ]),
         ]
         .map(|row| row.as_array().unwrap().clone())
     );
@@ -197,13 +281,19 @@ fn statefulsets_namespaces_and_nodes() {
         "status": {"readyReplicas": 2}});
     assert_eq!(
         cells(&table_at("statefulsets", &[set], "1", None, now()))[0],
-        json!(["web", "2/3", "100s", "nginx", "nginx"]).as_array().unwrap().clone()
+        json!(["web", "2/3", "100s", "nginx", "nginx"])
+            .as_array()
+            .unwrap()
+            .clone()
     );
     let namespace = json!({"metadata": {"name": "default", "creationTimestamp": ago(3 * 86400)},
         "status": {"phase": "Active"}});
     assert_eq!(
         cells(&table_at("namespaces", &[namespace], "1", None, now()))[0],
-        json!(["default", "Active", "3d"]).as_array().unwrap().clone()
+        json!(["default", "Active", "3d"])
+            .as_array()
+            .unwrap()
+            .clone()
     );
     let node = json!({"metadata": {"name": "k8smaster", "creationTimestamp": ago(86400),
             "labels": {"node-role.kubernetes.io/control-plane": ""}},
@@ -214,8 +304,18 @@ fn statefulsets_namespaces_and_nodes() {
                                 "kernelVersion": "6.1.0", "containerRuntimeVersion": "runc://1.1.5"}}});
     assert_eq!(
         cells(&table_at("nodes", &[node], "1", None, now()))[0],
-        json!(["k8smaster", "Ready", "control-plane", "24h", "v1.33.0", "192.168.2.210", "<none>",
-               "Debian GNU/Linux 12 (bookworm)", "6.1.0", "runc://1.1.5"])
+        json!([
+            "k8smaster",
+            "Ready",
+            "control-plane",
+            "24h",
+            "v1.33.0",
+            "192.168.2.210",
+            "<none>",
+            "Debian GNU/Linux 12 (bookworm)",
+            "6.1.0",
+            "runc://1.1.5"
+        ])
         .as_array()
         .unwrap()
         .clone()
@@ -231,8 +331,18 @@ fn events_replicasets_and_storage() {
         "firstTimestamp": ago(10), "lastTimestamp": ago(10), "count": 1});
     assert_eq!(
         cells(&table_at("events", &[event], "1", None, now()))[0],
-        json!(["10s", "Normal", "Pulled", "pod/web-0", "spec.containers{nginx}", "kubelet, node-1",
-               "Container image \"nginx\" already present on machine", "10s", 1, "web-0.17c"])
+        json!([
+            "10s",
+            "Normal",
+            "Pulled",
+            "pod/web-0",
+            "spec.containers{nginx}",
+            "kubelet, node-1",
+            "Container image \"nginx\" already present on machine",
+            "10s",
+            1,
+            "web-0.17c"
+        ])
         .as_array()
         .unwrap()
         .clone()
@@ -245,8 +355,16 @@ fn events_replicasets_and_storage() {
         "status": {"replicas": 2, "readyReplicas": 1}});
     assert_eq!(
         cells(&table_at("replicasets", &[replica_set], "1", None, now()))[0],
-        json!(["app-7d9", 2, 2, 1, "5s", "a,b", "nginx,busybox:1.28",
-               "app=x,pod-template-hash=7d9,tier in (api,web)"])
+        json!([
+            "app-7d9",
+            2,
+            2,
+            1,
+            "5s",
+            "a,b",
+            "nginx,busybox:1.28",
+            "app=x,pod-template-hash=7d9,tier in (api,web)"
+        ])
         .as_array()
         .unwrap()
         .clone()
@@ -256,30 +374,57 @@ fn events_replicasets_and_storage() {
         "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"});
     assert_eq!(
         cells(&table_at("storageclasses", &[class], "1", None, now()))[0],
-        json!(["standard (default)", "rancher.io/local-path", "Delete", "WaitForFirstConsumer", false, "60s"])
-            .as_array()
-            .unwrap()
-            .clone()
+        json!([
+            "standard (default)",
+            "rancher.io/local-path",
+            "Delete",
+            "WaitForFirstConsumer",
+            false,
+            "60s"
+        ])
+        .as_array()
+        .unwrap()
+        .clone()
     );
     let claim = json!({"metadata": {"name": "www-web-0", "creationTimestamp": ago(30)},
         "spec": {"volumeName": "pvc-1", "storageClassName": "standard", "volumeMode": "Filesystem"},
         "status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}});
     assert_eq!(
-        cells(&table_at("persistentvolumeclaims", &[claim], "1", None, now()))[0],
-        json!(["www-web-0", "Bound", "pvc-1", "1Gi", "RWO", "standard", "<unset>", "30s", "Filesystem"])
-            .as_array()
-            .unwrap()
-            .clone()
+        cells(&table_at(
+            "persistentvolumeclaims",
+            &[claim],
+            "1",
+            None,
+            now()
+        ))[0],
+        json!([
+            "www-web-0",
+            "Bound",
+            "pvc-1",
+            "1Gi",
+            "RWO",
+            "standard",
+            "<unset>",
+            "30s",
+            "Filesystem"
+        ])
+        .as_array()
+        .unwrap()
+        .clone()
     );
 }
 
 #[test]
 fn other_resources_get_the_default_columns() {
-    let lease = json!({"metadata": {"name": "node-1", "creationTimestamp": "2024-05-01T11:00:00Z"}});
+    let lease =
+        json!({"metadata": {"name": "node-1", "creationTimestamp": "2024-05-01T11:00:00Z"}});
     let table = table_at("leases", &[lease], "1", None, now());
     assert_eq!(column_names(&table, 0), ["Name", "Created At"]);
     assert_eq!(table["columnDefinitions"][1]["type"], "date");
-    assert_eq!(cells(&table)[0], [json!("node-1"), json!("2024-05-01T11:00:00Z")]);
+    assert_eq!(
+        cells(&table)[0],
+        [json!("node-1"), json!("2024-05-01T11:00:00Z")]
+    );
 }
 
 #[test]
@@ -296,7 +441,9 @@ fn kubectl_get_accept_header_asks_for_a_table() {
     assert!(!wants_table(&headers));
     headers.insert(
         http::header::ACCEPT,
-        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1".parse().unwrap(),
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+            .parse()
+            .unwrap(),
     );
     assert!(!wants_table(&headers));
     assert!(!wants_table(&http::HeaderMap::new()));

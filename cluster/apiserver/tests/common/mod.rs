@@ -24,7 +24,10 @@ pub async fn start() -> ApiServer {
 pub fn kubeconfig_yaml_with_ca(url: &str, token: Option<&str>, ca_pem: &str) -> String {
     let mut yaml = kubeconfig_yaml(url, token);
     let ca = base64(ca_pem.as_bytes());
-    yaml = yaml.replace(&format!("    server: {url}\n"), &format!("    server: {url}\n    certificate-authority-data: {ca}\n"));
+    yaml = yaml.replace(
+        &format!("    server: {url}\n"),
+        &format!("    server: {url}\n    certificate-authority-data: {ca}\n"),
+    );
     yaml
 }
 
@@ -32,7 +35,11 @@ fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -57,7 +64,9 @@ pub fn kubeconfig_yaml(url: &str, token: Option<&str>) -> String {
 
 pub async fn client_with(url: &str, token: Option<&str>) -> Client {
     let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_yaml(url, token)).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
     Client::try_from(config).unwrap()
 }
 

@@ -61,7 +61,11 @@ fn pump(mut reader: impl AsyncRead + Unpin + Send + 'static) -> mpsc::Receiver<B
             match reader.read(&mut buffer).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => {
-                    if sender.send(Bytes::copy_from_slice(&buffer[..n])).await.is_err() {
+                    if sender
+                        .send(Bytes::copy_from_slice(&buffer[..n]))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -76,7 +80,11 @@ impl LocalNode {
         // Without a pty, a tty session still gets one output stream: stderr joins stdout.
         let mut command = if request.tty {
             let mut command = Command::new("sh");
-            command.arg("-c").arg("exec \"$@\" 2>&1").arg("sh").args(&argv);
+            command
+                .arg("-c")
+                .arg("exec \"$@\" 2>&1")
+                .arg("sh")
+                .args(&argv);
             command
         } else {
             let mut command = Command::new(&argv[0]);
@@ -84,11 +92,21 @@ impl LocalNode {
             command
         };
         command
-            .stdin(if request.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(if request.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
-            .stderr(if request.tty { Stdio::null() } else { Stdio::piped() })
+            .stderr(if request.tty {
+                Stdio::null()
+            } else {
+                Stdio::piped()
+            })
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|e| NodeError::Internal(e.to_string()))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let stdout = child.stdout.take().map(pump);
         let stderr = child.stderr.take().map(pump);
         let stdin = child.stdin.take().map(|mut pipe| {
@@ -128,7 +146,13 @@ impl LocalNode {
                 () = exit_sender.closed() => drop(notice),
             }
         });
-        Ok(ExecSession { stdin, stdout, stderr, resize, exit })
+        Ok(ExecSession {
+            stdin,
+            stdout,
+            stderr,
+            resize,
+            exit,
+        })
     }
 }
 
@@ -164,7 +188,10 @@ impl NodeConnection for LocalNode {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let stdout = child.stdout.take().ok_or_else(|| NodeError::Internal("no stdout".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| NodeError::Internal("no stdout".into()))?;
         let notice = DropNotice(Some(self.events.clone()), "log");
         let stream = tokio_util::io::ReaderStream::new(stdout).map(move |chunk| {
             let _keep_alive = (&child, &notice);
@@ -185,7 +212,12 @@ pub async fn start() -> Harness {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (events_sender, events) = mpsc::unbounded_channel();
     let nodes = NodeConnections::default();
-    nodes.register(NODE, Arc::new(LocalNode { events: events_sender }));
+    nodes.register(
+        NODE,
+        Arc::new(LocalNode {
+            events: events_sender,
+        }),
+    );
     let server = ApiServer::start(ApiServerConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         token: TOKEN.to_string(),
@@ -200,7 +232,11 @@ pub async fn start() -> Harness {
         .await
         .unwrap();
     let client = kube::Client::try_from(config).unwrap();
-    Harness { server, client, events }
+    Harness {
+        server,
+        client,
+        events,
+    }
 }
 
 pub fn kubeconfig_yaml(url: &str) -> String {
@@ -225,6 +261,101 @@ pub async fn running_pod(client: &kube::Client, name: &str) -> Api<Pod> {
         "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0, "image": "busybox",
             "imageID": "", "state": {"running": {"startedAt": "2024-01-01T00:00:00Z"}}}],
     }});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
     pods
+}
+
+/// A TCP proxy in front of the API server that adds the bearer token to every request.
+///
+/// kubectl (client-go) sends credentials only over TLS, and this API server speaks plain
+/// HTTP, so kubectl's requests would be refused with 401; the proxy stands in for the
+/// authenticated transport. It parses request heads only until a connection upgrades
+/// (exec's WebSocket), then copies bytes both ways. Returns the proxy's URL.
+pub async fn token_proxy(server: &ApiServer) -> String {
+    let upstream = server.address();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                let mut responses = tokio::spawn(async move {
+                    let (mut from, mut to) = (server_read, client_write);
+                    let _ = tokio::io::copy(&mut from, &mut to).await;
+                });
+                tokio::select! {
+                    () = forward_requests(client_read, server_write) => {}
+                    _ = &mut responses => {}
+                }
+                responses.abort();
+            });
+        }
+    });
+    url
+}
+
+async fn forward_requests(
+    mut client: tokio::net::tcp::OwnedReadHalf,
+    mut server: tokio::net::tcp::OwnedWriteHalf,
+) {
+    let mut pending: Vec<u8> = Vec::new();
+    let mut buffer = vec![0u8; 16384];
+    loop {
+        // One request head: up to the blank line.
+        let head_end = loop {
+            if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+            match client.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => pending.extend_from_slice(&buffer[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
+        pending.drain(..head_end);
+        let (request_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+        let with_token = format!("{request_line}\r\nAuthorization: Bearer {TOKEN}\r\n{headers}");
+        if server.write_all(with_token.as_bytes()).await.is_err() {
+            return;
+        }
+        let header = |name: &str| {
+            headers.split("\r\n").find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.trim()
+                    .eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_string())
+            })
+        };
+        if header("upgrade").is_some() {
+            // From here on the connection carries the upgraded protocol.
+            if server.write_all(&pending).await.is_err() {
+                return;
+            }
+            let _ = tokio::io::copy(&mut client, &mut server).await;
+            return;
+        }
+        let mut body_left: usize = header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while body_left > 0 {
+            if pending.is_empty() {
+                match client.read(&mut buffer).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => pending.extend_from_slice(&buffer[..n]),
+                }
+            }
+            let take = body_left.min(pending.len());
+            if server.write_all(&pending[..take]).await.is_err() {
+                return;
+            }
+            pending.drain(..take);
+            body_left -= take;
+        }
+    }
 }

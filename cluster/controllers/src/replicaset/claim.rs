@@ -41,7 +41,9 @@ pub(crate) fn selects(set: &ReplicaSet, pod: &Pod) -> bool {
         return false;
     }
     match selector(set) {
-        Ok(Some(selector)) => selector.matches(pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new())),
+        Ok(Some(selector)) => {
+            selector.matches(pod.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+        }
         _ => false,
     }
 }
@@ -213,7 +215,10 @@ mod tests {
             (owner.controller, owner.block_owner_deletion),
             (Some(true), Some(true))
         );
-        assert_eq!(pod.spec.unwrap().containers[0].image.as_deref(), Some("nginx"));
+        assert_eq!(
+            pod.spec.unwrap().containers[0].image.as_deref(),
+            Some("nginx")
+        );
     }
 
     #[test]

@@ -104,7 +104,13 @@ async fn reconcile(set: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Re
     }
     let mut active: Vec<&Pod> = claimed.owned.clone();
     for pod in &claimed.adopt {
-        if set_owners(&pods_api, pod, with_owner(pod, owner_reference(&set).map_err(anyhow::Error::from)?)).await? {
+        if set_owners(
+            &pods_api,
+            pod,
+            with_owner(pod, owner_reference(&set).map_err(anyhow::Error::from)?),
+        )
+        .await?
+        {
             active.push(pod);
         }
     }
@@ -159,7 +165,11 @@ async fn set_owners(
         }
     });
     match pods_api
-        .patch(&pod.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
     {
         Ok(_) => Ok(true),

@@ -50,7 +50,10 @@ fn capacity_bytes(volume: &PersistentVolume) -> u128 {
 
 /// The volume's claimRef, if any.
 pub(crate) fn claim_ref(volume: &PersistentVolume) -> Option<&ObjectReference> {
-    volume.spec.as_ref().and_then(|spec| spec.claim_ref.as_ref())
+    volume
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.claim_ref.as_ref())
 }
 
 /// Whether the volume's claimRef names this claim (by namespace and name, and by uid when the
@@ -85,7 +88,10 @@ fn satisfies(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool {
     let (Some(volume_spec), Some(claim_spec)) = (volume.spec.as_ref(), claim.spec.as_ref()) else {
         return false;
     };
-    let volume_class = volume_spec.storage_class_name.as_deref().unwrap_or_default();
+    let volume_class = volume_spec
+        .storage_class_name
+        .as_deref()
+        .unwrap_or_default();
     if volume_class != claim_class(claim).unwrap_or_default() {
         return false;
     }
@@ -107,7 +113,9 @@ fn satisfies(volume: &PersistentVolume, claim: &PersistentVolumeClaim) -> bool {
     }
     match claim_spec.selector.clone().map(Selector::try_from) {
         None => true,
-        Some(Ok(selector)) => selector.matches(volume.metadata.labels.as_ref().unwrap_or(&BTreeMap::new())),
+        Some(Ok(selector)) => {
+            selector.matches(volume.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
+        }
         Some(Err(_)) => false,
     }
 }
@@ -164,7 +172,10 @@ pub(crate) fn bound_claim_status(
     }
 }
 
-fn annotation<'a>(meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, key: &str) -> Option<&'a str> {
+fn annotation<'a>(
+    meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    key: &str,
+) -> Option<&'a str> {
     meta.annotations
         .as_ref()
         .and_then(|annotations| annotations.get(key))

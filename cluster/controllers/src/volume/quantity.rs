@@ -33,7 +33,8 @@ pub(crate) fn bytes(quantity: &Quantity) -> Option<u128> {
         }
         "k" | "M" | "G" | "T" | "P" | "E" => {
             let power = "kMGTPE".find(suffix)? + 1;
-            numerator = numerator.checked_mul(10u128.checked_pow(3 * u32::try_from(power).ok()?)?)?;
+            numerator =
+                numerator.checked_mul(10u128.checked_pow(3 * u32::try_from(power).ok()?)?)?;
         }
         "m" => denominator = denominator.checked_mul(1000)?,
         exponent if exponent.starts_with(['e', 'E']) => {

@@ -90,7 +90,8 @@ mod tests {
     fn class(name: &str, default: bool, created: i64) -> StorageClass {
         let mut class = default_storage_class();
         class.metadata.name = Some(name.into());
-        class.metadata.creation_timestamp = Some(Time(jiff::Timestamp::from_second(created).unwrap()));
+        class.metadata.creation_timestamp =
+            Some(Time(jiff::Timestamp::from_second(created).unwrap()));
         if !default {
             class.metadata.annotations = None;
         }
@@ -101,7 +102,11 @@ mod tests {
     fn newest_default_wins() {
         assert_eq!(default_class_name(&[class("a", false, 1)]), None);
         assert_eq!(
-            default_class_name(&[class("old", true, 1), class("new", true, 2), class("x", false, 3)]),
+            default_class_name(&[
+                class("old", true, 1),
+                class("new", true, 2),
+                class("x", false, 3)
+            ]),
             Some("new".into())
         );
     }

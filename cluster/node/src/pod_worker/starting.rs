@@ -122,7 +122,7 @@ impl PodWorker {
                     started_at: running.started_at,
                 };
                 slot.container_id = Some(format!("runc://{}", running.runc_id));
-                slot.running_id = Some(running.runc_id.clone());
+                slot.running = Some(running.stop_target());
                 slot.ready = container.readiness_probe.is_none();
                 let sender = self.events_tx.clone();
                 tokio::spawn(async move {

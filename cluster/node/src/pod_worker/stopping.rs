@@ -6,31 +6,27 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
-use tokio::time::Instant;
 
-use super::{PodWorker, WorkerEvent};
+use super::PodWorker;
+use crate::container_stop::stop_container;
 use crate::events::EventType;
 use crate::sandbox::remove_sandbox;
 
 impl PodWorker {
-    /// Stops every container (SIGTERM, SIGKILL after `grace`) and removes the sandbox.
+    /// Stops every container (SIGTERM, SIGKILL after `grace`; see [`stop_container`]) and
+    /// removes the sandbox.
     pub(super) async fn terminate(&mut self, grace: Duration) {
         let runc = self.context.runc.clone();
+        let mut stopping = Vec::new();
         for slot in &mut self.slots {
             slot.due = None;
             if let Some(probe) = slot.probe.take() {
                 probe.abort();
             }
-        }
-        let running: Vec<(usize, String)> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(index, slot)| slot.running_id.clone().map(|id| (index, id)))
-            .collect();
-        let signal = if grace.is_zero() { "KILL" } else { "TERM" };
-        for (index, id) in &running {
-            let name = self.slots[*index].container.name.clone();
+            let Some(target) = slot.running.take() else {
+                continue;
+            };
+            let name = slot.container.name.clone();
             self.context.events.kubelet(
                 &self.involved,
                 Some(&name),
@@ -38,35 +34,16 @@ impl PodWorker {
                 "Killing",
                 format!("Stopping container {name}"),
             );
-            if let Err(error) = runc.kill(id, signal).await {
-                tracing::warn!("{error:#}");
-            }
+            stopping.push(target);
         }
-        let deadline = Instant::now() + grace;
-        let mut killed = grace.is_zero();
-        while self.slots.iter().any(|slot| slot.running_id.is_some()) {
-            tokio::select! {
-                Some(event) = self.events_rx.recv() => {
-                    if let WorkerEvent::Exited { index, .. } = event
-                        && let Some(slot) = self.slots.get_mut(index)
-                    {
-                        slot.running_id = None;
-                    }
-                }
-                () = tokio::time::sleep_until(deadline), if !killed => {
-                    killed = true;
-                    for slot in &self.slots {
-                        if let Some(id) = &slot.running_id
-                            && let Err(error) = runc.kill(id, "KILL").await
-                        {
-                            tracing::warn!("{error:#}");
-                        }
-                    }
-                }
-            }
-        }
-        for (_, id) in &running {
-            let _ = runc.delete(id).await;
+        let stops = stopping.iter().map(|target| {
+            let runc = runc.clone();
+            let target = target.clone();
+            async move { stop_container(&runc, target, grace).await }
+        });
+        futures::future::join_all(stops).await;
+        for target in &stopping {
+            let _ = runc.delete(&target.runc_id).await;
         }
         self.context
             .registry

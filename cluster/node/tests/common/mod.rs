@@ -95,7 +95,8 @@ impl Cluster {
 
     pub async fn stop(self) {
         self.nodes.unregister(NODE);
-        self.node.shutdown().await.unwrap();
+        self.node.clone().shutdown().await.unwrap();
+        self.assert_node_clean();
         self.network.destroy().unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
         self.server.shutdown().await;
@@ -148,4 +149,134 @@ pub async fn collect(mut receiver: tokio::sync::mpsc::Receiver<Bytes>) -> String
         out.extend_from_slice(&bytes);
     }
     String::from_utf8(out).unwrap()
+}
+
+/// A field of `/proc/<pid>/stat` after the command name (1 is the parent, 2 the process group).
+pub fn stat_field(pid: i32, index: usize) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = stat.rsplit_once(')').unwrap().1;
+    after_name
+        .split_whitespace()
+        .nth(index)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// The processes running `runc --root <state dir>/runc ... <subcommand> ...`.
+pub fn runc_processes(state_dir: &Path, subcommand: &str) -> Vec<i32> {
+    let root = state_dir.join("runc");
+    let root = root.to_str().unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|byte| *byte == 0)
+            .map(|arg| String::from_utf8_lossy(arg).into_owned())
+            .collect();
+        if args.iter().any(|arg| arg == root) && args.iter().any(|arg| arg == subcommand) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+impl Cluster {
+    /// Waits until the node has finished with the pod (a terminal pod is gone from the API at
+    /// once, before the node has removed its sandbox), then asserts that nothing of it is
+    /// left: no runc container, no mount under its sandbox directory, no network namespace,
+    /// no directory.
+    pub async fn assert_pod_removed(&self, uid: &str) {
+        let mut pods_on_node = self.node.pods_on_node();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            pods_on_node.wait_for(|pods| !pods.contains(uid)),
+        )
+        .await
+        .expect("the node finishes with the pod")
+        .unwrap();
+        let prefix: String = uid
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(8)
+            .collect();
+        let containers = runc_list(&self.state_dir);
+        assert!(
+            !containers.iter().any(|id| id.contains(&prefix)),
+            "runc containers of pod {uid} left: {containers:?}"
+        );
+        let pod_dir = self.state_dir.join("pods").join(uid);
+        assert_eq!(
+            k8s_labs_node::mounts::mounts_under(&pod_dir).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+        assert!(
+            !pod_dir.exists(),
+            "{} left: {:?}",
+            pod_dir.display(),
+            files_under(&pod_dir)
+        );
+        let netns = format!("k8s-labs-{}-pod-{uid}", self.network.instance());
+        assert!(
+            !k8s_labs_net::netns::netns_path(&netns).exists(),
+            "{netns} left"
+        );
+    }
+
+    /// Asserts that the node left nothing behind: no runc container, no mount under its state
+    /// directory, no pod network namespace (checked before the node network is destroyed,
+    /// which would remove those itself).
+    pub fn assert_node_clean(&self) {
+        assert_eq!(runc_list(&self.state_dir), Vec::<String>::new());
+        assert_eq!(
+            k8s_labs_node::mounts::mounts_under(&self.state_dir).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+        let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
+        let left: Vec<String> = k8s_labs_net::netns::list()
+            .unwrap()
+            .into_iter()
+            .filter(|name| name.starts_with(&prefix))
+            .collect();
+        assert_eq!(left, Vec::<String>::new());
+        let pods_dir = self.state_dir.join("pods");
+        let pod_dirs: Vec<_> = std::fs::read_dir(&pods_dir)
+            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        assert_eq!(pod_dirs, Vec::<PathBuf>::new());
+    }
+}
+
+/// `runc --root <state dir>/runc list -q`.
+pub fn runc_list(state_dir: &Path) -> Vec<String> {
+    let output = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(state_dir.join("runc"))
+        .args(["list", "-q"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every path under a directory (for a message on what was left).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            found.extend(files_under(&path));
+        }
+        found.push(path);
+    }
+    found
 }

@@ -34,14 +34,7 @@ fn pod(name: &str, phase: &str, ready: bool, node: &str, created: i64, ready_at:
     if !node.is_empty() {
         pod.spec.as_mut().unwrap().node_name = Some(node.into());
     }
-    for condition in pod
-        .status
-        .as_mut()
-        .unwrap()
-        .conditions
-        .as_mut()
-        .unwrap()
-    {
+    for condition in pod.status.as_mut().unwrap().conditions.as_mut().unwrap() {
         condition.last_transition_time = Some(at(ready_at));
     }
     pod
@@ -71,7 +64,13 @@ fn scale_down_prefers_unscheduled_pending_unready_then_newest() {
     let pods = [&old_ready, &new_ready, &not_ready, &pending, &unscheduled];
     assert_eq!(
         names(&deletion_order(&pods)),
-        ["unscheduled", "pending", "not-ready", "new-ready", "old-ready"]
+        [
+            "unscheduled",
+            "pending",
+            "not-ready",
+            "new-ready",
+            "old-ready"
+        ]
     );
     assert_eq!(
         scale(&set(2, 0), &pods),
@@ -105,8 +104,10 @@ fn equal_readiness_prefers_more_recently_ready_then_restarts() {
     );
     let mut restarted = pod("restarted", "Running", true, "n", 1, 10);
     restarted.status.as_mut().unwrap().container_statuses = Some(vec![
-        serde_json::from_value(json!({"name": "c", "image": "nginx", "imageID": "", "ready": true,
-                                      "restartCount": 3}))
+        serde_json::from_value(
+            json!({"name": "c", "image": "nginx", "imageID": "", "ready": true,
+                                      "restartCount": 3}),
+        )
         .unwrap(),
     ]);
     assert_eq!(
