@@ -1,5 +1,6 @@
 //! The embedded Kubernetes cluster: an API server, the controllers, a node agent that runs pods
-//! on runc inside network namespaces of its own, and cluster DNS, all in one process.
+//! on runc inside network namespaces of its own, cluster DNS and a service proxy, all in one
+//! process.
 //!
 //! It exists because the machines this project is developed and tested on cannot run a real
 //! cluster; a lab runner never run against a cluster is a toy. Every part except the API server
@@ -21,6 +22,7 @@ use k8s_labs_dns::{DnsConfig, DnsServer};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::NodeConnections;
+use k8s_labs_proxy::ServiceProxy;
 
 /// Where every cluster keeps its runtime state (one directory per running cluster, with the
 /// owner's PID), so that a new start can tell a crashed cluster's leftovers from a live one.
@@ -75,6 +77,7 @@ pub struct EmbeddedCluster {
 struct Parts {
     nodes: NodeConnections,
     node: NodeHandle,
+    proxy: ServiceProxy,
     dns: DnsServer,
     controllers: ControllerManager,
     apiserver: ApiServer,
@@ -165,6 +168,14 @@ impl EmbeddedCluster {
         )
         .await
         .context("starting cluster DNS")?;
+        // kube-dns's address is served by the DNS server itself, in the node network.
+        let proxy = ServiceProxy::start(
+            client.clone(),
+            self.network.clone(),
+            vec![("kube-system".to_string(), "kube-dns".to_string())],
+        )
+        .await
+        .context("starting the service proxy")?;
         let node = NodeAgent::start(
             client.clone(),
             NodeConfig {
@@ -182,6 +193,7 @@ impl EmbeddedCluster {
         self.parts = Some(Parts {
             nodes,
             node,
+            proxy,
             dns,
             controllers,
             apiserver,
@@ -235,6 +247,7 @@ impl EmbeddedCluster {
             if let Err(error) = parts.node.shutdown().await {
                 first_error.get_or_insert(error.context("stopping the node agent"));
             }
+            parts.proxy.shutdown().await;
             parts.dns.shutdown().await;
             parts.controllers.shutdown().await;
             parts.apiserver.shutdown().await;

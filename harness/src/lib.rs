@@ -10,7 +10,9 @@ pub mod expect;
 pub mod lab;
 pub mod provider;
 pub mod report;
+pub mod table;
 pub mod wait;
+pub mod workload;
 
 pub use context::StepContext;
 pub use expect::Mismatch;

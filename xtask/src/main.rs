@@ -99,7 +99,11 @@ const START_GRACE: Duration = Duration::from_secs(30);
 
 /// Every lab of the project, in the order `labs` lists them.
 fn all_labs() -> Vec<Lab> {
-    vec![lab_statefulset_dns::lab()]
+    vec![
+        lab_statefulset_dns::lab(),
+        lab_replicaset_scale::lab(),
+        lab_pvc_templates::lab(),
+    ]
 }
 
 fn main() -> ExitCode {
@@ -370,10 +374,9 @@ mod tests {
         assert!(error.contains("no lab named \"nope\""), "{error}");
         assert!(error.contains("statefulset-dns"), "{error}");
         assert_eq!(select_labs(None, true).unwrap().len(), all_labs().len());
-        assert_eq!(
-            select_labs(Some("statefulset-dns"), false).unwrap()[0].name(),
-            "statefulset-dns"
-        );
+        for name in ["statefulset-dns", "replicaset-scale", "pvc-templates"] {
+            assert_eq!(select_labs(Some(name), false).unwrap()[0].name(), name);
+        }
     }
 
     #[test]

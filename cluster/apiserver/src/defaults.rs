@@ -276,31 +276,20 @@ fn default_pod(object: &mut Value) -> ApiResult<()> {
         }
         Some(list) => {
             for (i, c) in list.iter().enumerate() {
-                if c.get("image")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-                {
-                    return Err(ApiError::invalid(
-                        "Pod",
-                        &name,
-                        &[(
-                            format!("spec.containers[{i}].image"),
-                            "Required value".into(),
-                        )],
-                    ));
-                }
-                if c.get("name")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-                {
-                    return Err(ApiError::invalid(
-                        "Pod",
-                        &name,
-                        &[(
-                            format!("spec.containers[{i}].name"),
-                            "Required value".into(),
-                        )],
-                    ));
+                for required in ["image", "name"] {
+                    if c.get(required)
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
+                        return Err(ApiError::invalid(
+                            "Pod",
+                            &name,
+                            &[(
+                                format!("spec.containers[{i}].{required}"),
+                                "Required value".into(),
+                            )],
+                        ));
+                    }
                 }
             }
         }
@@ -436,25 +425,10 @@ fn default_secret(object: &mut Value) {
     }
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// Standard base64 with padding, as Kubernetes encodes Secret data.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::context::{Query, Shared, Target, str_at};
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult, json_response};
-use crate::handlers::{deletion_complete, finish};
+use crate::handlers::{deletion_complete, finish, mutate_existing};
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{Change, Outcome};
@@ -127,17 +127,9 @@ pub fn delete(state: &Shared, target: &Target, query: &Query, body: &[u8]) -> Ap
     let name = target.name()?.to_string();
     let resource = target.resource;
     let options = parse_options(query, body)?;
-    let outcome = state.store.mutate(
-        resource.store_key(),
-        target.store_namespace(),
-        &name,
-        options.dry_run,
-        |current| {
-            let current =
-                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-            decide(resource, current, &options)
-        },
-    )?;
+    let outcome = mutate_existing(state, target, &name, options.dry_run, |current| {
+        decide(resource, current, &options)
+    })?;
     let code = if matches!(outcome, Outcome::Deleted(_)) {
         StatusCode::OK
     } else {

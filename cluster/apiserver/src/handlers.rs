@@ -39,6 +39,18 @@ pub fn parse_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     }
 }
 
+/// The patch type named by the `Content-Type` and the parsed patch body, for PATCH of an
+/// object and of its `/scale`.
+pub fn parse_patch(headers: &HeaderMap, body: &[u8]) -> ApiResult<(PatchType, Value)> {
+    let content_type = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let patch_type = PatchType::from_content_type(content_type)?;
+    let patch_body = patch::parse_body(patch_type, body)?;
+    Ok((patch_type, patch_body))
+}
+
 pub fn parse_json(body: &[u8]) -> ApiResult<Value> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(format!(
@@ -210,6 +222,41 @@ pub fn create(
     Ok(json_response(StatusCode::CREATED, &created))
 }
 
+/// Runs `decide` on the stored object `name` at `target` in one store transaction; 404 when
+/// there is none. The first step of every verb that changes an existing object.
+pub fn mutate_existing(
+    state: &Shared,
+    target: &Target,
+    name: &str,
+    dry_run: bool,
+    decide: impl FnOnce(&Value) -> ApiResult<Change>,
+) -> ApiResult<Outcome> {
+    let resource = target.resource;
+    state.store.mutate(
+        resource.store_key(),
+        target.store_namespace(),
+        name,
+        dry_run,
+        |current| {
+            let old =
+                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), name))?;
+            decide(old)
+        },
+    )
+}
+
+/// [`mutate_existing`] then [`finish`]: the object as an update answers it.
+pub fn update_existing(
+    state: &Shared,
+    target: &Target,
+    name: &str,
+    dry_run: bool,
+    decide: impl FnOnce(&Value) -> ApiResult<Change>,
+) -> ApiResult<Value> {
+    let outcome = mutate_existing(state, target, name, dry_run, decide)?;
+    Ok(finish(state, target.resource, outcome, dry_run))
+}
+
 /// Finishes an update: releases a deleted Service's cluster IP; 200 with the object.
 /// `resource` is the resource the client addressed; the object is returned in its shape.
 pub fn finish(state: &Shared, resource: &ResourceInfo, outcome: Outcome, dry_run: bool) -> Value {
@@ -262,18 +309,9 @@ pub fn update(
             Err(e) => return Err(e),
         }
     }
-    let outcome = state.store.mutate(
-        resource.store_key(),
-        target.store_namespace(),
-        &name,
-        dry_run,
-        |current| {
-            let old =
-                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-            update_change(storage(resource), sub, old, new)
-        },
-    )?;
-    let object = finish(state, resource, outcome, dry_run);
+    let object = update_existing(state, target, &name, dry_run, |old| {
+        update_change(storage(resource), sub, old, new)
+    })?;
     Ok(json_response(StatusCode::OK, &object))
 }
 
@@ -286,12 +324,7 @@ pub fn patch(
 ) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let patch_type = PatchType::from_content_type(content_type)?;
-    let patch_body = patch::parse_body(patch_type, body)?;
+    let (patch_type, patch_body) = parse_patch(headers, body)?;
     let sub = target.subresource.as_deref();
     let dry_run = query.dry_run();
     let manager = query
@@ -314,20 +347,10 @@ pub fn patch(
         }
         return apply(state, target, &name, &manager, patch_body, dry_run);
     }
-    let outcome = state.store.mutate(
-        resource.store_key(),
-        target.store_namespace(),
-        &name,
-        dry_run,
-        |current| {
-            let old =
-                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-            let patched =
-                patch::apply_patch(patch_type, &to_view(resource, old.clone()), &patch_body)?;
-            update_change(storage(resource), sub, old, to_storage(resource, patched))
-        },
-    )?;
-    let object = finish(state, resource, outcome, dry_run);
+    let object = update_existing(state, target, &name, dry_run, |old| {
+        let patched = patch::apply_patch(patch_type, &to_view(resource, old.clone()), &patch_body)?;
+        update_change(storage(resource), sub, old, to_storage(resource, patched))
+    })?;
     Ok(json_response(StatusCode::OK, &object))
 }
 
@@ -368,32 +391,23 @@ fn apply(
             Err(e) => return Err(e),
         }
     }
-    let outcome = state.store.mutate(
-        resource.store_key(),
-        target.store_namespace(),
-        name,
-        dry_run,
-        |current| {
-            let old =
-                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), name))?;
-            let mut merged = to_view(resource, old.clone());
-            if let Some(previous) = patch::applied_fields(&merged, manager, sub) {
-                patch::remove_unapplied(&mut merged, &previous, &fields);
-            }
-            patch::strategic_merge(&mut merged, &applied, "");
-            patch::record_manager(
-                &mut merged,
-                manager,
-                "Apply",
-                sub,
-                fields,
-                &api_version,
-                &now,
-            );
-            update_change(storage(resource), sub, old, to_storage(resource, merged))
-        },
-    )?;
-    let object = finish(state, resource, outcome, dry_run);
+    let object = update_existing(state, target, name, dry_run, |old| {
+        let mut merged = to_view(resource, old.clone());
+        if let Some(previous) = patch::applied_fields(&merged, manager, sub) {
+            patch::remove_unapplied(&mut merged, &previous, &fields);
+        }
+        patch::strategic_merge(&mut merged, &applied, "");
+        patch::record_manager(
+            &mut merged,
+            manager,
+            "Apply",
+            sub,
+            fields,
+            &api_version,
+            &now,
+        );
+        update_change(storage(resource), sub, old, to_storage(resource, merged))
+    })?;
     Ok(json_response(StatusCode::OK, &object))
 }
 

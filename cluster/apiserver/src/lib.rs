@@ -22,6 +22,7 @@ pub mod services;
 pub mod store;
 pub mod streaming;
 pub mod table;
+pub mod testing;
 pub mod tls;
 pub mod update;
 pub mod watch;

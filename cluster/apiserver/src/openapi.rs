@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::registry::{self, GROUPS};
+use crate::registry::{self, GROUPS, ResourceInfo};
 
 /// A tag in the URLs of the per-group documents, so clients can cache them.
 const HASH: &str = "k8s-labs-v1";
@@ -16,6 +16,20 @@ fn group_version_path(group: &str, version: &str) -> String {
         format!("api/{version}")
     } else {
         format!("apis/{group}/{version}")
+    }
+}
+
+/// The path of one object of `resource`, with `{namespace}` and `{name}` placeholders, as
+/// both OpenAPI documents (v3 JSON and v2 protobuf) list it.
+pub(crate) fn object_path(group: &str, version: &str, resource: &ResourceInfo) -> String {
+    let prefix = format!("/{}", group_version_path(group, version));
+    if resource.namespaced {
+        format!(
+            "{prefix}/namespaces/{{namespace}}/{}/{{name}}",
+            resource.plural
+        )
+    } else {
+        format!("{prefix}/{}/{{name}}", resource.plural)
     }
 }
 
@@ -45,15 +59,7 @@ pub fn group_version_document(path: &str) -> Option<Value> {
     }
     let mut paths = Map::new();
     for resource in registry::in_group_version(group, version) {
-        let prefix = format!("/{}", group_version_path(group, version));
-        let item = if resource.namespaced {
-            format!(
-                "{prefix}/namespaces/{{namespace}}/{}/{{name}}",
-                resource.plural
-            )
-        } else {
-            format!("{prefix}/{}/{{name}}", resource.plural)
-        };
+        let item = object_path(group, version, resource);
         let operation = json!({
             "operationId": format!("patch{}", resource.kind),
             "x-kubernetes-action": "patch",

@@ -77,20 +77,8 @@ pub fn document(kubernetes_version: &str) -> Vec<u8> {
     let mut paths = Vec::new();
     let all = std::iter::once(("", "v1")).chain(GROUPS.iter().copied());
     for (group, version) in all {
-        let prefix = if group.is_empty() {
-            format!("/api/{version}")
-        } else {
-            format!("/apis/{group}/{version}")
-        };
         for resource in registry::in_group_version(group, version) {
-            let item = if resource.namespaced {
-                format!(
-                    "{prefix}/namespaces/{{namespace}}/{}/{{name}}",
-                    resource.plural
-                )
-            } else {
-                format!("{prefix}/{}/{{name}}", resource.plural)
-            };
+            let item = crate::openapi::object_path(group, version, resource);
             // NamedPathItem{name=1, value=PathItem{patch=8}} in Paths{path=2}
             let path_item = message(&[(8, patch_operation(group, version, resource.kind))]);
             field(2, &message(&[(1, text(&item)), (2, path_item)]), &mut paths);

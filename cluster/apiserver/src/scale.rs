@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::context::{Query, Shared, Target, str_at};
 use crate::errors::{ApiError, ApiResult, json_response};
-use crate::handlers::{finish, parse_object, update_change};
-use crate::patch::{self, PatchType};
+use crate::handlers::{parse_object, parse_patch, update_change, update_existing};
+use crate::patch;
 use crate::selectors::selector_to_string;
 
 /// The Scale object for a workload.
@@ -51,40 +51,31 @@ fn write(
 ) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let outcome = state.store.mutate(
-        resource.store_key(),
-        target.store_namespace(),
-        &name,
-        dry_run,
-        |current| {
-            let old =
-                current.ok_or_else(|| ApiError::not_found(&resource.qualified_plural(), &name))?;
-            let scale = make_scale(&to_scale(old))?;
-            if let Some(rv) = str_at(&scale, "/metadata/resourceVersion").filter(|v| !v.is_empty())
-                && Some(rv) != str_at(old, "/metadata/resourceVersion")
-            {
-                return Err(ApiError::conflict(&resource.qualified_plural(), &name));
-            }
-            let replicas = scale
-                .pointer("/spec/replicas")
-                .and_then(Value::as_i64)
-                .unwrap_or(0);
-            if replicas < 0 {
-                return Err(ApiError::invalid(
-                    "Scale",
-                    &name,
-                    &[(
-                        "spec.replicas".into(),
-                        format!("Invalid value: {replicas}: must be greater than or equal to 0"),
-                    )],
-                ));
-            }
-            let mut new = old.clone();
-            new["spec"]["replicas"] = json!(replicas);
-            update_change(resource, None, old, new)
-        },
-    )?;
-    let parent = finish(state, resource, outcome, dry_run);
+    let parent = update_existing(state, target, &name, dry_run, |old| {
+        let scale = make_scale(&to_scale(old))?;
+        if let Some(rv) = str_at(&scale, "/metadata/resourceVersion").filter(|v| !v.is_empty())
+            && Some(rv) != str_at(old, "/metadata/resourceVersion")
+        {
+            return Err(ApiError::conflict(&resource.qualified_plural(), &name));
+        }
+        let replicas = scale
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        if replicas < 0 {
+            return Err(ApiError::invalid(
+                "Scale",
+                &name,
+                &[(
+                    "spec.replicas".into(),
+                    format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                )],
+            ));
+        }
+        let mut new = old.clone();
+        new["spec"]["replicas"] = json!(replicas);
+        update_change(resource, None, old, new)
+    })?;
     Ok(json_response(StatusCode::OK, &to_scale(&parent)))
 }
 
@@ -106,12 +97,7 @@ pub fn patch(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response> {
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let patch_type = PatchType::from_content_type(content_type)?;
-    let patch_body = patch::parse_body(patch_type, body)?;
+    let (patch_type, patch_body) = parse_patch(headers, body)?;
     write(state, target, query.dry_run(), |current| {
         patch::apply_patch(patch_type, current, &patch_body)
     })

@@ -1,8 +1,7 @@
 //! The API server driven by kube-rs, as the labs, controllers and node agent drive it.
 
-mod common;
-
 use futures::{StreamExt, TryStreamExt};
+use k8s_labs_apiserver::testing::{TestApiServer, client_for};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service};
 use kube::api::{
     Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
@@ -26,8 +25,8 @@ fn api_error_code(result: Result<impl std::fmt::Debug, kube::Error>) -> u16 {
 
 #[tokio::test]
 async fn pod_create_get_list_update_delete() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
 
     let created = pods
         .create(&PostParams::default(), &pod("web-0"))
@@ -80,8 +79,8 @@ async fn pod_create_get_list_update_delete() {
 
 #[tokio::test]
 async fn stale_update_conflicts_and_bad_names_are_invalid() {
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let cm: ConfigMap =
         serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}})).unwrap();
@@ -120,19 +119,19 @@ async fn stale_update_conflicts_and_bad_names_are_invalid() {
 
 #[tokio::test]
 async fn requests_without_the_token_are_unauthorized() {
-    let server = common::start().await;
-    let anonymous = common::client_with(&server.url(), None).await;
+    let api = TestApiServer::start().await.unwrap();
+    let anonymous = client_for(&api.server.url(), None).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(anonymous, "default");
     assert_eq!(api_error_code(pods.list(&ListParams::default()).await), 401);
-    let wrong = common::client_with(&server.url(), Some("wrong")).await;
+    let wrong = client_for(&api.server.url(), Some("wrong")).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(wrong, "default");
     assert_eq!(api_error_code(pods.list(&ListParams::default()).await), 401);
 }
 
 #[tokio::test]
 async fn services_get_cluster_ips_from_the_range() {
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let services: Api<Service> = Api::namespaced(client, "default");
     let kubernetes = services.get("kubernetes").await.unwrap();
     let spec = kubernetes.spec.unwrap();
@@ -201,8 +200,8 @@ async fn services_get_cluster_ips_from_the_range() {
 
 #[tokio::test]
 async fn namespace_deletion_terminates_until_finalized() {
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let names: Vec<String> = namespaces
         .list(&ListParams::default())
@@ -253,8 +252,8 @@ async fn namespace_deletion_terminates_until_finalized() {
 
 #[tokio::test]
 async fn merge_json_and_strategic_patches() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     pods.create(&PostParams::default(), &pod("p"))
         .await
         .unwrap();
@@ -315,8 +314,8 @@ async fn merge_json_and_strategic_patches() {
 
 #[tokio::test]
 async fn label_and_field_selectors_filter_lists() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     for (name, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
         let mut p = pod(name);
         p.metadata.labels = Some([("app".to_string(), app.to_string())].into());
@@ -369,8 +368,8 @@ async fn label_and_field_selectors_filter_lists() {
 
 #[tokio::test]
 async fn raw_watch_sees_added_modified_deleted() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     let start = pods
         .list(&ListParams::default())
         .await
@@ -417,8 +416,8 @@ async fn raw_watch_sees_added_modified_deleted() {
 #[tokio::test]
 async fn runtime_watchers_see_changes_with_and_without_streaming_lists() {
     use kube::runtime::watcher::{self, Event};
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     pods.create(&PostParams::default(), &pod("before"))
         .await
         .unwrap();
@@ -457,8 +456,8 @@ async fn runtime_watchers_see_changes_with_and_without_streaming_lists() {
 
 #[tokio::test]
 async fn watch_from_a_compacted_resource_version_is_gone() {
-    let server = common::start().await;
-    let maps: Api<ConfigMap> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "counter"}})).unwrap();
     let first = maps
         .create(&PostParams::default(), &cm)
@@ -488,8 +487,8 @@ async fn watch_from_a_compacted_resource_version_is_gone() {
 
 #[tokio::test]
 async fn filtered_watches_see_objects_enter_and_leave_and_get_bookmarks() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     let params = WatchParams::default()
         .labels("app=web")
         .fields("spec.nodeName=node-1");

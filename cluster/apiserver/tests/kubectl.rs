@@ -1,7 +1,6 @@
 //! The real kubectl (oldest and newest supported) against the API server.
 
-mod common;
-
+use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -71,8 +70,8 @@ spec:
 
 #[tokio::test]
 async fn kubectl_gets_applies_and_scales() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "kube-system");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "kube-system");
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": "coredns-0"},
         "spec": {"containers": [{"name": "c", "image": "nginx"}]}
@@ -90,11 +89,7 @@ async fn kubectl_gets_applies_and_scales() {
             std::env::temp_dir().join(format!("apiserver-kubectl-{}-{}", std::process::id(), ran));
         std::fs::create_dir_all(&dir).unwrap();
         // client-go sends the token only over TLS, so kubectl uses the https URL.
-        let kubeconfig = common::kubeconfig_yaml_with_ca(
-            &server.https_url(),
-            Some(common::TOKEN),
-            server.ca_certificate_pem(),
-        );
+        let kubeconfig = api.https_kubeconfig();
         std::fs::write(dir.join("kubeconfig"), kubeconfig).unwrap();
 
         let pods = kubectl(binary, &dir, &["get", "pods", "-A"]).await;

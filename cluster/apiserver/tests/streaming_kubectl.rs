@@ -6,7 +6,7 @@ mod streaming_support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use streaming_support::{kubeconfig_yaml, running_pod, start, token_proxy};
+use streaming_support::{proxied_kubeconfig, running_pod, start};
 use tokio::io::AsyncWriteExt;
 
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
@@ -25,12 +25,12 @@ fn kubectl(version: &str) -> Option<PathBuf> {
 struct Kubeconfig(PathBuf);
 
 impl Kubeconfig {
-    fn write(url: &str, test: &str) -> Self {
+    fn write(yaml: &str, test: &str) -> Self {
         let path = std::env::temp_dir().join(format!(
             "k8s-labs-streaming-{}-{test}.kubeconfig",
             std::process::id()
         ));
-        std::fs::write(&path, kubeconfig_yaml(url)).unwrap();
+        std::fs::write(&path, yaml).unwrap();
         Kubeconfig(path)
     }
 }
@@ -89,7 +89,7 @@ async fn kubectl_exec_prints_the_output_and_exits_with_the_code() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-1").await;
-    let config = Kubeconfig::write(&token_proxy(&harness.server).await, "exec");
+    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "exec");
 
     let ok = run(
         &kubectl,
@@ -150,7 +150,7 @@ async fn kubectl_logs_reads_the_container_log() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
-    let config = Kubeconfig::write(&token_proxy(&harness.server).await, "logs");
+    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "logs");
 
     let logs = run(&kubectl, &config, &["logs", "web-0", "--tail=2"], None, &[]).await;
     assert_eq!(
@@ -168,7 +168,7 @@ async fn an_spdy_only_kubectl_is_told_what_to_use() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
-    let config = Kubeconfig::write(&token_proxy(&harness.server).await, "spdy");
+    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "spdy");
 
     let spdy = run(
         &kubectl,

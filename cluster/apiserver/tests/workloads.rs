@@ -1,7 +1,6 @@
 //! Server-side apply, subresources, graceful deletion and discovery, driven by kube-rs.
 
-mod common;
-
+use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -27,8 +26,8 @@ fn statefulset(replicas: i32, image: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn server_side_apply_creates_then_updates_a_statefulset() {
-    let server = common::start().await;
-    let sets: Api<StatefulSet> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let sets: Api<StatefulSet> = Api::namespaced(api.client.clone(), "default");
     let params = PatchParams::apply("test");
     let created = sets
         .patch("web", &params, &Patch::Apply(statefulset(3, "nginx")))
@@ -95,8 +94,8 @@ async fn server_side_apply_creates_then_updates_a_statefulset() {
 
 #[tokio::test]
 async fn status_and_scale_subresources() {
-    let server = common::start().await;
-    let sets: Api<StatefulSet> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let sets: Api<StatefulSet> = Api::namespaced(api.client.clone(), "default");
     let created: StatefulSet = serde_json::from_value(statefulset(3, "nginx")).unwrap();
     sets.create(&PostParams::default(), &created).await.unwrap();
 
@@ -151,8 +150,8 @@ async fn status_and_scale_subresources() {
 
 #[tokio::test]
 async fn pods_on_a_node_terminate_gracefully_and_finalizers_hold_deletion() {
-    let server = common::start().await;
-    let pods: Api<Pod> = Api::namespaced(common::client(&server).await, "default");
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
     let bound: Pod = serde_json::from_value(json!({
         "metadata": {"name": "bound"},
         "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "nginx"}]}
@@ -201,11 +200,8 @@ async fn pods_on_a_node_terminate_gracefully_and_finalizers_hold_deletion() {
 
 #[tokio::test]
 async fn discovery_finds_core_apps_and_discovery_resources() {
-    let server = common::start().await;
-    let discovery = Discovery::new(common::client(&server).await)
-        .run()
-        .await
-        .unwrap();
+    let api = TestApiServer::start().await.unwrap();
+    let discovery = Discovery::new(api.client.clone()).run().await.unwrap();
     let mut found = Vec::new();
     for group in discovery.groups() {
         for (resource, caps) in group.recommended_resources() {
@@ -232,8 +228,8 @@ async fn discovery_finds_core_apps_and_discovery_resources() {
 async fn events_k8s_io_events_are_core_events_in_another_shape() {
     use k8s_openapi::api::core::v1::Event as CoreEvent;
     use k8s_openapi::api::events::v1::Event;
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let event: Event = serde_json::from_value(json!({
         "metadata": {"name": "web-0.1"},
@@ -263,12 +259,8 @@ async fn events_k8s_io_events_are_core_events_in_another_shape() {
 
 #[tokio::test]
 async fn kube_clients_can_use_https_with_the_cluster_ca() {
-    let server = common::start().await;
-    let kubeconfig = common::kubeconfig_yaml_with_ca(
-        &server.https_url(),
-        Some(common::TOKEN),
-        server.ca_certificate_pem(),
-    );
+    let api = TestApiServer::start().await.unwrap();
+    let kubeconfig = api.https_kubeconfig();
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
         .await
@@ -286,8 +278,8 @@ async fn kube_clients_can_use_https_with_the_cluster_ca() {
 #[tokio::test]
 async fn a_node_keeps_the_status_it_registers_with_a_pod_does_not() {
     use k8s_openapi::api::core::v1::Node;
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node = serde_json::from_value(json!({
         "metadata": {"name": "node-1"},
@@ -314,8 +306,8 @@ async fn a_node_keeps_the_status_it_registers_with_a_pod_does_not() {
 #[tokio::test]
 async fn put_creates_missing_endpoints_but_not_missing_configmaps() {
     use k8s_openapi::api::core::v1::{ConfigMap, Endpoints};
-    let server = common::start().await;
-    let client = common::client(&server).await;
+    let api = TestApiServer::start().await.unwrap();
+    let client = api.client.clone();
     let endpoints: Api<Endpoints> = Api::namespaced(client.clone(), "default");
     let ep: Endpoints =
         serde_json::from_value(json!({"metadata": {"name": "nginx"}, "subsets": []})).unwrap();

@@ -9,6 +9,7 @@
 //! - `garbage_collector`: deletes objects whose owners are gone;
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
+mod controller_loop;
 mod endpoints;
 mod garbage_collector;
 mod namespace;

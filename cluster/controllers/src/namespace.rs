@@ -10,16 +10,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::discovery::{Discovery, Scope, verbs};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 
-use crate::reconcile_error::{ReconcileError, is_not_found, retry_soon};
+use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_not_found};
 
 /// The finalizer the API server puts on every namespace and this controller removes.
 const KUBERNETES_FINALIZER: &str = "kubernetes";
@@ -32,36 +32,31 @@ const RECHECK_LINGERING_OBJECTS: Duration = Duration::from_secs(1);
 /// namespace, but events and objects created just before can still show up): delete again.
 const DELETE_AGAIN: Duration = Duration::from_millis(50);
 
-struct Context {
-    client: Client,
-}
-
 /// Runs the controller until `shutdown` resolves.
 pub(crate) async fn run(
     client: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    Controller::new(
-        Api::<Namespace>::all(client.clone()),
-        watcher::Config::default(),
+    let controller = controller_of_all::<Namespace>(&client)
+        // A pod going away may be the last thing a terminating namespace waits for.
+        .watches(
+            Api::<Pod>::all(client.clone()),
+            watcher::Config::default(),
+            |pod: Pod| {
+                pod.metadata
+                    .namespace
+                    .map(|namespace| ObjectRef::<Namespace>::new(&namespace))
+            },
+        );
+    let context = Arc::new(Context { client });
+    run_controller(
+        controller,
+        reconcile,
+        context,
+        shutdown,
+        "namespace controller",
+        FailureLog::Trace,
     )
-    // A pod going away may be the last thing a terminating namespace waits for.
-    .watches(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
-        |pod: Pod| {
-            pod.metadata
-                .namespace
-                .map(|namespace| ObjectRef::<Namespace>::new(&namespace))
-        },
-    )
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, retry_soon, Arc::new(Context { client }))
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::trace!(%error, "namespace controller");
-        }
-    })
     .await;
 }
 

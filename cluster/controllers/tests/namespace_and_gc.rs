@@ -5,7 +5,7 @@ mod common;
 use common::{PodWatch, is_running_ready};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service};
-use kube::api::{DeleteParams, ListParams};
+use kube::api::DeleteParams;
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, ResourceExt as _};
 use serde_json::json;
@@ -79,48 +79,11 @@ async fn deleting_a_namespace_removes_its_contents_and_then_itself() {
             .contains(&common::Seen::Terminating("db-0".into()))
     );
 
-    let lp = ListParams::default();
-    let client = cluster.client.clone();
-    assert!(
-        Api::<Pod>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert!(
-        Api::<Service>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert!(
-        Api::<Endpoints>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert!(
-        Api::<ConfigMap>::namespaced(client.clone(), ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
-    assert!(
-        Api::<StatefulSet>::namespaced(client, ns)
-            .list(&lp)
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(cluster.list::<Pod>(ns).await.is_empty());
+    assert!(cluster.list::<Service>(ns).await.is_empty());
+    assert!(cluster.list::<Endpoints>(ns).await.is_empty());
+    assert!(cluster.list::<ConfigMap>(ns).await.is_empty());
+    assert!(cluster.list::<StatefulSet>(ns).await.is_empty());
     cluster.stop().await;
 }
 

@@ -121,11 +121,9 @@ async fn ordered_ready_creation_identity_endpoints_and_scale_down() {
         set.status.as_ref().and_then(|s| s.observed_generation) == generation
     })
     .await;
-    let names: Vec<String> = Api::<Pod>::namespaced(cluster.client.clone(), ns)
-        .list(&ListParams::default())
+    let names: Vec<String> = cluster
+        .list::<Pod>(ns)
         .await
-        .unwrap()
-        .items
         .iter()
         .map(|p| p.name_any())
         .collect();

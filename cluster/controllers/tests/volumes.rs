@@ -5,57 +5,23 @@ mod common;
 use std::path::PathBuf;
 
 use futures::StreamExt as _;
-use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
-use k8s_labs_controllers::{ControllerConfig, ControllerManager};
+use k8s_labs_controllers::ControllerConfig;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::await_condition;
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt as _};
+use kube::{Api, Resource, ResourceExt as _};
 use serde_json::json;
 
 const VOLUME_DIR: &str = "/srv/k8s-labs-test/volumes";
-const TOKEN: &str = "volumes-test-token";
 
-/// The embedded API server with the controllers started on a configured volume directory
-/// (as `common::start`, which uses the default configuration).
+/// The embedded API server with the controllers started on a configured volume directory.
 async fn start() -> common::Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = ApiServer::start(ApiServerConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.to_string(),
-        service_cidr: "10.96.0.0/12".to_string(),
-        kubernetes_version: "v1.33.0".to_string(),
-        nodes: Default::default(),
+    common::start_with(ControllerConfig {
+        volume_dir: Some(PathBuf::from(VOLUME_DIR)),
     })
     .await
-    .unwrap();
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user:\n    token: {TOKEN}\n",
-        server.url()
-    );
-    let config = kube::Config::from_custom_kubeconfig(
-        Kubeconfig::from_yaml(&kubeconfig).unwrap(),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let controllers = ControllerManager::start_with(
-        client.clone(),
-        ControllerConfig {
-            volume_dir: Some(PathBuf::from(VOLUME_DIR)),
-        },
-    )
-    .await
-    .unwrap();
-    common::Cluster {
-        server,
-        client,
-        controllers,
-    }
 }
 
 fn claim(name: &str, class: Option<&str>, size: &str) -> serde_json::Value {

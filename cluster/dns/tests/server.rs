@@ -10,40 +10,13 @@ use hickory_server::net::tcp::TcpClientStream;
 use hickory_server::net::udp::UdpClientStream;
 use hickory_server::proto::op::ResponseCode;
 use hickory_server::proto::rr::{DNSClass, Name, RData, RecordType};
-use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
+use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_labs_dns::{DnsConfig, DnsServer};
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client as KubeClient};
 use serde_json::json;
-
-const TOKEN: &str = "dns-test-token";
-
-async fn api_server() -> (ApiServer, KubeClient) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = ApiServer::start(ApiServerConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.into(),
-        service_cidr: "10.96.0.0/12".into(),
-        kubernetes_version: "v1.33.0".into(),
-        nodes: Default::default(),
-    })
-    .await
-    .unwrap();
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user:\n    token: {TOKEN}\n",
-        server.url()
-    );
-    let config = kube::Config::from_custom_kubeconfig(
-        Kubeconfig::from_yaml(&kubeconfig).unwrap(),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    (server, KubeClient::try_from(config).unwrap())
-}
 
 /// Binds UDP and TCP on the same free loopback port, as the cluster binds port 53.
 fn loopback_sockets() -> (std::net::UdpSocket, std::net::TcpListener, SocketAddr) {
@@ -117,7 +90,11 @@ async fn dig(address: SocketAddr, args: &[&str]) -> String {
 
 #[tokio::test]
 async fn answers_like_coredns_and_follows_changes() {
-    let (api_server, kube) = api_server().await;
+    let TestApiServer {
+        server: api_server,
+        client: kube,
+        ..
+    } = TestApiServer::start().await.unwrap();
     let services = Api::<Service>::namespaced(kube.clone(), "default");
     let slices = Api::<EndpointSlice>::namespaced(kube.clone(), "default");
     let headless: Service = serde_json::from_value(json!({

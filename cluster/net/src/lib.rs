@@ -155,6 +155,51 @@ impl NodeNetwork {
         netns::ip(&args)
     }
 
+    /// Takes back an address given with [`NodeNetwork::add_local_address`] (e.g. when the
+    /// Service whose cluster IP it was is deleted). Removing one that is not there is not an
+    /// error; the gateway is never removed (pods route everything through it).
+    pub fn remove_local_address(&self, ip: Ipv4Addr) -> Result<()> {
+        anyhow::ensure!(
+            ip != self.gateway(),
+            "{ip} is the pod network's gateway, not a local address"
+        );
+        let output = std::process::Command::new("ip")
+            .args(["-n", self.netns_name.as_str(), "-4", "-o", "addr", "show"])
+            .args(["dev", BRIDGE])
+            .output()
+            .context("running ip addr show")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "ip addr show dev {BRIDGE} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        let address = format!("{ip}/32");
+        let present = String::from_utf8_lossy(&output.stdout)
+            .split_whitespace()
+            .any(|word| word == address);
+        if !present {
+            return Ok(());
+        }
+        let args = [
+            "-n",
+            self.netns_name.as_str(),
+            "addr",
+            "del",
+            &address,
+            "dev",
+            BRIDGE,
+        ];
+        netns::ip(&args)
+    }
+
+    /// An unconnected IPv4 TCP socket created inside the node namespace, to be connected
+    /// from async code: a connection "from the node" to a pod (as a service proxy makes it)
+    /// is routed by the node namespace, so the host namespace, which has no route to pods,
+    /// never sends anything.
+    pub fn tcp_socket_v4(&self) -> std::io::Result<tokio::net::TcpSocket> {
+        netns::run_in(&self.netns_path, tokio::net::TcpSocket::new_v4)
+    }
+
     /// A UDP socket bound inside the node namespace (how the cluster DNS listens on its Service
     /// IP without the host namespace ever having that address).
     pub fn bind_udp(&self, addr: SocketAddr) -> std::io::Result<UdpSocket> {

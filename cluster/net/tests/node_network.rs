@@ -157,3 +157,51 @@ fn two_node_networks_use_the_same_pod_cidr_side_by_side() {
     assert!(!netns::netns_path(&a.netns_name).exists());
     assert!(!netns::netns_path(&b.netns_name).exists());
 }
+
+fn bridge_addresses(network: &NodeNetwork) -> String {
+    let output = run_in_netns(
+        network.netns_name(),
+        "ip",
+        &["-4", "-o", "addr", "show", "dev", "cni0"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn a_local_address_can_be_removed_again_and_removing_it_twice_is_harmless() {
+    let service_ip = Ipv4Addr::new(10, 96, 12, 34);
+    let network = node_network(vec![]);
+    network.add_local_address(service_ip).unwrap();
+    assert!(bridge_addresses(&network).contains("10.96.12.34/32"));
+    network.remove_local_address(service_ip).unwrap();
+    let addresses = bridge_addresses(&network);
+    assert!(!addresses.contains("10.96.12.34"), "{addresses}");
+    assert!(
+        addresses.contains("10.244.0.1/16"),
+        "gateway kept: {addresses}"
+    );
+    network.remove_local_address(service_ip).unwrap();
+    assert!(network.remove_local_address(network.gateway()).is_err());
+    assert!(bridge_addresses(&network).contains("10.244.0.1/16"));
+    network.destroy().unwrap();
+}
+
+#[tokio::test]
+async fn a_tcp_socket_made_in_the_node_namespace_connects_to_a_pod_from_the_gateway() {
+    let network = node_network(vec![]);
+    let pod = network.create_pod_network("server").unwrap();
+    let listener = netns::run_in(&pod.netns_path, || {
+        std::net::TcpListener::bind("0.0.0.0:8080")
+    })
+    .unwrap();
+    let socket = network.tcp_socket_v4().unwrap();
+    let stream = socket
+        .connect(SocketAddr::from((pod.ip, 8080)))
+        .await
+        .unwrap();
+    let (_, peer) = listener.accept().unwrap();
+    assert_eq!(peer.ip(), std::net::IpAddr::V4(network.gateway()));
+    drop(stream);
+    network.destroy().unwrap();
+}

@@ -78,6 +78,7 @@ impl NodeAgent {
                 cluster_domain: config.cluster_domain.clone(),
             },
             events,
+            volume_changes: watch::channel(0).0,
         });
         let shutdown = CancellationToken::new();
         let (pods_on_node, _) = watch::channel(BTreeSet::new());
@@ -172,6 +173,11 @@ async fn run(
     let binding: Arc<Mutex<HashSet<String>>> = Arc::default();
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<String>();
     let mut listed: Option<HashSet<String>> = None;
+    let volume_watch = tokio::spawn(crate::volume_watch::follow_volume_changes(
+        context.client.clone(),
+        context.volume_changes.clone(),
+        shutdown.clone(),
+    ));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -234,6 +240,7 @@ async fn run(
     for (_, worker) in workers {
         let _ = worker.task.await;
     }
+    volume_watch.abort();
     pods_on_node.send_replace(BTreeSet::new());
 }
 

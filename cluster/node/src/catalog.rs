@@ -312,6 +312,12 @@ mod tests {
                 .name,
             "nginx"
         );
+        let slim = catalog.resolve("registry.k8s.io/nginx-slim:0.24").unwrap();
+        assert_eq!(slim.entry.name, "nginx");
+        assert_eq!(
+            slim.reference.normalized(),
+            "registry.k8s.io/nginx-slim:0.24"
+        );
         let busybox = catalog.resolve("busybox:1.28").unwrap();
         assert_eq!(busybox.entry.name, "busybox-1.28");
         assert_eq!(
@@ -339,6 +345,15 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+        // The source tutorial's image: its registry no longer serves it.
+        assert!(matches!(
+            catalog.resolve("gcr.io/google_containers/nginx-slim:0.8"),
+            Err(PullError::NotFound(_))
+        ));
+        assert!(matches!(
+            catalog.resolve("registry.k8s.io/nginx-slim:0.8"),
+            Err(PullError::NotFound(_))
+        ));
         assert!(matches!(
             catalog.resolve("nginx@sha256:0123"),
             Err(PullError::NotFound(_))

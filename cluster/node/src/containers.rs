@@ -227,7 +227,8 @@ fn mounts(launch: &ContainerLaunch<'_>) -> Result<Vec<BindMount>> {
         mounts.push(bind(
             &source,
             &volume_mount.mount_path,
-            volume_mount.read_only.unwrap_or(false),
+            volume_mount.read_only.unwrap_or(false)
+                || sandbox.read_only_volumes.contains(&volume_mount.name),
         ));
     }
     Ok(mounts)

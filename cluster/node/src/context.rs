@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use k8s_labs_net::NodeNetwork;
+use tokio::sync::watch;
 
 use crate::catalog::{Catalog, ImageStore};
 use crate::containers::ContainerRegistry;
@@ -23,4 +24,7 @@ pub struct NodeContext {
     pub pods_dir: PathBuf,
     pub dns: DnsSettings,
     pub events: EventRecorder,
+    /// Bumped on every PersistentVolumeClaim or PersistentVolume change (see
+    /// [`crate::volume_watch`]): what pods waiting for a claim to bind wait on.
+    pub volume_changes: watch::Sender<u64>,
 }

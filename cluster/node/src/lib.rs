@@ -10,6 +10,7 @@
 
 mod agent;
 pub mod catalog;
+pub mod claims;
 mod connection;
 pub mod container_stop;
 pub mod containers;
@@ -26,6 +27,7 @@ pub mod reference;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;
+mod volume_watch;
 
 pub use agent::{NodeAgent, NodeConfig, NodeHandle};
 pub use connection::RuncNodeConnection;

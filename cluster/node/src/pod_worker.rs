@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::ResolvedImage;
+use crate::claims::resolve_claims;
 use crate::container_stop::StopTarget;
 use crate::context::NodeContext;
 use crate::events::{EventType, InvolvedPod};
@@ -89,6 +90,9 @@ pub struct PodWorker {
     /// When to try again to create a sandbox that failed, and the back-off so far.
     sandbox_retry_at: Option<Instant>,
     sandbox_backoff: Duration,
+    /// The last sandbox attempt failed on an unresolved claim: retry when claims change.
+    waiting_for_volumes: bool,
+    volume_changes: watch::Receiver<u64>,
     slots: Vec<Slot>,
     start_time: jiff::Timestamp,
     conditions: Conditions,
@@ -134,7 +138,7 @@ impl PodWorker {
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(PodWorker {
-            context,
+            context: context.clone(),
             pod,
             identity,
             involved,
@@ -144,6 +148,8 @@ impl PodWorker {
             sandbox: None,
             sandbox_retry_at: None,
             sandbox_backoff: Duration::ZERO,
+            waiting_for_volumes: false,
+            volume_changes: context.volume_changes.subscribe(),
             slots,
             start_time: jiff::Timestamp::now(),
             conditions: Conditions::default(),
@@ -209,6 +215,13 @@ impl PodWorker {
                     Err(_) => self.gone = true,
                 },
                 Some(event) = self.events_rx.recv() => self.handle(event).await,
+                changed = self.volume_changes.changed(), if self.waiting_for_volumes => {
+                    match changed {
+                        Ok(()) => self.sandbox_retry_at = Some(Instant::now()),
+                        // Cannot happen while the context lives; the back-off timer remains.
+                        Err(_) => self.waiting_for_volumes = false,
+                    }
+                }
                 () = sleep_until(deadline) => self.on_timer(),
             }
         }
@@ -237,10 +250,36 @@ impl PodWorker {
     }
 
     async fn create_sandbox(&mut self) {
+        // As the kubelet's volume manager: the pod's claims must be bound before the sandbox
+        // (and so any container) is made; until then the pod stays ContainerCreating.
+        self.volume_changes.mark_unchanged();
+        let claims = match resolve_claims(self.client(), &self.pod).await {
+            Ok(claims) => claims,
+            Err(unmounted) => {
+                self.context.events.kubelet(
+                    &self.involved,
+                    None,
+                    EventType::Warning,
+                    "FailedMount",
+                    unmounted.to_string(),
+                );
+                self.waiting_for_volumes = true;
+                self.sandbox_backoff = next_backoff(self.sandbox_backoff);
+                self.sandbox_retry_at = Some(Instant::now() + self.sandbox_backoff);
+                return;
+            }
+        };
+        self.waiting_for_volumes = false;
         let context = self.context.clone();
         let pod = self.pod.clone();
         let created = tokio::task::spawn_blocking(move || {
-            create_sandbox(&context.network, &context.pods_dir, &pod, &context.dns)
+            create_sandbox(
+                &context.network,
+                &context.pods_dir,
+                &pod,
+                &context.dns,
+                &claims,
+            )
         })
         .await;
         match created {

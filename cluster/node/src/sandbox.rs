@@ -2,13 +2,15 @@
 //! as the kubelet and the CRI runtime make it: the pod's network namespace and IP, the
 //! `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` files, and the pod's volumes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use k8s_labs_net::{NodeNetwork, PodNetwork};
 use k8s_openapi::api::core::v1::Pod;
+
+use crate::claims::ClaimedVolumes;
 
 /// Cluster-wide DNS settings the resolv.conf of every pod gets.
 #[derive(Debug, Clone)]
@@ -29,6 +31,8 @@ pub struct PodSandbox {
     pub hostname_file: PathBuf,
     /// Host directories of the pod's volumes, by volume name.
     pub volumes: BTreeMap<String, PathBuf>,
+    /// Volumes every container gets read-only (`persistentVolumeClaim.readOnly`).
+    pub read_only_volumes: BTreeSet<String>,
 }
 
 /// The names a pod is known by, from its spec.
@@ -101,12 +105,15 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
     )
 }
 
-/// Creates the sandbox of `pod` under `pods_dir`. Undone if any part fails.
+/// Creates the sandbox of `pod` under `pods_dir`, with the host directories of its
+/// `persistentVolumeClaim` volumes resolved beforehand (see [`crate::claims`]). Undone if any
+/// part fails.
 pub fn create_sandbox(
     node_network: &NodeNetwork,
     pods_dir: &Path,
     pod: &Pod,
     dns: &DnsSettings,
+    claims: &ClaimedVolumes,
 ) -> Result<PodSandbox> {
     let identity = PodIdentity::of(pod)?;
     let dir = pods_dir.join(&identity.uid);
@@ -121,8 +128,9 @@ pub fn create_sandbox(
         dir,
         network,
         volumes: BTreeMap::new(),
+        read_only_volumes: BTreeSet::new(),
     };
-    match fill_sandbox(sandbox.clone(), &identity, pod, dns) {
+    match fill_sandbox(sandbox.clone(), &identity, pod, dns, claims) {
         Ok(sandbox) => Ok(sandbox),
         Err(error) => {
             let _ = remove_sandbox(node_network, &sandbox);
@@ -136,6 +144,7 @@ fn fill_sandbox(
     identity: &PodIdentity,
     pod: &Pod,
     dns: &DnsSettings,
+    claims: &ClaimedVolumes,
 ) -> Result<PodSandbox> {
     let hosts = hosts_file(identity, sandbox.network.ip, &dns.cluster_domain);
     std::fs::write(&sandbox.hosts_file, hosts)?;
@@ -163,9 +172,30 @@ fn fill_sandbox(
                 );
             }
             path
+        } else if volume.persistent_volume_claim.is_some() {
+            // The claim's volume directory: outside the sandbox, so removing the sandbox
+            // leaves the data for the next pod with the same claim.
+            let claimed = claims
+                .get(&volume.name)
+                .with_context(|| format!("volume {}: its claim was not resolved", volume.name))?;
+            if claimed.create {
+                std::fs::create_dir_all(&claimed.path)
+                    .with_context(|| format!("creating {}", claimed.path.display()))?;
+            } else if !claimed.path.is_dir() {
+                bail!(
+                    "volume {}: {} does not exist",
+                    volume.name,
+                    claimed.path.display()
+                );
+            }
+            if claimed.read_only {
+                sandbox.read_only_volumes.insert(volume.name.clone());
+            }
+            claimed.path.clone()
         } else {
             bail!(
-                "volume {}: only emptyDir and hostPath volumes are supported by this node",
+                "volume {}: only emptyDir, hostPath and persistentVolumeClaim volumes are \
+                 supported by this node",
                 volume.name
             );
         };

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::catalog::{Catalog, ImageStore};
+use k8s_labs_node::claims::ClaimedVolumes;
 use k8s_labs_node::container_stop::stop_container;
 use k8s_labs_node::containers::{
     ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
@@ -56,7 +57,14 @@ impl Node {
             nameserver: Ipv4Addr::new(10, 96, 0, 10),
             cluster_domain: "cluster.local".into(),
         };
-        create_sandbox(&self.network, &self.state_dir.join("pods"), pod, &dns).unwrap()
+        create_sandbox(
+            &self.network,
+            &self.state_dir.join("pods"),
+            pod,
+            &dns,
+            &ClaimedVolumes::new(),
+        )
+        .unwrap()
     }
 
     async fn start(&self, pod: &Pod, sandbox: &PodSandbox) -> Result<RunningContainer, StartError> {
@@ -234,6 +242,63 @@ async fn nginx_serves_the_welcome_page_inside_the_node_network() {
     remove_sandbox(&node.network, &sandbox).unwrap();
     assert!(!sandbox.dir.exists());
     assert!(!sandbox.network.netns_path.exists());
+    node.finish();
+}
+
+/// `curl -s -w '|%{http_code}' http://<pod ip>/` from the node network: body and status.
+async fn curl(node: &Node, sandbox: &PodSandbox) -> String {
+    let url = format!("http://{}/", sandbox.network.ip);
+    let output = node
+        .network
+        .command("curl", &["-s", "-w", "|%{http_code}", &url])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// What lab pvc-templates relies on: upstream's StatefulSet tutorial image, with a fresh
+/// (empty) volume over its html directory, answers 403 (no index.html and no autoindex), then
+/// serves what is written into the volume.
+#[tokio::test]
+async fn nginx_slim_over_an_empty_volume_answers_403_until_an_index_is_written() {
+    let node = Node::new();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web-0", "namespace": "lab", "uid": format!("uid-slim-{}", std::process::id())},
+        "spec": {
+            "containers": [{"name": "main", "image": "registry.k8s.io/nginx-slim:0.24",
+                "volumeMounts": [{"name": "www", "mountPath": "/usr/share/nginx/html"}]}],
+            "volumes": [{"name": "www", "emptyDir": {}}],
+        },
+    }))
+    .unwrap();
+    let sandbox = node.sandbox(&pod);
+    let running = node.start(&pod, &sandbox).await.unwrap();
+    wait_until_listening(&sandbox, 80);
+    let forbidden = curl(&node, &sandbox).await;
+    assert!(forbidden.ends_with("|403"), "{forbidden}");
+    assert!(forbidden.contains("403 Forbidden"), "{forbidden}");
+
+    node.exec(
+        &running.runc_id,
+        &[
+            "sh",
+            "-c",
+            "echo \"$(hostname)\" > /usr/share/nginx/html/index.html",
+        ],
+    )
+    .await;
+    assert_eq!(curl(&node, &sandbox).await, "web-0\n|200");
+    // Written through the mount into the volume's host directory.
+    assert_eq!(
+        std::fs::read_to_string(sandbox.volumes["www"].join("index.html")).unwrap(),
+        "web-0\n"
+    );
+
+    node.runc.kill(&running.runc_id, "TERM").await.unwrap();
+    assert_eq!(running.exit.await.unwrap().exit_code, 0);
+    remove_sandbox(&node.network, &sandbox).unwrap();
     node.finish();
 }
 

@@ -16,9 +16,10 @@ pub use log::serve_log;
 use std::sync::Arc;
 
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
 use k8s_labs_node_api::{NodeConnection, NodeConnections, NodeError};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::errors::ApiError;
 
 /// A failure answered before any stream starts, as a Kubernetes `Status` object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,31 +65,23 @@ impl StatusError {
             NodeError::Internal(message) => Self::internal(message),
         }
     }
+}
 
-    /// The `Status` object, as kube-apiserver serialises it in an HTTP error response.
-    fn to_json(&self) -> Value {
-        json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code,
-        })
+/// The same `Status` as every other API error: one place shapes it.
+impl From<StatusError> for ApiError {
+    fn from(error: StatusError) -> Self {
+        ApiError {
+            code: error.code,
+            reason: error.reason,
+            message: error.message,
+            details: None,
+        }
     }
 }
 
 impl IntoResponse for StatusError {
     fn into_response(self) -> Response {
-        let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = self.to_json().to_string();
-        (
-            code,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body,
-        )
-            .into_response()
+        ApiError::from(self).into_response()
     }
 }
 
@@ -239,6 +232,7 @@ fn container_names<'a>(pod: &'a Value, list: &str) -> Vec<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn pod(containers: &[&str]) -> Value {
         let containers: Vec<Value> = containers.iter().map(|c| json!({"name": c})).collect();
@@ -293,7 +287,7 @@ mod tests {
 
     #[test]
     fn status_json_has_the_kubernetes_shape() {
-        let json = StatusError::bad_request("nope").to_json();
+        let json = ApiError::from(StatusError::bad_request("nope")).to_status();
         assert_eq!(
             json,
             json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",

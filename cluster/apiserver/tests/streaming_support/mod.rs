@@ -7,20 +7,19 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
+use k8s_labs_apiserver::ApiServer;
+use k8s_labs_apiserver::testing::{TestApiServer, kubeconfig_yaml};
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeConnections,
     NodeError, TerminalSize,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
-pub const TOKEN: &str = "streaming-test-token";
 pub const NODE: &str = "local-node";
 
 /// What the fake node saw, for the test to wait on (instead of sleeping).
@@ -205,11 +204,12 @@ impl NodeConnection for LocalNode {
 pub struct Harness {
     pub server: ApiServer,
     pub client: kube::Client,
+    /// The bearer token the server accepts.
+    pub token: String,
     pub events: mpsc::UnboundedReceiver<NodeEvent>,
 }
 
 pub async fn start() -> Harness {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let (events_sender, events) = mpsc::unbounded_channel();
     let nodes = NodeConnections::default();
     nodes.register(
@@ -218,33 +218,22 @@ pub async fn start() -> Harness {
             events: events_sender,
         }),
     );
-    let server = ApiServer::start(ApiServerConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.to_string(),
-        service_cidr: "10.96.0.0/12".to_string(),
-        kubernetes_version: "v1.33.0".to_string(),
-        nodes,
-    })
-    .await
-    .unwrap();
-    let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_yaml(&server.url())).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let TestApiServer {
+        server,
+        client,
+        token,
+    } = TestApiServer::start_with_nodes(nodes).await.unwrap();
     Harness {
         server,
         client,
+        token,
         events,
     }
 }
 
-pub fn kubeconfig_yaml(url: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n\
-         contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\n\
-         current-context: test\nusers:\n- name: test\n  user:\n    token: {TOKEN}\n"
-    )
+/// A kubeconfig for kubectl that reaches the server through a fresh `token_proxy`.
+pub async fn proxied_kubeconfig(harness: &Harness) -> String {
+    kubeconfig_yaml(&token_proxy(harness).await, Some(&harness.token), None)
 }
 
 /// Creates a pod on the local node and reports it running, as the node agent would.
@@ -273,12 +262,14 @@ pub async fn running_pod(client: &kube::Client, name: &str) -> Api<Pod> {
 /// HTTP, so kubectl's requests would be refused with 401; the proxy stands in for the
 /// authenticated transport. It parses request heads only until a connection upgrades
 /// (exec's WebSocket), then copies bytes both ways. Returns the proxy's URL.
-pub async fn token_proxy(server: &ApiServer) -> String {
-    let upstream = server.address();
+pub async fn token_proxy(harness: &Harness) -> String {
+    let upstream = harness.server.address();
+    let authorization: Arc<str> = format!("Authorization: Bearer {}\r\n", harness.token).into();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let authorization = authorization.clone();
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
@@ -290,7 +281,7 @@ pub async fn token_proxy(server: &ApiServer) -> String {
                     let _ = tokio::io::copy(&mut from, &mut to).await;
                 });
                 tokio::select! {
-                    () = forward_requests(client_read, server_write) => {}
+                    () = forward_requests(client_read, server_write, &authorization) => {}
                     _ = &mut responses => {}
                 }
                 responses.abort();
@@ -303,6 +294,7 @@ pub async fn token_proxy(server: &ApiServer) -> String {
 async fn forward_requests(
     mut client: tokio::net::tcp::OwnedReadHalf,
     mut server: tokio::net::tcp::OwnedWriteHalf,
+    authorization: &str,
 ) {
     let mut pending: Vec<u8> = Vec::new();
     let mut buffer = vec![0u8; 16384];
@@ -320,7 +312,7 @@ async fn forward_requests(
         let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
         pending.drain(..head_end);
         let (request_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
-        let with_token = format!("{request_line}\r\nAuthorization: Bearer {TOKEN}\r\n{headers}");
+        let with_token = format!("{request_line}\r\n{authorization}{headers}");
         if server.write_all(with_token.as_bytes()).await.is_err() {
             return;
         }

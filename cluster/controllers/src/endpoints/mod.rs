@@ -18,10 +18,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{Controller, WatchStreamExt as _, watcher};
+use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found, retry_soon};
+use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 use desired::{
     HEADLESS_LABEL, SliceContent, endpoints_subsets, is_headless, selector, selects, slice_contents,
 };
@@ -32,19 +33,12 @@ const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY_LABEL: &str = "endpointslice.kubernetes.io/managed-by";
 const MANAGED_BY: &str = "endpointslice-controller.k8s.io";
 
-struct Context {
-    client: Client,
-}
-
 /// Runs the controller (and the clean-up of deleted Services) until `shutdown` resolves.
 pub(crate) async fn run(
     client: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(
-        Api::<Service>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = controller_of_all::<Service>(&client);
     let services = controller.store();
     // The slices as they are now, to find the Services a pod used to be an endpoint of
     // (after its labels change, the selector no longer leads there).
@@ -58,7 +52,7 @@ pub(crate) async fn run(
     )
     .default_backoff()
     .for_each(|_| async {});
-    let reconciling = controller
+    let controller = controller
         .watches(
             Api::<Pod>::all(client.clone()),
             watcher::Config::default(),
@@ -72,20 +66,18 @@ pub(crate) async fn run(
         .owns(
             Api::<EndpointSlice>::all(client.clone()),
             watcher::Config::default(),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(
-            reconcile,
-            retry_soon,
-            Arc::new(Context {
-                client: client.clone(),
-            }),
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::trace!(%error, "endpoints controller");
-            }
-        });
+        );
+    let context = Arc::new(Context {
+        client: client.clone(),
+    });
+    let reconciling = run_controller(
+        controller,
+        reconcile,
+        context,
+        shutdown,
+        "endpoints controller",
+        FailureLog::Trace,
+    );
     let cleanup = remove_endpoints_of_deleted_services(client);
     // The clean-up watch never ends on its own; the controller ends at shutdown.
     tokio::select! {

@@ -19,51 +19,45 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 
-use crate::reconcile_error::{ReconcileError, is_not_found, retry_soon};
+use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_not_found};
 use claim::{claim, controller_of, new_pod, owner_reference, selects, with_owner, without_owner};
 use plan::{Scale, next_availability_in, scale, status};
 
 /// At most this many pods are created or deleted in one pass (`BurstReplicas`).
 const BURST_REPLICAS: usize = 500;
 
-struct Context {
-    client: Client,
-}
-
 /// Runs the controller until `shutdown` resolves.
 pub(crate) async fn run(
     client: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(
-        Api::<ReplicaSet>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = controller_of_all::<ReplicaSet>(&client);
     let sets = controller.store();
-    controller
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod: Pod| sets_of_pod(&sets, &pod),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_soon, Arc::new(Context { client }))
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "replicaset controller");
-            }
-        })
-        .await;
+    let controller = controller.watches(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default(),
+        move |pod: Pod| sets_of_pod(&sets, &pod),
+    );
+    let context = Arc::new(Context { client });
+    run_controller(
+        controller,
+        reconcile,
+        context,
+        shutdown,
+        "replicaset controller",
+        FailureLog::Debug,
+    )
+    .await;
 }
 
 /// The sets a pod change concerns: its controller if that is a ReplicaSet, otherwise (an

@@ -11,42 +11,37 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::Selector;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found, retry_soon};
+use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 pub(crate) use identity::IdentityError;
 use identity::{claims_for, new_pod, revision_name, set_identity};
 use plan::{SetAction, plan, ready_since, status};
-
-struct Context {
-    client: Client,
-}
 
 /// Runs the controller until `shutdown` resolves.
 pub(crate) async fn run(
     client: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    Controller::new(
-        Api::<StatefulSet>::all(client.clone()),
-        watcher::Config::default(),
+    let controller = controller_of_all::<StatefulSet>(&client)
+        .owns(Api::<Pod>::all(client.clone()), watcher::Config::default());
+    let context = Arc::new(Context { client });
+    run_controller(
+        controller,
+        reconcile,
+        context,
+        shutdown,
+        "statefulset controller",
+        FailureLog::Debug,
     )
-    .owns(Api::<Pod>::all(client.clone()), watcher::Config::default())
-    .graceful_shutdown_on(shutdown)
-    .run(reconcile, retry_soon, Arc::new(Context { client }))
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "statefulset controller");
-        }
-    })
     .await;
 }
 

@@ -18,17 +18,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 use serde_json::json;
 
-use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found, retry_soon};
+use crate::controller_loop::{FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 use crate::volume::binding::{
     BETA_STORAGE_PROVISIONER, BIND_COMPLETED, BOUND_BY_CONTROLLER, STORAGE_PROVISIONER, best_match,
     bind_completed, bound_claim_status, claim_ref, is_bound_to, is_claimed_by, phase, reference_to,
@@ -48,12 +48,9 @@ pub(crate) async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(
-        Api::<PersistentVolumeClaim>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = controller_of_all::<PersistentVolumeClaim>(&client);
     let claims = controller.store();
-    controller
+    let controller = controller
         .watches(
             Api::<PersistentVolume>::all(client.clone()),
             watcher::Config::default(),
@@ -70,15 +67,16 @@ pub(crate) async fn run(
             Api::<StorageClass>::all(client.clone()),
             watcher::Config::default(),
             move |_class: StorageClass| unbound_claims(&claims),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_soon, Arc::new(ctx))
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "persistentvolumeclaim controller");
-            }
-        })
-        .await;
+        );
+    run_controller(
+        controller,
+        reconcile,
+        Arc::new(ctx),
+        shutdown,
+        "persistentvolumeclaim controller",
+        FailureLog::Debug,
+    )
+    .await;
 }
 
 fn unbound_claims(claims: &Store<PersistentVolumeClaim>) -> Vec<ObjectRef<PersistentVolumeClaim>> {

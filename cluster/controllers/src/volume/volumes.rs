@@ -10,49 +10,43 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 use serde_json::json;
 
-use crate::reconcile_error::{ReconcileError, is_not_found, retry_soon};
+use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::reconcile_error::{ReconcileError, is_not_found};
 use crate::volume::binding::{
     BOUND_BY_CONTROLLER, claim_ref, phase, provisioned_by, volume_bound_by_controller,
 };
 use crate::volume::storage_class::PROVISIONER;
-
-struct Context {
-    client: Client,
-}
 
 /// Runs the volume controller until `shutdown` resolves.
 pub(crate) async fn run(
     client: Client,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(
-        Api::<PersistentVolume>::all(client.clone()),
-        watcher::Config::default(),
-    );
+    let controller = controller_of_all::<PersistentVolume>(&client);
     let volumes = controller.store();
-    controller
-        .watches(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            watcher::Config::default(),
-            move |claim: PersistentVolumeClaim| volumes_of_claim(&volumes, &claim),
-        )
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, retry_soon, Arc::new(Context { client }))
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "persistentvolume controller");
-            }
-        })
-        .await;
+    let controller = controller.watches(
+        Api::<PersistentVolumeClaim>::all(client.clone()),
+        watcher::Config::default(),
+        move |claim: PersistentVolumeClaim| volumes_of_claim(&volumes, &claim),
+    );
+    let context = Arc::new(Context { client });
+    run_controller(
+        controller,
+        reconcile,
+        context,
+        shutdown,
+        "persistentvolume controller",
+        FailureLog::Debug,
+    )
+    .await;
 }
 
 /// The volumes a claim change concerns: the one it names and those whose claimRef names it.

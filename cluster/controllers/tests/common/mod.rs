@@ -6,16 +6,15 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::stream::BoxStream;
-use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
-use k8s_labs_controllers::ControllerManager;
+use k8s_labs_apiserver::ApiServer;
+use k8s_labs_apiserver::testing::TestApiServer;
+use k8s_labs_controllers::{ControllerConfig, ControllerManager};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 use serde_json::json;
 
-const TOKEN: &str = "controllers-test-token";
 /// Guards against a hang; never a timed assertion (every wait ends on a watch event).
 pub const HANG_GUARD: Duration = Duration::from_secs(30);
 
@@ -25,29 +24,17 @@ pub struct Cluster {
     pub controllers: ControllerManager,
 }
 
+/// The embedded API server with the controllers started on the default configuration.
 pub async fn start() -> Cluster {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = ApiServer::start(ApiServerConfig {
-        bind: "127.0.0.1:0".parse().unwrap(),
-        token: TOKEN.to_string(),
-        service_cidr: "10.96.0.0/12".to_string(),
-        kubernetes_version: "v1.33.0".to_string(),
-        nodes: Default::default(),
-    })
-    .await
-    .unwrap();
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\ncurrent-context: t\nusers:\n- name: t\n  user:\n    token: {TOKEN}\n",
-        server.url()
-    );
-    let config = kube::Config::from_custom_kubeconfig(
-        Kubeconfig::from_yaml(&kubeconfig).unwrap(),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let client = Client::try_from(config).unwrap();
-    let controllers = ControllerManager::start(client.clone()).await.unwrap();
+    start_with(ControllerConfig::default()).await
+}
+
+/// The embedded API server with the controllers started on `config`.
+pub async fn start_with(config: ControllerConfig) -> Cluster {
+    let TestApiServer { server, client, .. } = TestApiServer::start().await.unwrap();
+    let controllers = ControllerManager::start_with(client.clone(), config)
+        .await
+        .unwrap();
     Cluster {
         server,
         client,
@@ -83,6 +70,21 @@ impl Cluster {
             .create(&PostParams::default(), &object)
             .await
             .unwrap()
+    }
+
+    /// The objects of kind `K` in `namespace` now (a list, for checks after a watch ended).
+    pub async fn list<K>(&self, namespace: &str) -> Vec<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + std::fmt::Debug
+            + serde::de::DeserializeOwned,
+    {
+        Api::<K>::namespaced(self.client.clone(), namespace)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
     }
 }
 

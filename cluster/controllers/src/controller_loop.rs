@@ -1,0 +1,65 @@
+//! Running a kube-runtime `Controller` the way every controller of this crate runs: failures
+//! retried soon, a graceful stop on shutdown, each failed reconcile logged.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use futures::{StreamExt as _, TryFuture};
+use k8s_openapi::serde::de::DeserializeOwned;
+use kube::runtime::controller::Action;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource};
+
+use crate::reconcile_error::{ReconcileError, retry_soon};
+
+/// What a reconcile gets when the API client is all it needs.
+pub(crate) struct Context {
+    pub(crate) client: Client,
+}
+
+/// A controller of every object of kind `K` in every namespace (each controller here is
+/// cluster-wide, as kube-controller-manager's are).
+pub(crate) fn controller_of_all<K>(client: &Client) -> Controller<K>
+where
+    K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Default,
+{
+    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default())
+}
+
+/// How loudly a controller logs a failed reconcile. The Endpoints and Namespace controllers
+/// fail often and harmlessly (objects vanish under them), so they log at trace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FailureLog {
+    Debug,
+    Trace,
+}
+
+/// Runs `controller` with `reconcile` until `shutdown` resolves (reconciles already running
+/// finish first), retrying failures with [`retry_soon`] and logging each one as `name`.
+pub(crate) async fn run_controller<K, Ctx, ReconcilerFut>(
+    controller: Controller<K>,
+    reconcile: impl FnMut(Arc<K>, Arc<Ctx>) -> ReconcilerFut,
+    context: Arc<Ctx>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    name: &'static str,
+    log: FailureLog,
+) where
+    K: Clone + Resource + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Eq + Hash + Clone + Debug + Unpin,
+    ReconcilerFut: TryFuture<Ok = Action, Error = ReconcileError> + Send + 'static,
+{
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, retry_soon, context)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                match log {
+                    FailureLog::Debug => tracing::debug!(%error, "{name}"),
+                    FailureLog::Trace => tracing::trace!(%error, "{name}"),
+                }
+            }
+        })
+        .await;
+}
