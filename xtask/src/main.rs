@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use k8s_labs_harness::provider::{ConnectError, install_crypto_provider};
@@ -47,6 +49,22 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+    /// Speed and scale figures of the embedded cluster (printed, not asserted).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time to scale a ReplicaSet of nginx pods from FROM to TO Ready pods.
+    ReplicasetScale {
+        #[arg(long, default_value_t = 3)]
+        from: i32,
+        #[arg(long, default_value_t = 100)]
+        to: i32,
     },
 }
 
@@ -154,6 +172,21 @@ async fn run(cli: Cli) -> Exit {
         Command::Cluster {
             command: ClusterCommand::Up { kubeconfig_out },
         } => cluster_up(&kubeconfig_out).await,
+        Command::Bench {
+            command: BenchCommand::ReplicasetScale { from, to },
+        } => {
+            if from < 1 || to <= from {
+                eprintln!("error: --from must be at least 1 and --to larger than --from");
+                return Exit::Usage;
+            }
+            match bench::replicaset_scale(from, to).await {
+                Ok(()) => Exit::Passed,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    Exit::Cluster
+                }
+            }
+        }
     }
 }
 

@@ -1,0 +1,138 @@
+//! `cargo xtask bench …`: speed and scale figures of the embedded cluster, printed, never
+//! asserted (our machines are noisy; a timed assertion would be a flaky test).
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::{StreamExt, TryStreamExt};
+use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+
+/// How long one scaling phase may take before the benchmark gives up and says so.
+const PHASE_LIMIT: Duration = Duration::from_secs(600);
+
+/// Times the embedded cluster scaling a ReplicaSet of nginx pods from `from` to `to` Ready
+/// pods through the scale subresource (what `kubectl scale rs` does), and prints the figures.
+pub async fn replicaset_scale(from: i32, to: i32) -> Result<()> {
+    let started = Instant::now();
+    let cluster = EmbeddedCluster::start(ClusterConfig::default()).await?;
+    let cluster_start = started.elapsed();
+    let outcome = scale_on(&cluster, from, to).await;
+    let stopping = Instant::now();
+    let stopped = cluster.stop().await;
+    let cluster_stop = stopping.elapsed();
+    let (to_from, to_to) = outcome?;
+    stopped?;
+    println!("bench replicaset-scale (embedded cluster, nginx pods)");
+    println!(
+        "  cluster start:             {:>8.2} s",
+        cluster_start.as_secs_f64()
+    );
+    println!(
+        "  0 -> {from} Ready pods:          {:>8.2} s",
+        to_from.as_secs_f64()
+    );
+    println!(
+        "  {from} -> {to} Ready pods:        {:>8.2} s",
+        to_to.as_secs_f64()
+    );
+    println!(
+        "  per added pod:             {:>8.1} ms",
+        to_to.as_secs_f64() * 1000.0 / f64::from((to - from).max(1))
+    );
+    println!(
+        "  cluster stop ({to} pods):   {:>8.2} s",
+        cluster_stop.as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn scale_on(cluster: &EmbeddedCluster, from: i32, to: i32) -> Result<(Duration, Duration)> {
+    let client = cluster.client().await?;
+    let namespace = "bench-replicaset-scale";
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({ "metadata": { "name": namespace } }))?;
+    namespaces.create(&PostParams::default(), &ns).await?;
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let replicaset: ReplicaSet = serde_json::from_value(serde_json::json!({
+        "metadata": { "name": "bench" },
+        "spec": {
+            "replicas": from,
+            "selector": { "matchLabels": { "app": "bench" } },
+            "template": {
+                "metadata": { "labels": { "app": "bench" } },
+                "spec": { "containers": [{ "name": "nginx", "image": "nginx" }] },
+            },
+        },
+    }))?;
+
+    let phase = Instant::now();
+    replicasets
+        .create(&PostParams::default(), &replicaset)
+        .await
+        .context("creating the ReplicaSet")?;
+    wait_for_ready_pods(&pods, from).await?;
+    let to_from = phase.elapsed();
+
+    let phase = Instant::now();
+    let scale = serde_json::json!({ "spec": { "replicas": to } });
+    replicasets
+        .patch_scale("bench", &PatchParams::default(), &Patch::Merge(&scale))
+        .await
+        .context("scaling the ReplicaSet")?;
+    wait_for_ready_pods(&pods, to).await?;
+    let to_to = phase.elapsed();
+
+    namespaces
+        .delete(namespace, &DeleteParams::default())
+        .await
+        .context("deleting the namespace")?;
+    Ok((to_from, to_to))
+}
+
+/// Waits, by watch, until `count` pods of the namespace are Ready.
+async fn wait_for_ready_pods(pods: &Api<Pod>, count: i32) -> Result<()> {
+    let wanted = usize::try_from(count).unwrap_or(0);
+    let waiting = async {
+        let mut ready = BTreeSet::new();
+        let mut stream = watcher(pods.clone(), watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .boxed();
+        while let Some(pod) = stream.try_next().await? {
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            if is_ready(&pod) {
+                ready.insert(name);
+            } else {
+                ready.remove(&name);
+            }
+            if ready.len() >= wanted {
+                return Ok(());
+            }
+        }
+        anyhow::bail!(
+            "the pod watch ended with {} of {wanted} pods Ready",
+            ready.len()
+        )
+    };
+    tokio::time::timeout(PHASE_LIMIT, waiting)
+        .await
+        .with_context(|| format!("{count} pods were not Ready within {PHASE_LIMIT:?}"))?
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|status| status.conditions.as_ref())
+        .is_some_and(|conditions| {
+            conditions
+                .iter()
+                .any(|condition| condition.type_ == "Ready" && condition.status == "True")
+        })
+}
