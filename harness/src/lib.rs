@@ -11,6 +11,7 @@ pub mod lab;
 pub mod provider;
 pub mod report;
 pub mod table;
+pub mod testing;
 pub mod wait;
 pub mod workload;
 

@@ -4,8 +4,8 @@
 //! Needs root and the Debian packages the cluster uses; without them the tests fail with
 //! preflight's message (a skipped end-to-end test would hide that nothing was checked).
 
-use k8s_labs_cluster::ClusterConfig;
-use k8s_labs_harness::{CancellationToken, Console, LabReport, Provider, StepResult};
+use k8s_labs_harness::testing::{assert_lab_passes_on_embedded_cluster, start_embedded_cluster};
+use k8s_labs_harness::{CancellationToken, Console, StepResult};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use lab_statefulset_dns::{Expectations, lab, lab_expecting};
@@ -13,55 +13,16 @@ use lab_statefulset_dns::{Expectations, lab, lab_expecting};
 /// One embedded cluster at a time per machine: the tests take turns.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn start_cluster() -> Provider {
-    if let Err(error) = k8s_labs_cluster::preflight() {
-        panic!("the embedded cluster cannot run here: {error:#}");
-    }
-    match Provider::embedded(ClusterConfig::default()).await {
-        Ok(provider) => provider,
-        Err(error) => panic!("the embedded cluster did not start: {error:#}"),
-    }
-}
-
-fn summary(report: &LabReport) -> String {
-    report
-        .steps
-        .iter()
-        .map(|step| format!("{}: {:?}\n", step.name, step.result))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorial_lab_passes_on_the_embedded_cluster() {
     let _turn = CLUSTER.lock().await;
-    let provider = start_cluster().await;
-    let console = Console::capturing();
-    let report = lab()
-        .run(&provider, &console, &CancellationToken::new())
-        .await;
-    provider.stop().await.unwrap();
-
-    assert!(
-        report.passed(),
-        "{}\n{}",
-        summary(&report),
-        console.captured()
-    );
-    assert_eq!(report.steps.len(), 6);
-    assert!(
-        report
-            .steps
-            .iter()
-            .all(|step| matches!(step.result, StepResult::Passed { .. })),
-        "every step ran and passed (none skipped):\n{}",
-        summary(&report)
-    );
+    assert_lab_passes_on_embedded_cluster(lab(), 6).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expecting_four_replicas_fails_at_the_pods_step_with_a_diff_and_cleans_up() {
     let _turn = CLUSTER.lock().await;
-    let provider = start_cluster().await;
+    let provider = start_embedded_cluster().await;
     let console = Console::capturing();
     let broken = lab_expecting(Expectations { replicas: 4 });
     let report = broken
