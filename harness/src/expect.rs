@@ -232,6 +232,15 @@ pub fn nslookup_addresses(output: &str, query: &str) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The `<title>` line of an HTML page: what a step shows of a page it fetched, so
+/// the report stays short while the check itself runs on the whole page.
+pub fn html_title(page: &str) -> String {
+    page.lines()
+        .find(|line| line.contains("<title>"))
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,5 +412,12 @@ Address: 10.244.249.4
         assert!(expect_contains("page", "<title>Welcome", "<html><title>Welcome to").is_ok());
         let mismatch = expect_contains("page", "<title>Welcome", "502 Bad Gateway").unwrap_err();
         assert!(mismatch.diff().contains("+502 Bad Gateway"));
+    }
+
+    #[test]
+    fn html_title_is_the_title_line_or_nothing() {
+        let page = "<html>\n<head>\n<title>Welcome to nginx!</title>\n</head>\n";
+        assert_eq!(html_title(page), "<title>Welcome to nginx!</title>");
+        assert_eq!(html_title("403 Forbidden"), "");
     }
 }

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use k8s_labs_harness::expect::{expect_contains, expect_text};
+use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
@@ -336,12 +336,7 @@ async fn curl_service_page(ctx: StepContext) -> Result<StepOutcome> {
             }
         })
         .await?;
-    let title = page
-        .lines()
-        .find(|line| line.contains("<title>"))
-        .unwrap_or_default()
-        .to_string();
-    Ok(StepOutcome::passed(title))
+    Ok(StepOutcome::passed(html_title(&page)))
 }
 
 /// `kubectl scale --replicas=N`; then exactly N pods Ready and N endpoints on port 80.

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use k8s_labs_harness::expect::{expect_contains, expect_text, nslookup_addresses};
+use k8s_labs_harness::expect::{expect_contains, expect_text, html_title, nslookup_addresses};
+use k8s_labs_harness::table::{endpoint_addresses, endpoints_column};
 use k8s_labs_harness::wait::{PodEvent, ordered_ready_history, pod_phase, render_history};
 use k8s_labs_harness::{Lab, NodeRun, Step, StepContext, StepOutcome};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
@@ -220,12 +221,7 @@ async fn curl_from_web_1(ctx: StepContext) -> Result<StepOutcome> {
             Ok(output.stdout)
         })
         .await?;
-    let title = page
-        .lines()
-        .find(|line| line.contains("<title>"))
-        .unwrap_or_default()
-        .to_string();
-    Ok(StepOutcome::passed(title))
+    Ok(StepOutcome::passed(html_title(&page)))
 }
 
 /// On the node: `nslookup web-1.nginx.<ns>.svc.cluster.local <cluster DNS IP>` answers
@@ -342,40 +338,6 @@ where
     table
 }
 
-/// The `ip:port` pairs of ready addresses of an Endpoints object.
-fn endpoint_addresses(endpoints: &Endpoints) -> Vec<(String, i32)> {
-    let mut pairs = Vec::new();
-    for subset in endpoints.subsets.iter().flatten() {
-        for address in subset.addresses.iter().flatten() {
-            for port in subset.ports.iter().flatten() {
-                pairs.push((address.ip.clone(), port.port));
-            }
-        }
-    }
-    pairs
-}
-
-/// The ENDPOINTS column of `kubectl get ep`: `ip:port` pairs, sorted, comma-separated.
-fn endpoints_column(pairs: impl IntoIterator<Item = (String, i32)>) -> String {
-    let mut pairs: Vec<(IpAddr, String, i32)> = pairs
-        .into_iter()
-        .map(|(ip, port)| {
-            let parsed = ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-            (parsed, ip, port)
-        })
-        .collect();
-    pairs.sort();
-    let column: Vec<String> = pairs
-        .into_iter()
-        .map(|(_, ip, port)| format!("{ip}:{port}"))
-        .collect();
-    if column.is_empty() {
-        "<none>".to_string()
-    } else {
-        column.join(",")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,17 +352,6 @@ mod tests {
             "pods web-0, web-1, web-2 become Running and Ready, in order"
         );
         assert!(lab.manifests().join("web.yaml").is_file());
-    }
-
-    #[test]
-    fn endpoints_column_is_sorted_like_kubectl() {
-        let column = endpoints_column([
-            ("10.244.249.5".to_string(), 80),
-            ("10.244.185.197".to_string(), 80),
-            ("10.244.249.4".to_string(), 80),
-        ]);
-        assert_eq!(column, "10.244.185.197:80,10.244.249.4:80,10.244.249.5:80");
-        assert_eq!(endpoints_column(Vec::new()), "<none>");
     }
 
     #[test]
