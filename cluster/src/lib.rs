@@ -7,6 +7,7 @@
 //! is an API client, so what the labs see here is what they would see on kind or k3s.
 
 mod bootstrap;
+pub mod dns_pod;
 mod kubeconfig;
 
 pub use kubeconfig::CONTEXT_NAME;
@@ -44,7 +45,8 @@ pub struct ClusterConfig {
     pub service_cidr: String,
     /// The cluster IP of the `kube-dns` Service in `kube-system`.
     pub dns_ip: Ipv4Addr,
-    /// What `/version` reports, e.g. `v1.33.0`.
+    /// What `/version` and the node report, `vMAJOR.MINOR[.PATCH]`, e.g. `v1.33.0` (a missing
+    /// patch is reported as `.0`, as a real server always names one). Checked at start.
     pub kubernetes_version: String,
     /// Where to write the kubeconfig, if anywhere.
     pub kubeconfig_path: Option<PathBuf>,
@@ -75,6 +77,7 @@ pub struct EmbeddedCluster {
 
 /// What runs, in the order it is stopped.
 struct Parts {
+    dns_pod: tokio::task::JoinHandle<()>,
     nodes: NodeConnections,
     node: NodeHandle,
     proxy: ServiceProxy,
@@ -86,7 +89,8 @@ struct Parts {
 impl EmbeddedCluster {
     /// Starts the cluster and returns once the API server answers, the cluster DNS serves and
     /// the node is registered.
-    pub async fn start(config: ClusterConfig) -> Result<EmbeddedCluster> {
+    pub async fn start(mut config: ClusterConfig) -> Result<EmbeddedCluster> {
+        config.kubernetes_version = normalized_kubernetes_version(&config.kubernetes_version)?;
         preflight()?;
         let run_root = Path::new(RUN_ROOT);
         k8s_labs_node::cleanup_leftovers(run_root)
@@ -190,7 +194,17 @@ impl EmbeddedCluster {
         .await
         .context("starting the node agent")?;
         nodes.register(NODE_NAME, node.connection());
+        let dns_pod = dns_pod::DnsPod {
+            client: client.clone(),
+            network: self.network.clone(),
+            node: NODE_NAME.to_string(),
+            dns_ip: config.dns_ip,
+            cluster_domain: CLUSTER_DOMAIN.to_string(),
+        }
+        .start()
+        .await?;
         self.parts = Some(Parts {
+            dns_pod,
             nodes,
             node,
             proxy,
@@ -243,6 +257,7 @@ impl EmbeddedCluster {
         } = self;
         let mut first_error = None;
         if let Some(parts) = parts {
+            parts.dns_pod.abort();
             parts.nodes.unregister(NODE_NAME);
             if let Err(error) = parts.node.shutdown().await {
                 first_error.get_or_insert(error.context("stopping the node agent"));
@@ -279,4 +294,44 @@ pub fn preflight() -> Result<()> {
 /// compile only ring, but choosing it explicitly keeps that true whatever a dependency adds.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// `version` as the cluster reports it (`v1.34` becomes `v1.34.0`), or one line saying what a
+/// valid version looks like: a typo must not start a cluster that claims a nonsense version.
+pub fn normalized_kubernetes_version(version: &str) -> Result<String> {
+    let invalid = || {
+        anyhow::anyhow!(
+            "invalid Kubernetes version {version:?}: expected vMAJOR.MINOR or \
+             vMAJOR.MINOR.PATCH, e.g. v1.33 or v1.33.0"
+        )
+    };
+    let numbers: Vec<&str> = version
+        .strip_prefix('v')
+        .ok_or_else(invalid)?
+        .split('.')
+        .collect();
+    if !(2..=3).contains(&numbers.len())
+        || numbers
+            .iter()
+            .any(|number| number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()))
+    {
+        return Err(invalid());
+    }
+    let patch = numbers.get(2).copied().unwrap_or("0");
+    Ok(format!("v{}.{}.{patch}", numbers[0], numbers[1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_versions_are_checked_and_given_a_patch() {
+        assert_eq!(normalized_kubernetes_version("v1.33.0").unwrap(), "v1.33.0");
+        assert_eq!(normalized_kubernetes_version("v1.35").unwrap(), "v1.35.0");
+        for bad in ["1.33", "v1", "v1.33.0.1", "v1.x", "v1..2", "v1.33-rc.1", ""] {
+            let error = normalized_kubernetes_version(bad).unwrap_err().to_string();
+            assert!(error.contains("expected vMAJOR.MINOR"), "{bad}: {error}");
+        }
+    }
 }

@@ -53,27 +53,60 @@ impl fmt::Display for Applied {
 
 /// Parses a multi-document YAML text into dynamic objects; empty documents are skipped.
 /// Octal-looking numbers (`0644`) are read as YAML 1.1 octal, as kubectl does, so that file
-/// modes in manifests mean what their authors meant.
+/// modes in manifests mean what their authors meant. Errors start with `LINE:COLUMN: ` (of the
+/// problem, or of the document's start when the YAML is fine but the object is not), so that
+/// [`Applier::apply_file`] can point at `file:line:column` like a compiler.
 pub fn parse_manifests(yaml: &str) -> Result<Vec<DynamicObject>> {
     let options = serde_saphyr::options! { legacy_octal_numbers: true };
     let documents: Vec<serde_json::Value> = serde_saphyr::from_multiple_with_options(yaml, options)
-        .map_err(|error| anyhow!("{error}"))?;
-    documents
-        .into_iter()
-        .filter(|document| !document.is_null())
-        .enumerate()
-        .map(|(index, document)| {
-            let object: DynamicObject = serde_json::from_value(document)
-                .with_context(|| format!("document {} is not a Kubernetes object", index + 1))?;
-            if object.types.is_none() {
-                bail!("document {} has no apiVersion/kind", index + 1);
+        .map_err(|error| match error.location() {
+            Some(location) => anyhow!(
+                "{}:{}: {}",
+                location.line(),
+                location.column(),
+                first_line(&error.to_string())
+            ),
+            None => anyhow!("{error}"),
+        })?;
+    let starts = document_start_lines(yaml);
+    let mut objects = Vec::new();
+    for (index, document) in documents.into_iter().enumerate() {
+        if document.is_null() {
+            continue;
+        }
+        let line = starts.get(index).copied().unwrap_or(1);
+        let number = index + 1;
+        let object: DynamicObject = serde_json::from_value(document).map_err(|error| {
+            anyhow!("{line}:1: document {number} is not a Kubernetes object: {error}")
+        })?;
+        if object.types.is_none() {
+            bail!("{line}:1: document {number} has no apiVersion/kind");
+        }
+        if object.metadata.name.is_none() {
+            bail!("{line}:1: document {number} has no metadata.name");
+        }
+        objects.push(object);
+    }
+    Ok(objects)
+}
+
+/// The first line of each YAML document: line 1, then the line after each `---`.
+fn document_start_lines(yaml: &str) -> Vec<usize> {
+    let mut starts = vec![1];
+    for (index, line) in yaml.lines().enumerate() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            if index == 0 {
+                starts[0] = 2;
+            } else {
+                starts.push(index + 2);
             }
-            if object.metadata.name.is_none() {
-                bail!("document {} has no metadata.name", index + 1);
-            }
-            Ok(object)
-        })
-        .collect()
+        }
+    }
+    starts
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// Applies manifests to a cluster, caching what discovery said about each kind.
@@ -95,7 +128,8 @@ impl Applier {
     pub async fn apply_file(&mut self, path: &Path, namespace: &str) -> Result<Vec<Applied>> {
         let yaml = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read manifest {}", path.display()))?;
-        let objects = parse_manifests(&yaml).with_context(|| format!("{}", path.display()))?;
+        let objects =
+            parse_manifests(&yaml).map_err(|error| anyhow!("{}:{error:#}", display_path(path)))?;
         let mut applied = Vec::with_capacity(objects.len());
         for object in objects {
             applied.push(
@@ -124,7 +158,11 @@ impl Applier {
             .get_opt(&name)
             .await
             .with_context(|| format!("cannot read {}/{name}", resource.kind))?;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        // Strict: an unknown or misspelt field is an error, as `kubectl apply` reports it,
+        // rather than silently dropped.
+        let params = PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .validation_strict();
         let after = api
             .patch(&name, &params, &Patch::Apply(&object))
             .await
@@ -147,16 +185,50 @@ impl Applier {
         if let Some(found) = self.resources.get(gvk) {
             return Ok(found.clone());
         }
-        let found = pinned_kind(&self.client, gvk).await.with_context(|| {
-            format!(
-                "the cluster does not serve kind {} in {}",
-                gvk.kind,
-                api_version(gvk)
-            )
-        })?;
+        let found = match pinned_kind(&self.client, gvk).await {
+            Ok(found) => found,
+            Err(error) => {
+                let version = match self.client.apiserver_version().await {
+                    Ok(info) => format!("Kubernetes {}", info.git_version),
+                    Err(_) => "its version unknown".to_string(),
+                };
+                return Err(anyhow!(
+                    "the cluster ({version}) does not serve kind {} in apiVersion {}: {error}; \
+                     check the manifest's apiVersion and kind (`kubectl api-resources` lists them)",
+                    gvk.kind,
+                    api_version(gvk)
+                ));
+            }
+        };
         self.resources.insert(gvk.clone(), found.clone());
         Ok(found)
     }
+}
+
+/// `path` relative to the current directory when it is inside it (`manifests/x.yaml`), as
+/// people and editors want to see it.
+pub(crate) fn display_path(path: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
+    let shown = relative.unwrap_or_else(|| path.to_path_buf());
+    // `labs/x/../../manifests/y.yaml` reads better without the detour.
+    let mut parts: Vec<std::path::Component> = Vec::new();
+    for part in shown.components() {
+        match part {
+            std::path::Component::ParentDir
+                if matches!(parts.last(), Some(std::path::Component::Normal(_))) =>
+            {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts
+        .iter()
+        .collect::<std::path::PathBuf>()
+        .display()
+        .to_string()
 }
 
 fn gvk_of(object: &DynamicObject) -> Result<GroupVersionKind> {
@@ -245,5 +317,32 @@ mod tests {
         assert_eq!(kubectl_kind(&resource), "statefulset.apps");
         let service = ApiResource::from_gvk(&gvk_of(&objects[0]).unwrap());
         assert_eq!(kubectl_kind(&service), "service");
+    }
+
+    #[test]
+    fn yaml_errors_point_at_line_and_column() {
+        let broken = "apiVersion: v1\nkind: Service\nmetadata:\n  name: nginx\n  labels: [app\n";
+        let error = format!("{:#}", parse_manifests(broken).unwrap_err());
+        assert!(
+            error.starts_with("5:") || error.starts_with("6:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn object_errors_point_at_their_document() {
+        let yaml = "apiVersion: v1\nkind: Service\nmetadata:\n  name: a\n---\nkind: Service\nmetadata:\n  name: b\n";
+        let error = format!("{:#}", parse_manifests(yaml).unwrap_err());
+        assert!(error.starts_with("6:1: document 2"), "{error}");
+        let nameless = "apiVersion: v1\nkind: Service\nmetadata: {}\n";
+        let error = format!("{:#}", parse_manifests(nameless).unwrap_err());
+        assert_eq!(error, "1:1: document 1 has no metadata.name");
+    }
+
+    #[test]
+    fn paths_are_shown_relative_and_without_detours() {
+        let cwd = std::env::current_dir().unwrap();
+        let path = cwd.join("labs/x/../../manifests/web.yaml");
+        assert_eq!(display_path(&path), "manifests/web.yaml");
     }
 }

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::apply::{Applied, Applier};
 use crate::exec::{CommandOutput, OneShotPod, exec_in_pod};
+use crate::expect::{GoldenOutcome, Redactions, expect_golden};
 use crate::provider::{ClusterFacts, NodeRun, Provider};
 use crate::wait::{PodRecorder, is_pod_running_and_ready, is_statefulset_settled, wait_for};
 
@@ -35,18 +36,28 @@ pub(crate) struct LabShared {
     pub(crate) namespace: String,
     pub(crate) provider: Provider,
     pub(crate) manifests: PathBuf,
+    expected: Option<PathBuf>,
+    bless: bool,
     applier: tokio::sync::Mutex<Applier>,
     recorders: Mutex<HashMap<String, Arc<PodRecorder>>>,
     values: Mutex<HashMap<String, serde_json::Value>>,
 }
 
 impl LabShared {
-    pub(crate) fn new(namespace: String, provider: Provider, manifests: PathBuf) -> LabShared {
+    pub(crate) fn new(
+        namespace: String,
+        provider: Provider,
+        manifests: PathBuf,
+        expected: Option<PathBuf>,
+        bless: bool,
+    ) -> LabShared {
         let applier = tokio::sync::Mutex::new(Applier::new(provider.client()));
         LabShared {
             namespace,
             provider,
             manifests,
+            expected,
+            bless,
             applier,
             recorders: Mutex::new(HashMap::new()),
             values: Mutex::new(HashMap::new()),
@@ -62,21 +73,68 @@ impl LabShared {
     }
 }
 
+/// What one step's run records besides its outcome: how many tries its retried checks took
+/// and which golden files `--bless` rewrote.
+#[derive(Default)]
+pub(crate) struct StepState {
+    tries: AtomicUsize,
+    blessed: Mutex<Vec<(PathBuf, String)>>,
+}
+
+impl StepState {
+    pub(crate) fn tries(&self) -> usize {
+        self.tries.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn blessed(&self) -> Vec<(PathBuf, String)> {
+        self.blessed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
 /// The context a step's body gets: cheap to clone, valid for the step's duration.
 #[derive(Clone)]
 pub struct StepContext {
     shared: Arc<LabShared>,
     deadline: Instant,
-    tries: Arc<AtomicUsize>,
+    state: Arc<StepState>,
 }
 
 impl StepContext {
-    pub(crate) fn new(shared: Arc<LabShared>, deadline: Instant, tries: Arc<AtomicUsize>) -> Self {
+    pub(crate) fn new(shared: Arc<LabShared>, deadline: Instant, state: Arc<StepState>) -> Self {
         StepContext {
             shared,
             deadline,
-            tries,
+            state,
         }
+    }
+
+    /// What this run redacts from outputs: the generic placeholders plus its namespace as
+    /// `[NS]`.
+    pub fn redactions(&self) -> Redactions {
+        Redactions::new().with_value(self.namespace(), "[NS]")
+    }
+
+    /// Claims that `actual`, redacted, matches the lab's golden file `expected/<file>` (see
+    /// [`crate::expect::golden`]); with `--bless` a mismatch rewrites the file instead and the
+    /// report lists it. Returns the redacted text, which is what the step should show.
+    pub fn expect_golden(&self, file: &str, claim: &str, actual: &str) -> Result<String> {
+        let dir = self.shared.expected.as_ref().ok_or_else(|| {
+            anyhow!("this lab has no expected/ directory; give it one with Lab::expected")
+        })?;
+        let redacted = self.redactions().apply(actual);
+        match expect_golden(claim, &dir.join(file), &redacted, self.shared.bless)? {
+            GoldenOutcome::Matched => {}
+            GoldenOutcome::Blessed { path, diff } => self
+                .state
+                .blessed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((path, diff)),
+        }
+        Ok(redacted)
     }
 
     /// The lab run's namespace (`lab-<lab>-<random>`), where the tutorial says `default`.
@@ -240,7 +298,7 @@ impl StepContext {
         let mut backoff = FIRST_BACKOFF;
         let mut last_error: Option<anyhow::Error> = None;
         loop {
-            self.tries.fetch_add(1, Ordering::Relaxed);
+            self.state.tries.fetch_add(1, Ordering::Relaxed);
             let error = match tokio::time::timeout_at(self.deadline, check()).await {
                 Ok(Ok(value)) => return Ok(value),
                 Ok(Err(error)) => error,

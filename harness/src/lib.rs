@@ -1,15 +1,20 @@
 //! The harness every lab stands on: where a lab runs ([`provider`]), how manifests are
 //! applied ([`apply`]), how it waits ([`wait`]) and runs commands ([`exec`]), how claims are
-//! checked ([`expect`]) and reported ([`report`]), and the Lab/Step model with its runner
-//! ([`lab`], [`context`]). A lab only describes steps; it never waits, diffs or cleans up.
+//! checked ([`expect`]) and reported ([`report`], [`reports`], [`diagnostics`]), and the
+//! Lab/Step model ([`lab`], [`context`]) with its runner ([`runner`]).
+//! A lab only describes steps; it never waits, diffs or cleans up.
 
 pub mod apply;
 pub mod context;
+pub mod diagnostics;
+pub mod errors;
 pub mod exec;
 pub mod expect;
 pub mod lab;
 pub mod provider;
 pub mod report;
+pub mod reports;
+pub mod runner;
 pub mod table;
 pub mod testing;
 pub mod wait;
@@ -17,7 +22,8 @@ pub mod workload;
 
 pub use context::StepContext;
 pub use expect::Mismatch;
-pub use lab::{Lab, Step, StepOutcome};
+pub use lab::{Lab, Language, Step, StepOutcome};
 pub use provider::{ClusterFacts, NodeRun, Provider};
 pub use report::{Console, LabReport, StepResult};
+pub use runner::{Keep, Pacer, RunOptions};
 pub use tokio_util::sync::CancellationToken;

@@ -1,19 +1,16 @@
 //! What a run tells its reader: per step the name, the kubectl command it stands for, the
 //! elapsed time and ✓/✗; on failure what was expected, what was got (a diff), then the pods'
-//! statuses and the namespace's recent events, collected without being asked.
+//! statuses, logs and the namespace's recent events, collected without being asked. Files
+//! for machines and handouts (JUnit, JSON, Markdown transcripts) are in [`crate::reports`].
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::ListParams;
-use kube::{Api, Client, ResourceExt};
-
-use crate::expect::Mismatch;
-use crate::wait::pod_phase;
+use crate::expect::{Mismatch, Redactions};
+use crate::lab::Lab;
 
 /// How one step ended.
 #[derive(Debug, Clone)]
@@ -44,10 +41,20 @@ pub struct StepReport {
     pub name: String,
     /// The kubectl command the step stands for (namespace filled in).
     pub command: String,
+    /// What the step shows, in English (may be empty).
+    pub explanation_en: String,
+    /// What the step shows, in Chinese (the English one when there is none).
+    pub explanation_zh: String,
     /// How long the step took.
     pub elapsed: Duration,
+    /// The step's timeout (scaled).
+    pub timeout: Duration,
     /// How many tries retried checks took (0 when the step retried nothing).
     pub tries: usize,
+    /// Golden files `--bless` rewrote, with what changed.
+    pub blessed: Vec<(PathBuf, String)>,
+    /// What to look at when the step fails (may be empty).
+    pub hint: String,
     /// How it ended.
     pub result: StepResult,
 }
@@ -64,12 +71,18 @@ impl StepReport {
 pub struct LabReport {
     /// The lab's name.
     pub lab: String,
+    /// The lab's title.
+    pub title: String,
+    /// The cluster it ran on, as the start line shows it.
+    pub cluster: String,
     /// The namespace the run used.
     pub namespace: String,
     /// The steps that ran, in order (the run stops at the first failure).
     pub steps: Vec<StepReport>,
     /// How many steps the lab has (more than `steps.len()` when the run stopped early).
     pub total_steps: usize,
+    /// The names of all the lab's steps, run or not.
+    pub step_names: Vec<String>,
     /// Set when the run could not start or clean up (cluster errors rather than claims).
     pub error: Option<String>,
     /// Set when a signal stopped the run.
@@ -78,18 +91,50 @@ pub struct LabReport {
     pub diagnostics: Option<String>,
     /// Whether the namespace was confirmed gone at the end.
     pub namespace_deleted: bool,
+    /// Whether the namespace was kept on purpose (`--keep`).
+    pub kept: bool,
     /// Wall time of the whole run, cleanup included.
     pub elapsed: Duration,
 }
 
 impl LabReport {
-    /// Whether every claim held and the run cleaned up after itself.
+    /// The report of a run of `lab` that has not started yet.
+    pub fn new(lab: &Lab, namespace: &str, cluster: &str) -> LabReport {
+        LabReport {
+            lab: lab.name().to_string(),
+            title: lab.title().to_string(),
+            cluster: cluster.to_string(),
+            namespace: namespace.to_string(),
+            steps: Vec::new(),
+            total_steps: lab.steps().len(),
+            step_names: lab
+                .steps()
+                .iter()
+                .map(|step| step.name().to_string())
+                .collect(),
+            error: None,
+            interrupted: false,
+            diagnostics: None,
+            namespace_deleted: false,
+            kept: false,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    /// Whether every claim held and the run cleaned up after itself (or kept its namespace
+    /// because it was asked to).
     pub fn passed(&self) -> bool {
         self.error.is_none()
             && !self.interrupted
-            && self.namespace_deleted
+            && (self.namespace_deleted || self.kept)
             && self.steps.len() == self.total_steps
             && self.steps.iter().all(StepReport::ok)
+    }
+
+    /// What this run redacts from the outputs it shows in files: the generic placeholders and
+    /// its namespace as `[NS]`.
+    pub fn redactions(&self) -> Redactions {
+        Redactions::new().with_value(&self.namespace, "[NS]")
     }
 
     /// The first failed step, if any.
@@ -104,6 +149,7 @@ impl LabReport {
 pub struct Console {
     captured: Option<Arc<Mutex<String>>>,
     color: bool,
+    prefix: Option<String>,
 }
 
 impl Console {
@@ -111,7 +157,8 @@ impl Console {
     pub fn stdout() -> Console {
         Console {
             captured: None,
-            color: std::io::stdout().is_terminal(),
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            prefix: None,
         }
     }
 
@@ -120,7 +167,16 @@ impl Console {
         Console {
             captured: Some(Arc::new(Mutex::new(String::new()))),
             color: false,
+            prefix: None,
         }
+    }
+
+    /// The same console with every line prefixed by `[prefix] `, so that labs running in
+    /// parallel (`--jobs`) stay readable when their lines interleave.
+    pub fn prefixed(&self, prefix: &str) -> Console {
+        let mut console = self.clone();
+        console.prefix = Some(format!("[{prefix}] "));
+        console
     }
 
     /// Everything printed so far (empty unless made with [`Console::capturing`]).
@@ -131,8 +187,20 @@ impl Console {
             .unwrap_or_default()
     }
 
-    /// Prints `text` as is (it should end with a newline).
+    /// Prints `text` as is (it should end with a newline), prefixing each line when the
+    /// console has a prefix. One call is one write, so lines of parallel runs do not mix.
     pub fn print(&self, text: &str) {
+        let prefixed;
+        let text = match &self.prefix {
+            Some(prefix) => {
+                prefixed = text
+                    .lines()
+                    .map(|line| format!("{prefix}{line}\n"))
+                    .collect::<String>();
+                prefixed.as_str()
+            }
+            None => text,
+        };
         if let Some(captured) = &self.captured {
             captured
                 .lock()
@@ -155,10 +223,33 @@ impl Console {
     }
 
     /// The header of a run.
-    pub fn lab_started(&self, lab: &str, title: &str, cluster: &str, namespace: &str) {
+    pub fn lab_started(&self, lab: &str, title: &str, cluster: &str, facts: &str, namespace: &str) {
         self.print(&format!(
-            "{} {lab}: {title}\n  on {cluster}, namespace {namespace}\n\n",
+            "{} {lab}: {title}\n  on {cluster}, namespace {namespace}\n  found {facts}\n\n",
             self.paint("1", "lab")
+        ));
+    }
+
+    /// A step's explanation, before it begins (nothing when it has none).
+    pub fn explanation(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let mut lines = String::new();
+        // 80 columns: 6 of indent, 74 of text (Chinese counts two columns a character).
+        for line in textwrap::wrap(text, 74) {
+            let _ = writeln!(lines, "      {}", self.paint("3", &line));
+        }
+        self.print(&lines);
+    }
+
+    /// A namespace kept for inspection, and how to look at it.
+    pub fn kept(&self, namespace: &str, inspect_hint: Option<&str>) {
+        let reach = inspect_hint
+            .map(|hint| format!("{hint} "))
+            .unwrap_or_default();
+        self.print(&format!(
+            "namespace {namespace} kept for inspection:\n  {reach}kubectl -n {namespace} get all,events\n  delete it with: {reach}kubectl delete namespace {namespace}\n"
         ));
     }
 
@@ -180,6 +271,10 @@ impl Console {
         } else {
             String::new()
         };
+        for (path, diff) in &step.blessed {
+            let _ = writeln!(text, "      blessed {}:", path.display());
+            text.push_str(&indent(diff, 8));
+        }
         match &step.result {
             StepResult::Passed { output } => {
                 for line in output.lines() {
@@ -198,6 +293,10 @@ impl Console {
                 match mismatch {
                     Some(mismatch) => text.push_str(&indent(&self.render_mismatch(mismatch), 6)),
                     None => text.push_str(&indent(message, 6)),
+                }
+                if !step.hint.is_empty() {
+                    let hint = format!("hint: {}", step.hint);
+                    text.push_str(&indent(&self.paint("33", &hint), 6));
                 }
                 text.push('\n');
             }
@@ -236,7 +335,9 @@ impl Console {
         if let Some(error) = &report.error {
             let _ = writeln!(text, "error: {error}");
         }
-        let cleanup = if report.namespace_deleted {
+        let cleanup = if report.kept {
+            format!("namespace {} kept", report.namespace)
+        } else if report.namespace_deleted {
             format!("namespace {} deleted", report.namespace)
         } else {
             format!("namespace {} NOT confirmed deleted", report.namespace)
@@ -269,196 +370,14 @@ pub fn format_elapsed(elapsed: Duration) -> String {
     }
 }
 
-fn indent(text: &str, by: usize) -> String {
+pub(crate) fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
     text.lines().map(|line| format!("{pad}{line}\n")).collect()
-}
-
-/// The namespace's pods (phase, conditions, container states) and its recent events sorted
-/// by time, as text; what a reader needs first when a step failed. Errors reading them are
-/// reported inline: diagnostics must never hide the original failure.
-pub async fn collect_diagnostics(client: &Client, namespace: &str) -> String {
-    let mut text = format!("pods in {namespace}:\n");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    match pods.list(&ListParams::default()).await {
-        Ok(list) if list.items.is_empty() => text.push_str("  (none)\n"),
-        Ok(list) => {
-            for pod in &list.items {
-                text.push_str(&describe_pod(pod));
-            }
-        }
-        Err(error) => {
-            let _ = writeln!(text, "  (cannot list pods: {error})");
-        }
-    }
-    let _ = writeln!(text, "events in {namespace} (oldest first):");
-    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
-    match events.list(&ListParams::default()).await {
-        Ok(list) if list.items.is_empty() => text.push_str("  (none)\n"),
-        Ok(list) => text.push_str(&describe_events(list.items, 30)),
-        Err(error) => {
-            let _ = writeln!(text, "  (cannot list events: {error})");
-        }
-    }
-    text
-}
-
-/// One pod as diagnostic text: phase, IP, conditions and each container's state.
-pub fn describe_pod(pod: &Pod) -> String {
-    let mut text = String::new();
-    let status = pod.status.as_ref();
-    let ip = status
-        .and_then(|status| status.pod_ip.as_deref())
-        .unwrap_or("<none>");
-    let _ = writeln!(text, "  pod {}: {} ip {ip}", pod.name_any(), pod_phase(pod));
-    if let Some(conditions) = status.and_then(|status| status.conditions.as_ref()) {
-        let conditions: Vec<String> = conditions
-            .iter()
-            .map(|condition| {
-                let reason = condition
-                    .reason
-                    .as_deref()
-                    .map(|reason| format!(" ({reason})"))
-                    .unwrap_or_default();
-                format!("{}={}{reason}", condition.type_, condition.status)
-            })
-            .collect();
-        let _ = writeln!(text, "    conditions: {}", conditions.join(", "));
-    }
-    for container in status
-        .and_then(|status| status.container_statuses.as_ref())
-        .into_iter()
-        .flatten()
-    {
-        let _ = writeln!(text, "    container {}", describe_container(container));
-    }
-    text
-}
-
-fn describe_container(container: &ContainerStatus) -> String {
-    let state = container.state.as_ref();
-    let now = if let Some(waiting) = state.and_then(|state| state.waiting.as_ref()) {
-        format!(
-            "waiting: {} {}",
-            waiting.reason.as_deref().unwrap_or(""),
-            waiting.message.as_deref().unwrap_or("")
-        )
-    } else if let Some(terminated) = state.and_then(|state| state.terminated.as_ref()) {
-        format!(
-            "terminated: exit {} {} {}",
-            terminated.exit_code,
-            terminated.reason.as_deref().unwrap_or(""),
-            terminated.message.as_deref().unwrap_or("")
-        )
-    } else if state.and_then(|state| state.running.as_ref()).is_some() {
-        "running".to_string()
-    } else {
-        "unknown".to_string()
-    };
-    let last = container
-        .last_state
-        .as_ref()
-        .and_then(|state| state.terminated.as_ref())
-        .map(|terminated| {
-            format!(
-                "; last terminated: exit {} {}",
-                terminated.exit_code,
-                terminated.reason.as_deref().unwrap_or("")
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "{}: {} ready={} restarts={}{last}",
-        container.name,
-        now.trim_end(),
-        container.ready,
-        container.restart_count
-    )
-}
-
-/// The last `limit` events sorted by time, one per line: `time type reason object: message`.
-pub fn describe_events(mut events: Vec<Event>, limit: usize) -> String {
-    events.sort_by_key(event_time);
-    let skip = events.len().saturating_sub(limit);
-    events
-        .iter()
-        .skip(skip)
-        .map(|event| {
-            let time = event_time(event)
-                .map(|time| time.to_string())
-                .unwrap_or_else(|| "-".to_string());
-            let object = format!(
-                "{}/{}",
-                event
-                    .involved_object
-                    .kind
-                    .as_deref()
-                    .unwrap_or("?")
-                    .to_lowercase(),
-                event.involved_object.name.as_deref().unwrap_or("?")
-            );
-            format!(
-                "  {time} {} {} {object}: {}\n",
-                event.type_.as_deref().unwrap_or("-"),
-                event.reason.as_deref().unwrap_or("-"),
-                event.message.as_deref().unwrap_or("").trim()
-            )
-        })
-        .collect()
-}
-
-/// When an event happened: lastTimestamp, else eventTime, else firstTimestamp, else creation.
-fn event_time(event: &Event) -> Option<jiff::Timestamp> {
-    event
-        .last_timestamp
-        .as_ref()
-        .map(|Time(time)| *time)
-        .or_else(|| event.event_time.as_ref().map(|micro| micro.0))
-        .or_else(|| event.first_timestamp.as_ref().map(|Time(time)| *time))
-        .or_else(|| {
-            event
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|Time(time)| *time)
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::core::v1::ObjectReference;
-
-    fn event(reason: &str, at: &str) -> Event {
-        Event {
-            reason: Some(reason.to_string()),
-            type_: Some("Normal".to_string()),
-            message: Some(format!("{reason} happened")),
-            involved_object: ObjectReference {
-                kind: Some("Pod".to_string()),
-                name: Some("web-0".to_string()),
-                ..Default::default()
-            },
-            last_timestamp: Some(Time(at.parse().unwrap())),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn events_are_sorted_by_time_and_limited_to_the_latest() {
-        let events = vec![
-            event("Started", "2024-01-01T00:00:03Z"),
-            event("Scheduled", "2024-01-01T00:00:01Z"),
-            event("Pulled", "2024-01-01T00:00:02Z"),
-        ];
-        let text = describe_events(events, 2);
-        let reasons: Vec<&str> = text
-            .lines()
-            .map(|line| line.split_whitespace().nth(2).unwrap())
-            .collect();
-        assert_eq!(reasons, vec!["Pulled", "Started"]);
-        assert!(text.contains("pod/web-0: Pulled happened"), "{text}");
-    }
 
     #[test]
     fn elapsed_times_read_naturally() {
@@ -472,8 +391,13 @@ mod tests {
         console.step_finished(&StepReport {
             name: "pods".into(),
             command: "kubectl get pod".into(),
+            explanation_en: String::new(),
+            explanation_zh: String::new(),
             elapsed: Duration::from_millis(5),
+            timeout: Duration::from_secs(1),
             tries: 1,
+            blessed: Vec::new(),
+            hint: String::new(),
             result: StepResult::Failed {
                 message: "claim failed".into(),
                 mismatch: Some(Mismatch::new("pods ready", "web-0\nweb-1\n", "web-0\n")),
@@ -483,5 +407,35 @@ mod tests {
         assert!(text.contains("✗ 5 ms"), "{text}");
         assert!(text.contains("claim failed: pods ready"), "{text}");
         assert!(text.contains("-web-1"), "{text}");
+    }
+
+    #[test]
+    fn a_prefixed_console_prefixes_every_line() {
+        let console = Console::capturing();
+        let prefixed = console.prefixed("pvc-templates");
+        prefixed.print("one\ntwo\n");
+        console.print("plain\n");
+        assert_eq!(
+            console.captured(),
+            "[pvc-templates] one\n[pvc-templates] two\nplain\n"
+        );
+    }
+
+    #[test]
+    fn explanations_wrap_to_80_columns_in_both_languages() {
+        let console = Console::capturing();
+        console.explanation(&"The headless Service gives each pod a stable DNS name. ".repeat(4));
+        console.explanation(
+            &"无头服务为每个 Pod 提供一个稳定的域名，客户端可以直接访问某一个 Pod。".repeat(3),
+        );
+        let text = console.captured();
+        assert!(text.lines().count() >= 5, "{text}");
+        for line in text.lines() {
+            let columns: usize = line
+                .chars()
+                .map(|c| if c.len_utf8() == 3 { 2 } else { 1 })
+                .sum();
+            assert!(columns <= 80, "{columns} columns: {line}");
+        }
     }
 }

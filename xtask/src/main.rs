@@ -9,11 +9,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod bench_wait;
+mod check;
+#[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
+mod cluster_choice;
+mod run_labs;
+mod walk;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use k8s_labs_harness::provider::{ConnectError, install_crypto_provider};
-use k8s_labs_harness::{CancellationToken, Console, Lab, Provider};
+use k8s_labs_harness::{Keep, Lab, Language, Provider, RunOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
 #[derive(Parser)]
@@ -38,13 +44,15 @@ enum Command {
         /// Runs every lab.
         #[arg(long)]
         all: bool,
-        /// Runs on the cluster of this kubeconfig instead of the embedded cluster.
-        #[arg(long, value_name = "PATH")]
-        kubeconfig: Option<PathBuf>,
-        /// The kubeconfig context to use (default: its current context).
-        #[arg(long, value_name = "NAME", requires = "kubeconfig")]
-        context: Option<String>,
+        #[command(flatten)]
+        cluster: cluster_choice::ClusterArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        walk: walk::WalkArgs,
     },
+    /// Checks a lab's claims against a namespace where a student applied it by hand.
+    Check(check::CheckArgs),
     /// The embedded cluster.
     Cluster {
         #[command(subcommand)]
@@ -57,8 +65,98 @@ enum Command {
     },
 }
 
+/// How labs run and what they write, beyond which cluster they run on.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// When to keep a lab's namespace for inspection instead of deleting it.
+    #[arg(long, value_enum, default_value_t = KeepArg::Never)]
+    keep: KeepArg,
+    /// Run up to N labs at a time, each in its own namespace.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Multiply every step timeout by this factor (slow clusters, first image pulls).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = parse_timeout_scale)]
+    timeout_scale: f64,
+    /// Rewrite golden files under labs/<lab>/expected/ that no longer match, showing what changed.
+    #[arg(long)]
+    bless: bool,
+    /// Print each step's explanation before it runs, in this language.
+    #[arg(long, value_enum, value_name = "LANG")]
+    explain: Option<LangArg>,
+    /// Write a JUnit XML report (a test suite per lab, a test case per step).
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Write every step's result, duration and tries as JSON.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write one Markdown transcript per lab and language into this directory.
+    #[arg(long, value_name = "DIR")]
+    transcript: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum KeepArg {
+    Never,
+    OnFailure,
+    Always,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LangArg {
+    En,
+    Zh,
+}
+
+impl From<LangArg> for Language {
+    fn from(lang: LangArg) -> Language {
+        match lang {
+            LangArg::En => Language::En,
+            LangArg::Zh => Language::Zh,
+        }
+    }
+}
+
+fn parse_timeout_scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale.is_finite() && (0.1..=100.0).contains(&scale) => Ok(scale),
+        _ => Err(format!("{text:?} is not a factor between 0.1 and 100")),
+    }
+}
+
+impl RunArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            keep: match self.keep {
+                KeepArg::Never => Keep::Never,
+                KeepArg::OnFailure => Keep::OnFailure,
+                KeepArg::Always => Keep::Always,
+            },
+            timeout_scale: self.timeout_scale,
+            bless: self.bless,
+            explain: self.explain.map(Language::from),
+            inspect_hint: None,
+            pacer: None,
+            existing_namespace: None,
+        }
+    }
+
+    fn files(&self) -> run_labs::ReportFiles {
+        run_labs::ReportFiles {
+            junit: self.junit.clone(),
+            json: self.json.clone(),
+            transcript: self.transcript.clone(),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Time from a condition becoming true to the next step starting: watch vs 1 s polling.
+    WaitLatency {
+        /// Conditions measured per waiter.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+        rounds: u16,
+    },
     /// Time to scale a ReplicaSet of nginx pods from FROM to TO Ready pods.
     ReplicasetScale {
         #[arg(long, default_value_t = 3)]
@@ -80,7 +178,7 @@ enum ClusterCommand {
 
 /// Why the command stopped, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
+pub(crate) enum Exit {
     Passed,
     ClaimFailed,
     Usage,
@@ -90,7 +188,7 @@ enum Exit {
 
 /// The signal that stopped a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stop {
+pub(crate) enum Stop {
     Interrupt,
     Terminate,
 }
@@ -113,7 +211,7 @@ impl Exit {
 const DEFAULT_LOG_FILTER: &str = "warn,kube_client::client::builder=off";
 
 /// How long a cluster start interrupted by a signal may still take before we give up on it.
-const START_GRACE: Duration = Duration::from_secs(30);
+pub(crate) const START_GRACE: Duration = Duration::from_secs(30);
 
 /// Every lab of the project, in the order `labs` lists them.
 fn all_labs() -> Vec<Lab> {
@@ -157,8 +255,9 @@ async fn run(cli: Cli) -> Exit {
         Command::Lab {
             name,
             all,
-            kubeconfig,
-            context,
+            cluster,
+            run,
+            walk,
         } => {
             let labs = match select_labs(name.as_deref(), all) {
                 Ok(labs) => labs,
@@ -167,11 +266,39 @@ async fn run(cli: Cli) -> Exit {
                     return Exit::Usage;
                 }
             };
-            run_labs(labs, kubeconfig.as_deref(), context.as_deref()).await
+            let connecting = connect(&cluster);
+            let mut options = run.options();
+            if walk.walk {
+                // The pacer shows the explanation itself, wrapped, with the command.
+                options.explain = None;
+                options.pacer = Some(std::sync::Arc::new(walk::WalkPacer::new(
+                    walk::stdin_lines(),
+                    walk.auto,
+                    walk.lang.into(),
+                )));
+            }
+            run_labs::run_labs(
+                labs,
+                connecting,
+                options,
+                usize::from(run.jobs),
+                &run.files(),
+            )
+            .await
         }
+        Command::Check(args) => check::check(args).await,
         Command::Cluster {
             command: ClusterCommand::Up { kubeconfig_out },
         } => cluster_up(&kubeconfig_out).await,
+        Command::Bench {
+            command: BenchCommand::WaitLatency { rounds },
+        } => match bench_wait::wait_latency(usize::from(rounds)).await {
+            Ok(()) => Exit::Passed,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Exit::Cluster
+            }
+        },
         Command::Bench {
             command: BenchCommand::ReplicasetScale { from, to },
         } => {
@@ -209,7 +336,7 @@ fn select_labs(name: Option<&str>, all: bool) -> Result<Vec<Lab>, String> {
 }
 
 /// Resolves on SIGINT or SIGTERM with which one it was.
-async fn stop_signal() -> Stop {
+pub(crate) async fn stop_signal() -> Stop {
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
@@ -223,94 +350,24 @@ async fn stop_signal() -> Stop {
     }
 }
 
-async fn run_labs(labs: Vec<Lab>, kubeconfig: Option<&Path>, context: Option<&str>) -> Exit {
-    let cancel = CancellationToken::new();
-    let signal_cancel = cancel.clone();
-    let signals = tokio::spawn(async move {
-        let stop = stop_signal().await;
-        signal_cancel.cancel();
-        stop
-    });
-    let connecting = connect(kubeconfig, context);
-    tokio::pin!(connecting);
-    let provider = tokio::select! {
-        provider = &mut connecting => provider,
-        _ = cancel.cancelled() => {
-            // Let a start in progress finish, so that stopping removes all it created.
-            if let Ok(Ok(provider)) = tokio::time::timeout(START_GRACE, connecting).await {
-                let _ = provider.stop().await;
-            }
-            return Exit::Signal(signals.await.unwrap_or(Stop::Interrupt));
-        }
-    };
-    let provider = match provider {
-        Ok(provider) => provider,
-        Err(exit) => return exit,
-    };
-    let console = Console::stdout();
-    let mut exit = Exit::Passed;
-    for lab in &labs {
-        let report = lab.run(&provider, &console, &cancel).await;
-        if report.interrupted {
-            exit = Exit::Signal(Stop::Interrupt);
-            break;
-        }
-        if report.error.is_some() && report.steps.is_empty() {
-            exit = Exit::Cluster;
-        } else if !report.passed() && exit == Exit::Passed {
-            exit = Exit::ClaimFailed;
-        }
+/// Starts the embedded cluster (after its preflight), an ephemeral k3s, or connects to a
+/// kubeconfig's cluster; on failure prints one error line and returns the exit code.
+async fn connect(cluster: &cluster_choice::ClusterArgs) -> Result<Provider, Exit> {
+    if matches!(
+        cluster.choice(),
+        k8s_labs_harness::provider::ClusterChoice::Embedded { .. }
+    ) && let Err(error) = k8s_labs_cluster::preflight()
+    {
+        eprintln!("error: {error:#}; or run the labs on another cluster with --kubeconfig PATH");
+        return Err(Exit::Cluster);
     }
-    if let Err(error) = provider.stop().await {
-        eprintln!("error: stopping the cluster failed: {error:#}; check for leftover processes");
-        if exit == Exit::Passed {
-            exit = Exit::Cluster;
+    cluster.connect().await.map_err(|error| {
+        eprintln!("error: {error}");
+        match error {
+            ConnectError::Config(_) => Exit::Usage,
+            ConnectError::Cluster(_) => Exit::Cluster,
         }
-    }
-    if let Exit::Signal(_) = exit {
-        return Exit::Signal(signals.await.unwrap_or(Stop::Interrupt));
-    }
-    signals.abort();
-    exit
-}
-
-/// Starts the embedded cluster or connects to the kubeconfig's; on failure prints one error
-/// line and returns the exit code.
-async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Provider, Exit> {
-    match kubeconfig {
-        Some(path) => Provider::kubeconfig(path, context)
-            .await
-            .map_err(|error| match error {
-                ConnectError::Config(error) => {
-                    eprintln!(
-                        "error: {error}: {}; check the file and --context",
-                        error.root_cause()
-                    );
-                    Exit::Usage
-                }
-                ConnectError::Cluster(error) => {
-                    eprintln!(
-                        "error: {error}: {}; check that the cluster is reachable \
-                         (kubectl --kubeconfig {} get nodes)",
-                        error.root_cause(),
-                        path.display()
-                    );
-                    Exit::Cluster
-                }
-            }),
-        None => {
-            if let Err(error) = k8s_labs_cluster::preflight() {
-                eprintln!("error: {error:#}");
-                return Err(Exit::Cluster);
-            }
-            Provider::embedded(ClusterConfig::default())
-                .await
-                .map_err(|error| {
-                    eprintln!("error: {error:#}; fix that, or run the lab on another cluster with --kubeconfig PATH");
-                    Exit::Cluster
-                })
-        }
-    }
+    })
 }
 
 async fn cluster_up(kubeconfig_out: &Path) -> Exit {
@@ -427,6 +484,44 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "lab"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "x", "--all"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "lab", "--all"]).is_ok());
-        assert!(Cli::try_parse_from(["xtask", "lab", "x", "--context", "c"]).is_err());
+        assert!(
+            Cli::try_parse_from(["xtask", "lab", "x", "--cluster", "k3s", "--kubeconfig", "k"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn run_flags_are_checked_by_the_parser() {
+        let parsed = Cli::try_parse_from([
+            "xtask",
+            "lab",
+            "--all",
+            "--keep",
+            "on-failure",
+            "--jobs",
+            "3",
+            "--timeout-scale",
+            "2.5",
+            "--junit",
+            "j.xml",
+            "--json",
+            "r.json",
+            "--transcript",
+            "out",
+            "--bless",
+        ]);
+        assert!(parsed.is_ok());
+        for bad in [
+            vec!["xtask", "lab", "--all", "--keep", "sometimes"],
+            vec!["xtask", "lab", "--all", "--jobs", "0"],
+            vec!["xtask", "lab", "--all", "--timeout-scale", "0"],
+            vec!["xtask", "lab", "--all", "--timeout-scale", "fast"],
+            vec!["xtask", "lab", "--all", "--explain", "fr"],
+        ] {
+            assert!(
+                Cli::try_parse_from(&bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
     }
 }

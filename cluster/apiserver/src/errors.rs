@@ -130,6 +130,11 @@ impl ApiError {
         )
     }
 
+    /// 415 with a message of its own (what is accepted and what to do instead).
+    pub fn unsupported_media_type_with(message: impl Into<String>) -> Self {
+        Self::new(415, "UnsupportedMediaType", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }

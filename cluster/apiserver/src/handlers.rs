@@ -10,14 +10,15 @@ use crate::context::{Query, Shared, Target, str_at};
 use crate::convert::{storage, to_storage, to_view};
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult, json_response};
+use crate::field_validation::{self, FieldValidation};
 use crate::patch::{self, PatchType};
 use crate::registry::{self, ResourceInfo};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{Change, Outcome};
 pub use crate::update::{deletion_complete, update_change};
 
-/// Parses an object body in JSON (or YAML); protobuf is answered 415 so that client-go
-/// falls back to JSON, as it does against servers without protobuf support.
+/// Parses an object body in JSON, YAML or (for the kinds kubectl ≥ 1.32's typed clients
+/// send that way) Kubernetes protobuf.
 pub fn parse_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let content_type = headers
         .get(http::header::CONTENT_TYPE)
@@ -35,6 +36,7 @@ pub fn parse_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
             Ok(value)
         }
         "application/json" | "" | "*/*" => parse_json(body),
+        crate::protobuf::MEDIA_TYPE => crate::protobuf::decode_object(body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -217,9 +219,13 @@ pub fn create(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response> {
+    let directive = FieldValidation::from_query(query)?;
     let object = parse_object(headers, body)?;
+    let warnings = field_validation::check(directive, target.resource, &object)?;
     let created = create_object(state, target, object, query.dry_run())?;
-    Ok(json_response(StatusCode::CREATED, &created))
+    let mut response = json_response(StatusCode::CREATED, &created);
+    field_validation::add_warnings(&mut response, &warnings);
+    Ok(response)
 }
 
 /// Runs `decide` on the stored object `name` at `target` in one store transaction; 404 when
@@ -287,7 +293,10 @@ pub fn update(
 ) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let new = to_storage(resource, parse_object(headers, body)?);
+    let directive = FieldValidation::from_query(query)?;
+    let parsed = parse_object(headers, body)?;
+    let warnings = field_validation::check(directive, resource, &parsed)?;
+    let new = to_storage(resource, parsed);
     let sub = target.subresource.as_deref();
     let dry_run = query.dry_run();
     // Like kube-apiserver's AllowCreateOnUpdate: a PUT of a missing Endpoints, Event or
@@ -302,7 +311,11 @@ pub fn update(
         let mut object = to_view(resource, new);
         object["metadata"]["name"] = json!(name);
         match create_object(state, target, object, dry_run) {
-            Ok(created) => return Ok(json_response(StatusCode::CREATED, &created)),
+            Ok(created) => {
+                let mut response = json_response(StatusCode::CREATED, &created);
+                field_validation::add_warnings(&mut response, &warnings);
+                return Ok(response);
+            }
             Err(e) if e.reason == "AlreadyExists" => {
                 return Err(ApiError::conflict(&resource.qualified_plural(), &name));
             }
@@ -312,7 +325,9 @@ pub fn update(
     let object = update_existing(state, target, &name, dry_run, |old| {
         update_change(storage(resource), sub, old, new)
     })?;
-    Ok(json_response(StatusCode::OK, &object))
+    let mut response = json_response(StatusCode::OK, &object);
+    field_validation::add_warnings(&mut response, &warnings);
+    Ok(response)
 }
 
 pub fn patch(
@@ -324,6 +339,7 @@ pub fn patch(
 ) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
+    let directive = FieldValidation::from_query(query)?;
     let (patch_type, patch_body) = parse_patch(headers, body)?;
     let sub = target.subresource.as_deref();
     let dry_run = query.dry_run();
@@ -345,13 +361,29 @@ pub fn patch(
         if !patch_body.is_object() {
             return Err(ApiError::bad_request("apply patch must be an object"));
         }
-        return apply(state, target, &name, &manager, patch_body, dry_run);
+        let request = ApplyRequest {
+            manager: &manager,
+            directive,
+            dry_run,
+        };
+        return apply(state, target, &name, request, patch_body);
     }
+    let mut warnings = Vec::new();
     let object = update_existing(state, target, &name, dry_run, |old| {
         let patched = patch::apply_patch(patch_type, &to_view(resource, old.clone()), &patch_body)?;
+        warnings = field_validation::check(directive, resource, &patched)?;
         update_change(storage(resource), sub, old, to_storage(resource, patched))
     })?;
-    Ok(json_response(StatusCode::OK, &object))
+    let mut response = json_response(StatusCode::OK, &object);
+    field_validation::add_warnings(&mut response, &warnings);
+    Ok(response)
+}
+
+/// The parameters of one server-side apply request.
+struct ApplyRequest<'a> {
+    manager: &'a str,
+    directive: FieldValidation,
+    dry_run: bool,
 }
 
 /// Server-side apply: create when missing, else merge the applied configuration in.
@@ -359,10 +391,14 @@ fn apply(
     state: &Shared,
     target: &Target,
     name: &str,
-    manager: &str,
+    request: ApplyRequest,
     applied: Value,
-    dry_run: bool,
 ) -> ApiResult<Response> {
+    let ApplyRequest {
+        manager,
+        directive,
+        dry_run,
+    } = request;
     let resource = target.resource;
     let sub = target.subresource.as_deref();
     let now = defaults::now();
@@ -385,12 +421,18 @@ fn apply(
             &api_version,
             &now,
         );
+        let warnings = field_validation::check(directive, resource, &object)?;
         match create_object(state, target, object, dry_run) {
-            Ok(created) => return Ok(json_response(StatusCode::CREATED, &created)),
+            Ok(created) => {
+                let mut response = json_response(StatusCode::CREATED, &created);
+                field_validation::add_warnings(&mut response, &warnings);
+                return Ok(response);
+            }
             Err(e) if e.reason == "AlreadyExists" => {}
             Err(e) => return Err(e),
         }
     }
+    let mut warnings = Vec::new();
     let object = update_existing(state, target, name, dry_run, |old| {
         let mut merged = to_view(resource, old.clone());
         if let Some(previous) = patch::applied_fields(&merged, manager, sub) {
@@ -406,9 +448,12 @@ fn apply(
             &api_version,
             &now,
         );
+        warnings = field_validation::check(directive, resource, &merged)?;
         update_change(storage(resource), sub, old, to_storage(resource, merged))
     })?;
-    Ok(json_response(StatusCode::OK, &object))
+    let mut response = json_response(StatusCode::OK, &object);
+    field_validation::add_warnings(&mut response, &warnings);
+    Ok(response)
 }
 
 /// `POST .../pods/{name}/binding`: assigns the pod to a node, once (as the scheduler does).

@@ -272,6 +272,17 @@ impl Agent<'_> {
         if node_name != self.context.node_name {
             return;
         }
+        // A mirror pod is the API's copy of a pod that runs without the API (a kubelet's
+        // static pod; here the in-process cluster DNS, see cluster/src/dns_pod.rs): the
+        // kubelet never runs one, it only reports it.
+        if pod
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|annotations| annotations.contains_key("kubernetes.io/config.mirror"))
+        {
+            return;
+        }
         let pod = Arc::new(pod);
         if let Some(worker) = self.workers.get(&uid) {
             let _ = worker.updates.send(PodUpdate::Present(pod));

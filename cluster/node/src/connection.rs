@@ -2,7 +2,6 @@
 //! our own for `--tty`), logs (the container's log file) and attach (the main process's stdin
 //! and output).
 
-use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +14,9 @@ use k8s_labs_node_api::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::containers::{ContainerKey, ContainerRecord, OutputStream};
+use crate::containers::{ContainerKey, ContainerRecord};
 use crate::context::NodeContext;
+use crate::terminal::{open_terminal, run_on_terminal};
 
 /// [`NodeConnection`] on runc.
 pub struct RuncNodeConnection {
@@ -73,7 +73,8 @@ impl NodeConnection for RuncNodeConnection {
         }
         let mut args = vec!["exec".to_string()];
         if request.tty {
-            args.push("--tty".to_string());
+            // As containerd's CRI exec does for a tty: the process is told its terminal type.
+            args.extend(["--tty", "--env", "TERM=xterm"].map(str::to_string));
         }
         args.push(record.runc_id.clone());
         args.extend(request.command.iter().cloned());
@@ -88,20 +89,13 @@ impl NodeConnection for RuncNodeConnection {
 
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
         let record = self.running_record(&request)?;
-        if request.tty {
-            return Err(NodeError::BadRequest(
-                "attach with a tty is not supported by this node (containers run without a \
-                 terminal); attach without -t"
-                    .into(),
-            ));
-        }
         if request.stdin && record.stdin.is_none() {
             return Err(NodeError::BadRequest(format!(
                 "container {} in pod {} has no stdin (stdin: true is not set)",
                 request.container, request.pod
             )));
         }
-        Ok(attach(record, &request))
+        Ok(crate::attach::attach(record, &request))
     }
 
     async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError> {
@@ -258,79 +252,74 @@ fn exec_with_pipes(
     })
 }
 
-/// `runc exec --tty` relays between its own terminal and the container's pty; its terminal is
-/// a pty of ours (never this process's controlling terminal, which runc would put in raw mode).
+/// `runc exec --tty` relays between its own terminal and the process's pty in the container;
+/// its terminal is a pty of ours (see [`crate::terminal`]). When the client goes away while
+/// the process runs (nobody reads its output any more), `runc exec` is killed: the process's
+/// terminal hangs up, as when the kubelet's runtime closes an exec's console.
 fn exec_with_pty(
     mut command: tokio::process::Command,
     request: &ExecRequest,
 ) -> Result<ExecSession, NodeError> {
-    let internal = |what: &str, error: nix::Error| NodeError::Internal(format!("{what}: {error}"));
-    let pty = nix::pty::openpty(None, None).map_err(|error| internal("openpty", error))?;
-    let slave: OwnedFd = pty.slave;
-    // Raw from the start: runc makes its terminal raw itself, but only once it runs; input
-    // that arrived before (a Ctrl-D right after the command started) would otherwise be taken
-    // by this pty's line discipline (echoed, or read as end of input by runc) instead of
-    // reaching the container's terminal.
-    let mut attributes =
-        nix::sys::termios::tcgetattr(&slave).map_err(|error| internal("tcgetattr", error))?;
-    nix::sys::termios::cfmakeraw(&mut attributes);
-    nix::sys::termios::tcsetattr(&slave, nix::sys::termios::SetArg::TCSANOW, &attributes)
-        .map_err(|error| internal("tcsetattr", error))?;
-    let clone = |fd: &OwnedFd| {
-        fd.try_clone()
-            .map_err(|error| NodeError::Internal(format!("dup: {error}")))
-    };
-    command
-        .stdin(Stdio::from(clone(&slave)?))
-        .stdout(Stdio::from(clone(&slave)?))
-        .stderr(Stdio::from(clone(&slave)?))
-        .kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls (setsid, ioctl) between fork and exec.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    let internal =
+        |what: &str, error: std::io::Error| NodeError::Internal(format!("{what}: {error}"));
+    let (master, slave) = open_terminal().map_err(|error| internal("opening a pty", error))?;
+    run_on_terminal(&mut command, &slave).map_err(|error| internal("opening a pty", error))?;
+    command.kill_on_drop(true);
     let mut child = command
         .spawn()
-        .map_err(|error| NodeError::Internal(format!("running runc exec --tty: {error}")))?;
+        .map_err(|error| internal("running runc exec --tty", error))?;
+    // Only runc keeps the slave (the command holds copies): the master sees the end with it.
+    drop(command);
     drop(slave);
-    let master = std::fs::File::from(pty.master);
-    let writer = master
-        .try_clone()
-        .map_err(|error| NodeError::Internal(format!("dup: {error}")))?;
-    let resizer = master
-        .try_clone()
-        .map_err(|error| NodeError::Internal(format!("dup: {error}")))?;
     let (stdout_tx, stdout_rx) = output_channel(request.stdout);
-    let reader = tokio::fs::File::from_std(master);
-    let stdout_pump = tokio::spawn(copy_out(Some(reader), stdout_tx));
+    let client = stdout_tx.clone();
+    let client_gone = async move {
+        match client {
+            Some(client) => client.closed().await,
+            None => std::future::pending().await,
+        }
+    };
+    let reader = master.clone();
+    let stdout_pump = tokio::spawn(async move {
+        let mut buffer = vec![0u8; 16 * 1024];
+        loop {
+            let read = match reader.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => read,
+            };
+            if let Some(sender) = &stdout_tx {
+                // A client that went away stops reading; keep draining until the end.
+                let _ = sender.send(Bytes::copy_from_slice(&buffer[..read])).await;
+            }
+        }
+    });
     let stdin_tx = request.stdin.then(|| {
-        let (tx, rx) = mpsc::channel::<Bytes>(16);
-        tokio::spawn(copy_in(rx, tokio::fs::File::from_std(writer)));
+        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
+        let writer = master.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                if writer.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+        });
         tx
     });
     let (resize_tx, mut resize_rx) = mpsc::channel::<TerminalSize>(4);
     tokio::spawn(async move {
         while let Some(size) = resize_rx.recv().await {
-            let winsize = libc::winsize {
-                ws_row: size.height,
-                ws_col: size.width,
-                ws_xpixel: 0,
-                ws_ypixel: 0,
-            };
-            use std::os::fd::AsRawFd;
-            // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer on an open pty.
-            unsafe { libc::ioctl(resizer.as_raw_fd(), libc::TIOCSWINSZ, &winsize) };
+            let _ = master.resize(size);
         }
     });
     let (exit_tx, exit_rx) = oneshot::channel();
     tokio::spawn(async move {
-        let status = child.wait().await;
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = client_gone => {
+                let _ = child.start_kill();
+                child.wait().await
+            }
+        };
         let _ = stdout_pump.await;
         let _ = exit_tx.send(exit_status(status));
     });
@@ -391,84 +380,6 @@ async fn copy_in(mut receiver: mpsc::Receiver<Bytes>, mut writer: impl AsyncWrit
         }
     }
     let _ = writer.shutdown().await;
-}
-
-/// Attaches to the main process: its live output, and its stdin when asked.
-fn attach(record: ContainerRecord, request: &ExecRequest) -> ExecSession {
-    let (stdout_tx, stdout_rx) = output_channel(request.stdout);
-    let (stderr_tx, stderr_rx) = output_channel(request.stderr);
-    let mut output = record.output.subscribe();
-    let mut exit = record.exit.clone();
-    let (exit_tx, exit_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let forward = |item: (OutputStream, Bytes)| {
-            let sender = match item.0 {
-                OutputStream::Stdout => stdout_tx.clone(),
-                OutputStream::Stderr => stderr_tx.clone(),
-            };
-            (sender, item.1)
-        };
-        loop {
-            tokio::select! {
-                item = output.recv() => match item {
-                    Ok(item) => {
-                        let (sender, bytes) = forward(item);
-                        if let Some(sender) = sender {
-                            let _ = sender.send(bytes).await;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-                changed = exit.changed() => {
-                    if changed.is_err() || exit.borrow().is_some() {
-                        // The output was all broadcast before the exit was; drain it.
-                        while let Ok(item) = output.try_recv() {
-                            let (sender, bytes) = forward(item);
-                            if let Some(sender) = sender {
-                                let _ = sender.send(bytes).await;
-                            }
-                        }
-                        break;
-                    }
-                }
-            }
-        }
-        let status = match exit.borrow().as_ref() {
-            Some(info) => ExitStatus::Code(info.exit_code),
-            None => ExitStatus::Error("the container's output ended".to_string()),
-        };
-        let _ = exit_tx.send(status);
-    });
-    let stdin_tx = match (&record.stdin, request.stdin) {
-        (Some(stdin), true) => {
-            let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-            let stdin = stdin.clone();
-            let stdin_once = record.stdin_once;
-            tokio::spawn(async move {
-                while let Some(bytes) = rx.recv().await {
-                    let mut guard = stdin.lock().await;
-                    let Some(writer) = guard.as_mut() else { return };
-                    if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
-                        return;
-                    }
-                }
-                if stdin_once {
-                    // stdinOnce: the first client to detach closes the container's stdin.
-                    stdin.lock().await.take();
-                }
-            });
-            Some(tx)
-        }
-        _ => None,
-    };
-    ExecSession {
-        stdin: stdin_tx,
-        stdout: stdout_rx,
-        stderr: stderr_rx,
-        resize: None,
-        exit: exit_rx,
-    }
 }
 
 #[cfg(test)]

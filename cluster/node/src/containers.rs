@@ -4,27 +4,21 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use k8s_openapi::api::core::v1::Container;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::ChildStdin;
 use tokio::sync::{broadcast, oneshot, watch};
 
 use crate::catalog::{ImageMount, ResolvedImage};
+pub use crate::container_io::{ContainerInput, OutputStream};
+use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
 use crate::oci_spec::{BindMount, ContainerSpec};
-use crate::runtime::{ContainerStdin, Runc, StartError, remove_bundle};
+use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle};
 use crate::sandbox::{PodIdentity, PodSandbox};
-
-/// Which output stream bytes came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputStream {
-    Stdout,
-    Stderr,
-}
+use crate::terminal::{ProcessHandle, TerminalMaster, open_terminal};
 
 /// How a container's process ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +46,9 @@ pub struct ContainerRecord {
     /// `true` while the process runs.
     pub running: watch::Receiver<bool>,
     /// The process's stdin, when the container has `stdin: true`.
-    pub stdin: Option<Arc<tokio::sync::Mutex<Option<ChildStdin>>>>,
+    pub stdin: Option<ContainerInput>,
+    /// The container's terminal, when it has `tty: true` (attach resizes it).
+    pub terminal: Option<TerminalMaster>,
     /// Whether the container's stdin closes when the first attached client detaches.
     pub stdin_once: bool,
     /// Live output, for attach.
@@ -174,6 +170,10 @@ fn environment(launch: &ContainerLaunch<'_>) -> Vec<String> {
         .map(|var| (var.name.clone(), var.value.clone()))
         .collect();
     env.push(("HOSTNAME".to_string(), launch.sandbox.hostname.clone()));
+    if launch.container.tty.unwrap_or(false) {
+        // containerd's `WithTTY`: a container on a terminal is told what terminal it is.
+        env.push(("TERM".to_string(), "xterm".to_string()));
+    }
     env.extend(launch.extra_env.iter().cloned());
     for var in launch.container.env.iter().flatten() {
         if let Some(value) = &var.value {
@@ -273,16 +273,19 @@ pub async fn start_container(
         hostname: launch.sandbox.hostname.clone(),
         netns_path: launch.sandbox.network.netns_path.clone(),
         mounts: mounts(&launch)?,
-        terminal: false,
+        terminal: launch.container.tty.unwrap_or(false),
+    };
+    let with_stdin = launch.container.stdin.unwrap_or(false);
+    let (stdio, terminal) = if spec.terminal {
+        let (master, slave) = open_terminal().context("opening the container's terminal")?;
+        (ContainerStdio::Terminal(slave), Some(master))
+    } else if with_stdin {
+        (ContainerStdio::Piped, None)
+    } else {
+        (ContainerStdio::Null, None)
     };
     let bundle = runc.create_bundle(&bundle_dir, &spec)?;
-    let with_stdin = launch.container.stdin.unwrap_or(false);
-    let stdin_mode = if with_stdin {
-        ContainerStdin::Piped
-    } else {
-        ContainerStdin::Null
-    };
-    let mut started = match runc.run(&id, &bundle, stdin_mode).await {
+    let mut started = match runc.run(&id, &bundle, stdio).await {
         Ok(started) => started,
         Err(error) => {
             let _ = runc.delete(&id).await;
@@ -294,11 +297,14 @@ pub async fn start_container(
     let (running_tx, running_rx) = watch::channel(true);
     let (exit_watch_tx, exit_watch_rx) = watch::channel(None);
     let (output_tx, _) = broadcast::channel(256);
-    let stdin = started
-        .child
-        .stdin
-        .take()
-        .map(|stdin| Arc::new(tokio::sync::Mutex::new(Some(stdin))));
+    let stdin = match &terminal {
+        Some(master) if with_stdin => Some(ContainerInput::terminal(
+            master.clone(),
+            ProcessHandle::open(started.pid).ok(),
+        )),
+        Some(_) => None,
+        None => started.child.stdin.take().map(ContainerInput::pipe),
+    };
     let key = ContainerKey {
         namespace: launch.identity.namespace.clone(),
         pod: launch.identity.name.clone(),
@@ -310,6 +316,7 @@ pub async fn start_container(
         previous_log_path: registry.previous_log(&key),
         running: running_rx,
         stdin,
+        terminal: terminal.clone(),
         stdin_once: launch.container.stdin_once.unwrap_or(false),
         output: output_tx.clone(),
         exit: exit_watch_rx.clone(),
@@ -321,14 +328,23 @@ pub async fn start_container(
     let (exit_tx, exit_rx) = oneshot::channel();
     let mut child = started.child;
     tokio::spawn(async move {
-        let stdout_pump = pump(
-            stdout,
-            log_path.clone(),
-            OutputStream::Stdout,
-            output_tx.clone(),
-        );
-        let stderr_pump = pump(stderr, log_path, OutputStream::Stderr, output_tx);
-        let (status, _, _) = tokio::join!(child.wait(), stdout_pump, stderr_pump);
+        let stdout_sink =
+            OutputSink::open(log_path.clone(), OutputStream::Stdout, output_tx.clone()).await;
+        let status = match terminal {
+            Some(master) => {
+                let (status, ()) = tokio::join!(child.wait(), pump_terminal(master, stdout_sink));
+                status
+            }
+            None => {
+                let stderr_sink = OutputSink::open(log_path, OutputStream::Stderr, output_tx).await;
+                let (status, (), ()) = tokio::join!(
+                    child.wait(),
+                    pump_pipe(stdout, stdout_sink),
+                    pump_pipe(stderr, stderr_sink)
+                );
+                status
+            }
+        };
         let exit_code = match status {
             Ok(status) => status.code().unwrap_or_else(|| {
                 use std::os::unix::process::ExitStatusExt;
@@ -354,41 +370,4 @@ pub async fn start_container(
         exit: exit_rx,
         ended: exit_watch_rx,
     })
-}
-
-/// Copies one output stream of the container to its log file and to attached clients.
-async fn pump(
-    stream: Option<impl AsyncRead + Unpin>,
-    log_path: PathBuf,
-    which: OutputStream,
-    output: broadcast::Sender<(OutputStream, Bytes)>,
-) {
-    let Some(mut stream) = stream else { return };
-    let log = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .await;
-    let mut log = match log {
-        Ok(log) => Some(log),
-        Err(error) => {
-            tracing::warn!("opening {}: {error}", log_path.display());
-            None
-        }
-    };
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let read = match stream.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => read,
-        };
-        let chunk = Bytes::copy_from_slice(&buffer[..read]);
-        if let Some(file) = log.as_mut()
-            && let Err(error) = file.write_all(&chunk).await
-        {
-            tracing::warn!("writing {}: {error}", log_path.display());
-            log = None;
-        }
-        let _ = output.send((which, chunk));
-    }
 }

@@ -9,9 +9,11 @@
 //! (`images.yaml`), because the machines this runs on have no registry.
 
 mod agent;
+mod attach;
 pub mod catalog;
 pub mod claims;
 mod connection;
+pub mod container_io;
 pub mod container_stop;
 pub mod containers;
 mod context;
@@ -27,6 +29,7 @@ pub mod reference;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;
+pub mod terminal;
 mod volume_watch;
 
 pub use agent::{NodeAgent, NodeConfig, NodeHandle};

@@ -36,12 +36,15 @@ pub struct Bundle {
 }
 
 /// How the container's stdio is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContainerStdin {
-    /// `/dev/null` (a container without `stdin: true`).
+#[derive(Debug)]
+pub enum ContainerStdio {
+    /// stdout and stderr are pipes; stdin is `/dev/null` (a container without `stdin: true`).
     Null,
-    /// A pipe kept by the node for `kubectl attach`.
+    /// stdin too is a pipe, kept by the node for `kubectl attach`.
     Piped,
+    /// `tty: true`: runc's stdio is the slave of a pty of the node's, runc makes the
+    /// container's own pty and relays (see [`crate::terminal`]).
+    Terminal(std::os::fd::OwnedFd),
 }
 
 /// A container whose process runs.
@@ -141,7 +144,7 @@ impl Runc {
         &self,
         id: &str,
         bundle: &Bundle,
-        stdin: ContainerStdin,
+        stdio: ContainerStdio,
     ) -> Result<StartedContainer, StartError> {
         let pid_file = bundle.dir.join("pid");
         let runc_log = bundle.dir.join("runc.log");
@@ -159,16 +162,31 @@ impl Runc {
             .arg("--pid-file")
             .arg(&pid_file)
             .arg(id)
-            .stdin(match stdin {
-                ContainerStdin::Null => Stdio::null(),
-                ContainerStdin::Piped => Stdio::piped(),
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            // Out of our process group, as for every runc child (see `Runc::command`).
-            .process_group(0)
             .kill_on_drop(false);
+        match &stdio {
+            ContainerStdio::Null | ContainerStdio::Piped => {
+                command
+                    .stdin(if matches!(stdio, ContainerStdio::Piped) {
+                        Stdio::piped()
+                    } else {
+                        Stdio::null()
+                    })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    // Out of our process group, as for every runc child (see `Runc::command`).
+                    .process_group(0);
+            }
+            // In a session of its own, so out of our process group too.
+            ContainerStdio::Terminal(slave) => {
+                crate::terminal::run_on_terminal(&mut command, slave)
+                    .context("preparing the container's terminal")?;
+            }
+        }
         let mut child = command.spawn().context("running runc")?;
+        // Only runc keeps the terminal's slave (the command holds copies): the master sees
+        // the end when runc exits.
+        drop(command);
+        drop(stdio);
         // `Child::wait` closes the child's stdin; keep it out of the way while waiting.
         let stdin_pipe = child.stdin.take();
         let started = tokio::select! {

@@ -3,65 +3,15 @@
 
 mod common;
 
-use std::time::Duration;
-
 use bytes::Bytes;
-use common::{Cluster, collect, runc_processes, running_and_ready, stat_field, wait_for_event};
+use common::{
+    Cluster, collect, delete_and_wait, first_container, pod_from, request, runc_processes,
+    running_and_ready, stat_field, wait_for, wait_for_event,
+};
 use futures::StreamExt;
-use k8s_labs_node_api::{ExecRequest, ExitStatus, LogRequest};
-use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use kube::api::{Api, DeleteParams, LogParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
-
-fn pod_from(value: serde_json::Value) -> Pod {
-    serde_json::from_value(value).unwrap()
-}
-
-fn first_container(pod: Option<&Pod>) -> Option<ContainerStatus> {
-    pod.and_then(|pod| pod.status.as_ref())
-        .and_then(|status| status.container_statuses.as_ref())
-        .and_then(|statuses| statuses.first().cloned())
-}
-
-async fn wait_for(pods: &Api<Pod>, name: &str, condition: impl Fn(Option<&Pod>) -> bool) -> Pod {
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(pods.clone(), name, move |pod: Option<&Pod>| condition(pod)),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("waiting for {name}"))
-    .unwrap()
-    .unwrap()
-}
-
-async fn delete_and_wait(cluster: &Cluster, pods: &Api<Pod>, pod: &Pod) {
-    let name = pod.metadata.name.clone().unwrap();
-    let uid = pod.metadata.uid.clone().unwrap();
-    pods.delete(&name, &DeleteParams::default().grace_period(1))
-        .await
-        .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(pods.clone(), &name, conditions::is_deleted(&uid)),
-    )
-    .await
-    .expect("deleted")
-    .unwrap();
-    cluster.assert_pod_removed(&uid).await;
-}
-
-fn request(pod: &str, command: &[&str]) -> ExecRequest {
-    ExecRequest {
-        namespace: "default".into(),
-        pod: pod.into(),
-        container: "main".into(),
-        command: command.iter().map(|part| part.to_string()).collect(),
-        stdin: false,
-        stdout: true,
-        stderr: true,
-        tty: false,
-    }
-}
+use k8s_labs_node_api::{ExitStatus, LogRequest};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams, PostParams};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_shot_busybox_pod_succeeds_and_its_log_has_the_output() {

@@ -361,7 +361,6 @@ async fn a_missing_command_is_a_start_error_with_runcs_reason() {
 
 #[tokio::test]
 async fn a_container_with_stdin_reads_what_the_node_writes() {
-    use tokio::io::AsyncWriteExt;
     let node = Node::new();
     let mut pod = pod(
         "reader",
@@ -378,14 +377,7 @@ async fn a_container_with_stdin_reads_what_the_node_writes() {
     };
     let record = node.registry.get(&key).unwrap();
     let stdin = record.stdin.clone().unwrap();
-    stdin
-        .lock()
-        .await
-        .as_mut()
-        .unwrap()
-        .write_all(b"hi\n")
-        .await
-        .unwrap();
+    stdin.write(b"hi\n").await.unwrap();
     assert_eq!(running.exit.await.unwrap().exit_code, 0);
     assert_eq!(
         std::fs::read_to_string(record.log_path).unwrap(),

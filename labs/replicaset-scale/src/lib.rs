@@ -6,22 +6,23 @@
 //! named for them: `example-image:latest` exists on no registry (the pods cannot pull it), and
 //! `targetPort: 8080` points at a port nginx does not listen on (the Service has endpoints but
 //! gives no answer). The corrected manifests beside them are applied next.
+//!
+//! What a step shows is checked against `expected/` (golden files, redacted); objects are
+//! checked with partial YAML fragments, endpoints with the harness's named relation.
 
-mod kubectl;
+pub mod check;
+mod steps;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
-use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
-use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
-use kube::ResourceExt;
+use k8s_labs_harness::{Lab, Step};
 
-use crate::kubectl::is_generated_name;
-use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use crate::steps::{
+    apply_expecting, apply_fixed_image, apply_fixed_target_port, curl_service_page,
+    image_cannot_be_pulled, pods_are_interchangeable, pods_ready, scale_to, self_healing,
+    service_endpoints, target_port_gets_no_answer,
+};
 
 /// The lab's name on the command line and in namespaces.
 pub const NAME: &str = "replicaset-scale";
@@ -42,6 +43,11 @@ const POD_TIMEOUT: Duration = Duration::from_secs(90);
 /// Timeout of steps that run a command (with retries while DNS/endpoints propagate).
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(45);
 
+/// `labs/replicaset-scale/expected/`: the golden files of what the steps show.
+pub fn expected_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("expected")
+}
+
 /// The lab as the tutorial describes it.
 pub fn lab() -> Lab {
     Lab::new(
@@ -49,377 +55,240 @@ pub fn lab() -> Lab {
         "ReplicaSet example-app behind Service example-service, scaled and self-healing",
         manifests_dir(),
     )
-    .step(Step::new(
-        "apply replicaset.yaml (verbatim)",
-        "kubectl apply -f replicaset.yaml",
-        COMMAND_TIMEOUT,
-        |ctx| {
-            apply_expecting(
-                ctx,
-                "replicaset.yaml",
-                "replicaset.apps/example-app created\n",
-            )
-        },
-    ))
-    .step(Step::new(
-        "erratum: image example-image:latest cannot be pulled (ErrImagePull/ImagePullBackOff)",
-        "kubectl get pod -l app=example",
-        POD_TIMEOUT,
-        image_cannot_be_pulled,
-    ))
-    .step(Step::new(
-        "apply replicaset.fixed-image.yaml (image nginx) and delete the pods of the old image",
-        "kubectl apply -f replicaset.fixed-image.yaml; kubectl delete pod -l app=example",
-        COMMAND_TIMEOUT,
-        apply_fixed_image,
-    ))
-    .step(Step::new(
-        "3 pods become Running and Ready",
-        "kubectl get pod -l app=example",
-        POD_TIMEOUT,
-        |ctx| pods_ready(ctx, 3),
-    ))
-    .step(Step::new(
-        "apply service.yaml (verbatim)",
-        "kubectl apply -f service.yaml",
-        COMMAND_TIMEOUT,
-        |ctx| apply_expecting(ctx, "service.yaml", "service/example-service created\n"),
-    ))
-    .step(Step::new(
-        "Service example-service has a cluster IP and 3 endpoints",
-        "kubectl get svc example-service; kubectl get ep example-service",
-        COMMAND_TIMEOUT,
-        |ctx| service_endpoints(ctx, 8080),
-    ))
-    .step(Step::new(
-        "erratum: targetPort 8080 — curl example-service gets no answer while its endpoints exist",
-        "kubectl run curl --image nginx --restart=Never --rm -i -- \
-         curl -sS --max-time 3 http://example-service",
-        COMMAND_TIMEOUT,
-        target_port_gets_no_answer,
-    ))
-    .step(Step::new(
-        "apply service.fixed-target-port.yaml (targetPort 80): endpoints move to port 80",
-        "kubectl apply -f service.fixed-target-port.yaml; kubectl get ep example-service",
-        COMMAND_TIMEOUT,
-        apply_fixed_target_port,
-    ))
-    .step(Step::new(
-        "curl example-service from a pod returns the nginx page",
-        "kubectl run curl --image nginx --restart=Never --rm -i -- \
-         curl -s --max-time 3 http://example-service",
-        COMMAND_TIMEOUT,
-        curl_service_page,
-    ))
-    .step(Step::new(
-        "scale to 5 through the scale subresource: 5 pods Ready, 5 endpoints",
-        "kubectl scale replicaset example-app --replicas=5",
-        POD_TIMEOUT,
-        |ctx| scale_to(ctx, 5),
-    ))
-    .step(Step::new(
-        "scale to 2: 2 pods remain, 2 endpoints",
-        "kubectl scale replicaset example-app --replicas=2",
-        POD_TIMEOUT,
-        |ctx| scale_to(ctx, 2),
-    ))
-    .step(Step::new(
-        "delete one pod: the ReplicaSet replaces it with a pod of a new name",
-        "kubectl delete pod <first pod>; kubectl get pod -l app=example",
-        POD_TIMEOUT,
-        self_healing,
-    ))
-    .step(Step::new(
-        "pods are interchangeable: random names owned by the ReplicaSet, not ordinals",
-        "kubectl get pod -l app=example -o wide",
-        COMMAND_TIMEOUT,
-        pods_are_interchangeable,
-    ))
+    .expected(expected_dir())
+    .step(
+        Step::new(
+            "apply replicaset.yaml (verbatim)",
+            "kubectl apply -f replicaset.yaml",
+            COMMAND_TIMEOUT,
+            |ctx| apply_expecting(ctx, "replicaset.yaml", "apply-replicaset.txt"),
+        )
+        .explain(
+            "The tutorial's ReplicaSet asks for 3 replicas of a pod labelled app=example. A \
+             ReplicaSet keeps that many pods running and replaces any that fail. This \
+             manifest is applied exactly as the tutorial writes it.",
+        )
+        .explain_zh(
+            "通过创建一个ReplicaSet对象,指定所需的副本数(replicas: 3)。\
+             ReplicaSet确保在集群中运行指定数量的副本,并在发生故障时进行自动修复。\
+             这里按教程原样应用该YAML。",
+        ),
+    )
+    .step(
+        Step::new(
+            "erratum: image example-image:latest cannot be pulled (ErrImagePull/ImagePullBackOff)",
+            "kubectl get pod -l app=example",
+            POD_TIMEOUT,
+            image_cannot_be_pulled,
+        )
+        .explain(
+            "The tutorial's image example-image:latest is a placeholder that no registry \
+             serves, so every pod waits with ErrImagePull or ImagePullBackOff and never \
+             starts. This is the tutorial's first erratum.",
+        )
+        .explain_zh(
+            "教程中的镜像 example-image:latest 只是一个占位名称,\
+             任何镜像仓库都没有它,所以每个Pod都停在 ErrImagePull 或 ImagePullBackOff,\
+             无法启动。这是教程的第一个勘误。",
+        ),
+    )
+    .step(
+        Step::new(
+            "apply replicaset.fixed-image.yaml (image nginx) and delete the pods of the old image",
+            "kubectl apply -f replicaset.fixed-image.yaml; kubectl delete pod -l app=example",
+            COMMAND_TIMEOUT,
+            apply_fixed_image,
+        )
+        .explain(
+            "The corrected manifest uses the image nginx. A ReplicaSet never changes the pods \
+             it already has, only new pods get the new template; so the stuck pods are \
+             deleted and the ReplicaSet recreates them from the corrected template.",
+        )
+        .explain_zh(
+            "修正后的YAML使用 nginx 镜像。ReplicaSet不会更新已有的Pod,\
+             只有新建的Pod才使用新的模板;所以删除卡住的Pod,由ReplicaSet按修正后的模板重新创建。",
+        ),
+    )
+    .step(
+        Step::new(
+            "3 pods become Running and Ready",
+            "kubectl get pod -l app=example",
+            POD_TIMEOUT,
+            pods_ready,
+        )
+        .explain(
+            "The ReplicaSet's 3 new pods run nginx and become Running and Ready. Their names \
+             are example-app- plus a random suffix: the pods are interchangeable copies.",
+        )
+        .explain_zh(
+            "ReplicaSet重新创建的3个Pod使用nginx镜像,状态变为Running并Ready。\
+             Pod名称是 example-app- 加随机后缀:无状态应用程序的实例是可以互相替代的。",
+        ),
+    )
+    .step(
+        Step::new(
+            "apply service.yaml (verbatim)",
+            "kubectl apply -f service.yaml",
+            COMMAND_TIMEOUT,
+            |ctx| apply_expecting(ctx, "service.yaml", "apply-service.txt"),
+        )
+        .explain(
+            "A Service gives the ReplicaSet's pods one stable network endpoint: a virtual \
+             cluster IP and port 80, forwarded to the pods it selects by app=example. The \
+             manifest is applied as the tutorial writes it.",
+        )
+        .explain_zh(
+            "为无状态应用程序创建一个Service,它为副本集提供一个稳定的网络终结点。\
+             Service允许其他应用程序通过Service的虚拟IP和端口与应用程序通信。\
+             这里按教程原样应用。",
+        ),
+    )
+    .step(
+        Step::new(
+            "Service example-service has a cluster IP and 3 endpoints",
+            "kubectl get svc example-service; kubectl get ep example-service",
+            COMMAND_TIMEOUT,
+            service_endpoints,
+        )
+        .explain(
+            "The Service has a cluster IP, and its endpoints are the 3 Ready pods' IPs on \
+             targetPort 8080. Endpoints only say where traffic goes; they do not prove that \
+             anything listens there.",
+        )
+        .explain_zh(
+            "Service分配了一个Cluster IP,它的endpoints是3个Ready Pod的IP加 targetPort 8080。\
+             endpoints只说明流量转发到哪里,并不说明那里有程序在监听。",
+        ),
+    )
+    .step(
+        Step::new(
+            "erratum: targetPort 8080 — curl example-service gets no answer while its endpoints exist",
+            "kubectl run curl --image nginx --restart=Never --rm -i -- \
+             curl -sS --max-time 3 http://example-service",
+            COMMAND_TIMEOUT,
+            target_port_gets_no_answer,
+        )
+        .explain(
+            "nginx listens on port 80, but the tutorial's Service forwards to targetPort \
+             8080, where nothing listens. curl resolves the Service's name but gets no \
+             answer, although the endpoints are there: the tutorial's second erratum.",
+        )
+        .explain_zh(
+            "nginx监听的是80端口,而教程中的Service把流量转发到 targetPort: 8080,\
+             那里没有程序监听。curl能解析Service名称却得不到应答,\
+             尽管endpoints存在:这是教程的第二个勘误。",
+        ),
+    )
+    .step(
+        Step::new(
+            "apply service.fixed-target-port.yaml (targetPort 80): endpoints move to port 80",
+            "kubectl apply -f service.fixed-target-port.yaml; kubectl get ep example-service",
+            COMMAND_TIMEOUT,
+            apply_fixed_target_port,
+        )
+        .explain(
+            "The corrected Service forwards to targetPort 80. kubectl apply changes the \
+             Service in place, and its endpoints move to port 80 of the same pods.",
+        )
+        .explain_zh(
+            "修正后的Service使用 targetPort: 80。kubectl apply 直接修改该Service,\
+             endpoints随之变为同样那些Pod的80端口。",
+        ),
+    )
+    .step(
+        Step::new(
+            "curl example-service from a pod returns the nginx page",
+            "kubectl run curl --image nginx --restart=Never --rm -i -- \
+             curl -s --max-time 3 http://example-service",
+            COMMAND_TIMEOUT,
+            curl_service_page,
+        )
+        .explain(
+            "From a pod, curl http://example-service: the name resolves to the Service's \
+             cluster IP, the Service forwards to port 80 of one of the pods, and nginx \
+             answers with its welcome page.",
+        )
+        .explain_zh(
+            "在Pod中执行 curl http://example-service:\
+             名称解析为Service的虚拟IP,Service把请求转发到某个Pod的80端口,\
+             nginx返回欢迎页面。",
+        ),
+    )
+    .step(
+        Step::new(
+            "scale to 5 through the scale subresource: 5 pods Ready, 5 endpoints",
+            "kubectl scale replicaset example-app --replicas=5",
+            POD_TIMEOUT,
+            |ctx| scale_to(ctx, 5, "scale-to-5.txt"),
+        )
+        .explain(
+            "Scaling out is changing the ReplicaSet's replicas, here through the scale \
+             subresource as kubectl scale does. Kubernetes creates 2 more pods, and the \
+             Service's endpoints grow to 5 by themselves.",
+        )
+        .explain_zh(
+            "水平扩展:通过更改ReplicaSet中的副本数(kubectl scale --replicas=5)\
+             ,可以水平扩展应用程序。Kubernetes会自动创建新的Pod,Service的endpoints也自动增加到5个。",
+        ),
+    )
+    .step(
+        Step::new(
+            "scale to 2: 2 pods remain, 2 endpoints",
+            "kubectl scale replicaset example-app --replicas=2",
+            POD_TIMEOUT,
+            |ctx| scale_to(ctx, 2, "scale-to-2.txt"),
+        )
+        .explain(
+            "Scaling in to 2: the ReplicaSet deletes 3 pods and the Service stops sending \
+             traffic to them; 2 endpoints remain.",
+        )
+        .explain_zh(
+            "缩容到2个副本:Kubernetes会自动管理副本的销毁,ReplicaSet删除多余的3个Pod,\
+             Service的endpoints只剩2个。",
+        ),
+    )
+    .step(
+        Step::new(
+            "delete one pod: the ReplicaSet replaces it with a pod of a new name",
+            "kubectl delete pod <first pod>; kubectl get pod -l app=example",
+            POD_TIMEOUT,
+            self_healing,
+        )
+        .explain(
+            "Deleting a pod by hand is like a failure: the ReplicaSet sees one pod too few \
+             and creates a replacement with a new random name. This is the self-healing the \
+             tutorial describes.",
+        )
+        .explain_zh(
+            "手动删除一个Pod相当于一次故障:ReplicaSet发现少了一个Pod,\
+             就用新的随机名称创建一个替代的Pod。这就是ReplicaSet在发生故障时的自动修复。",
+        ),
+    )
+    .step(
+        Step::new(
+            "pods are interchangeable: random names owned by the ReplicaSet, not ordinals",
+            "kubectl get pod -l app=example -o custom-columns=\
+             NAME:.metadata.name,GENERATENAME:.metadata.generateName,\
+             OWNER:.metadata.ownerReferences[0].kind,NAME:.metadata.ownerReferences[0].name",
+            COMMAND_TIMEOUT,
+            pods_are_interchangeable,
+        )
+        .explain(
+            "Every pod's name is generated from example-app- and every pod is controlled by \
+             the ReplicaSet: nothing tells one pod from another. A StatefulSet instead gives \
+             its pods ordinals (web-0, web-1) and stable identities.",
+        )
+        .explain_zh(
+            "每个Pod的名称都由 example-app- 加随机后缀生成,并由ReplicaSet控制,\
+             Pod之间没有区别:无状态应用程序通常可以使用随机的Pod标识符。而StatefulSet为Pod分配有序的、\
+             稳定的标识(web-0、web-1)。",
+        ),
+    )
 }
 
 /// `manifests/replicaset-scale/` of the workspace this crate was built in.
 pub fn manifests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../manifests/replicaset-scale")
-}
-
-/// `kubectl apply -f <file>`, checking kubectl's one line per object.
-async fn apply_expecting(ctx: StepContext, file: &str, expected: &str) -> Result<StepOutcome> {
-    let applied = ctx.apply(file).await?;
-    let actual: String = applied.iter().map(|object| format!("{object}\n")).collect();
-    expect_text(&format!("kubectl apply -f {file}"), expected, &actual)?;
-    Ok(StepOutcome::passed(actual))
-}
-
-/// The 3 pods of the verbatim ReplicaSet wait on an image that no registry has.
-async fn image_cannot_be_pulled(ctx: StepContext) -> Result<StepOutcome> {
-    let pods = ctx.wait_image_pull_failures(SELECTOR, 3).await?;
-    Ok(StepOutcome::passed(pod_table(&pods)))
-}
-
-/// Applies the corrected image. A ReplicaSet never updates the pods it has (only new ones get
-/// the new template), so the pods stuck on the old image are deleted and the ReplicaSet
-/// recreates them from the corrected template.
-async fn apply_fixed_image(ctx: StepContext) -> Result<StepOutcome> {
-    let applied = ctx.apply("replicaset.fixed-image.yaml").await?;
-    let mut output: String = applied.iter().map(|object| format!("{object}\n")).collect();
-    expect_text(
-        "kubectl apply changes the ReplicaSet's template",
-        "replicaset.apps/example-app configured\n",
-        &output,
-    )?;
-    let old: Vec<String> = ctx
-        .pods(SELECTOR)
-        .await?
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
-    for name in &old {
-        ctx.delete_pod(name).await?;
-        output.push_str(&format!("pod \"{name}\" deleted\n"));
-    }
-    ctx.remember("image-pull-pods", serde_json::json!(old));
-    Ok(StepOutcome::passed(output))
-}
-
-/// Exactly `count` pods Running and Ready, none of them one of the pods of the broken image,
-/// all running the corrected image.
-async fn pods_ready(ctx: StepContext, count: usize) -> Result<StepOutcome> {
-    let pods = ctx.wait_ready_pods(SELECTOR, count).await?;
-    let old: Vec<String> = ctx
-        .recall("image-pull-pods")
-        .and_then(|value| serde_json::from_value(value).ok())
-        .unwrap_or_default();
-    let images: String = pods
-        .iter()
-        .map(|pod| format!("{} {}\n", pod.name_any(), image_of(pod)))
-        .collect();
-    let expected: String = pods
-        .iter()
-        .map(|pod| format!("{} nginx\n", pod.name_any()))
-        .collect();
-    expect_text("the pods run the corrected image", &expected, &images)?;
-    if let Some(stale) = pods.iter().find(|pod| old.contains(&pod.name_any())) {
-        bail!(
-            "pod {} of the unpullable image is still there",
-            stale.name_any()
-        );
-    }
-    Ok(StepOutcome::passed(pod_table(&pods)))
-}
-
-fn image_of(pod: &Pod) -> String {
-    pod.spec
-        .as_ref()
-        .and_then(|spec| spec.containers.first())
-        .and_then(|container| container.image.clone())
-        .unwrap_or_default()
-}
-
-/// `kubectl get svc` shows a cluster IP; `kubectl get ep` lists the pods' IPs on `port`.
-async fn service_endpoints(ctx: StepContext, port: i32) -> Result<StepOutcome> {
-    let service: Service = ctx.get(SERVICE).await?;
-    let cluster_ip = service
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.cluster_ip.clone())
-        .unwrap_or_default();
-    if cluster_ip.parse::<std::net::IpAddr>().is_err() {
-        bail!("Service {SERVICE} has no cluster IP (CLUSTER-IP {cluster_ip:?})");
-    }
-    let endpoints = endpoints_of_ready_pods(&ctx, port).await?;
-    Ok(StepOutcome::passed(format!(
-        "service {SERVICE}: CLUSTER-IP {cluster_ip}\nendpoints {SERVICE}: {endpoints}"
-    )))
-}
-
-/// Waits until the Service's endpoints are exactly the Ready pods' IPs on `port`; returns the
-/// ENDPOINTS column.
-async fn endpoints_of_ready_pods(ctx: &StepContext, port: i32) -> Result<String> {
-    ctx.retry(|| async {
-        let pods = ctx.pods(SELECTOR).await?;
-        let expected = endpoints_column(
-            pods.iter()
-                .filter(|pod| pod.metadata.deletion_timestamp.is_none())
-                .filter_map(|pod| pod.status.as_ref()?.pod_ip.clone())
-                .map(|ip| (ip, port)),
-        );
-        let endpoints: Endpoints = ctx.get(SERVICE).await?;
-        let actual = endpoints_column(endpoint_addresses(&endpoints));
-        expect_text(
-            &format!("endpoints {SERVICE} are the pods' IPs on port {port}"),
-            &expected,
-            &actual,
-        )?;
-        Ok(actual)
-    })
-    .await
-}
-
-/// With targetPort 8080 the Service forwards to a port nothing listens on: curl by the
-/// Service's name resolves it but gets no answer (bounded by --max-time), while the endpoints
-/// are there.
-async fn target_port_gets_no_answer(ctx: StepContext) -> Result<StepOutcome> {
-    let endpoints = endpoints_of_ready_pods(&ctx, 8080).await?;
-    let output = ctx
-        .run_once(
-            "curl",
-            CLIENT_IMAGE,
-            &[
-                "curl",
-                "-sS",
-                "--max-time",
-                "3",
-                &format!("http://{SERVICE}"),
-            ],
-        )
-        .await?;
-    let log = output.combined();
-    if log.contains("<title>Welcome to nginx!</title>") {
-        bail!("example-service answered with the nginx page through targetPort 8080:\n{log}");
-    }
-    match output.exit_code {
-        Some(code) if NO_ANSWER_EXIT_CODES.contains(&code) => Ok(StepOutcome::passed(format!(
-            "endpoints {SERVICE}: {endpoints}\ncurl exit code {code}: {log}"
-        ))),
-        other => bail!(
-            "curl should get no answer from the Service (exit code 7, 28, 52 or 56), \
-             got exit code {other:?}:\n{log}"
-        ),
-    }
-}
-
-/// `kubectl apply -f service.fixed-target-port.yaml` → configured; endpoints now on port 80.
-async fn apply_fixed_target_port(ctx: StepContext) -> Result<StepOutcome> {
-    let applied = ctx.apply("service.fixed-target-port.yaml").await?;
-    let actual: String = applied.iter().map(|object| format!("{object}\n")).collect();
-    expect_text(
-        "kubectl apply changes the Service's targetPort",
-        "service/example-service configured\n",
-        &actual,
-    )?;
-    let endpoints = endpoints_of_ready_pods(&ctx, 80).await?;
-    Ok(StepOutcome::passed(format!(
-        "{actual}endpoints {SERVICE}: {endpoints}"
-    )))
-}
-
-/// `curl example-service` from a pod: the name resolves to the cluster IP, the Service
-/// forwards to a pod's port 80, nginx answers its welcome page.
-async fn curl_service_page(ctx: StepContext) -> Result<StepOutcome> {
-    let mut attempt = 0;
-    let page = ctx
-        .retry(|| {
-            attempt += 1;
-            let pod = format!("curl-{attempt}");
-            let ctx = ctx.clone();
-            async move {
-                let output = ctx
-                    .run_once(
-                        &pod,
-                        CLIENT_IMAGE,
-                        &[
-                            "curl",
-                            "-sS",
-                            "--max-time",
-                            "3",
-                            &format!("http://{SERVICE}"),
-                        ],
-                    )
-                    .await?;
-                expect_contains(
-                    "example-service answers with the nginx welcome page",
-                    "<title>Welcome to nginx!</title>",
-                    &output.stdout,
-                )
-                .map_err(|mismatch| mismatch.with_detail(output.combined()))?;
-                Ok(output.stdout)
-            }
-        })
-        .await?;
-    Ok(StepOutcome::passed(html_title(&page)))
-}
-
-/// `kubectl scale --replicas=N`; then exactly N pods Ready and N endpoints on port 80.
-async fn scale_to(ctx: StepContext, replicas: usize) -> Result<StepOutcome> {
-    let wanted = i32::try_from(replicas)?;
-    ctx.scale::<ReplicaSet>(REPLICASET, wanted).await?;
-    let pods = ctx.wait_ready_pods(SELECTOR, replicas).await?;
-    let endpoints = endpoints_of_ready_pods(&ctx, 80).await?;
-    let count = endpoints.split(',').count();
-    if count != replicas {
-        bail!("endpoints {SERVICE} has {count} addresses, not {replicas}: {endpoints}");
-    }
-    Ok(StepOutcome::passed(format!(
-        "replicaset.apps/{REPLICASET} scaled\n{}endpoints {SERVICE}: {endpoints}",
-        pod_table(&pods)
-    )))
-}
-
-/// Deleting one pod: the ReplicaSet creates a replacement with a new random name, and the
-/// count is back to what `replicas` says.
-async fn self_healing(ctx: StepContext) -> Result<StepOutcome> {
-    let before: BTreeSet<String> = ctx
-        .pods(SELECTOR)
-        .await?
-        .iter()
-        .map(ResourceExt::name_any)
-        .collect();
-    let count = before.len();
-    let Some(victim) = before.iter().next().cloned() else {
-        bail!("no pods {SELECTOR} to delete");
-    };
-    ctx.delete_pod(&victim).await?;
-    let what = format!("{count} Ready pods {SELECTOR} without {victim}");
-    let pods = ctx
-        .wait_pods(SELECTOR, &what, |pods| {
-            k8s_labs_harness::workload::are_ready_pods(pods, count)
-                && pods.iter().all(|pod| pod.name_any() != victim)
-        })
-        .await?;
-    let after: BTreeSet<String> = pods.iter().map(ResourceExt::name_any).collect();
-    let new: Vec<&String> = after.difference(&before).collect();
-    let kept: Vec<&String> = after.intersection(&before).collect();
-    expect_text(
-        "one new pod replaces the deleted one; the others stay",
-        &format!("new pods: 1\nkept pods: {}\n", count - 1),
-        &format!("new pods: {}\nkept pods: {}\n", new.len(), kept.len()),
-    )?;
-    Ok(StepOutcome::passed(format!(
-        "pod \"{victim}\" deleted\nreplaced by {}\n{}",
-        new.first().map(|name| name.as_str()).unwrap_or_default(),
-        pod_table(&pods)
-    )))
-}
-
-/// The pods' names are `example-app-` plus a random suffix (generateName), each owned by
-/// the ReplicaSet: nothing tells one pod from another, unlike a StatefulSet's `web-0`.
-async fn pods_are_interchangeable(ctx: StepContext) -> Result<StepOutcome> {
-    let pods = ctx.pods(SELECTOR).await?;
-    let actual: String = pods
-        .iter()
-        .map(|pod| {
-            let owner = pod
-                .owner_references()
-                .iter()
-                .find(|owner| owner.controller == Some(true))
-                .map(|owner| format!("{}/{}", owner.kind, owner.name))
-                .unwrap_or_else(|| "(no controller)".to_string());
-            let name = if is_generated_name(&pod.name_any(), REPLICASET) {
-                "example-app-<random>"
-            } else {
-                "(not a generated name)"
-            };
-            format!("{name} owned by {owner}\n")
-        })
-        .collect();
-    let expected = "example-app-<random> owned by ReplicaSet/example-app\n".repeat(pods.len());
-    expect_text(
-        "every pod has a random name and is controlled by the ReplicaSet",
-        &expected,
-        &actual,
-    )
-    .map_err(|mismatch| mismatch.with_detail(pod_table(&pods)))?;
-    Ok(StepOutcome::passed(pod_table(&pods)))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! Needs root and the Debian packages the cluster uses; without them the tests fail with
 //! preflight's message (a skipped end-to-end test would hide that nothing was checked).
 
-use k8s_labs_harness::testing::{assert_lab_passes_on_embedded_cluster, start_embedded_cluster};
+use k8s_labs_harness::testing::{assert_lab_passes, start_embedded_cluster};
 use k8s_labs_harness::{CancellationToken, Console, StepResult};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
@@ -16,7 +16,7 @@ static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorial_lab_passes_on_the_embedded_cluster() {
     let _turn = CLUSTER.lock().await;
-    assert_lab_passes_on_embedded_cluster(lab(), 6).await;
+    assert_lab_passes(lab(), 6).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,15 +45,37 @@ async fn expecting_four_replicas_fails_at_the_pods_step_with_a_diff_and_cleans_u
             mismatch: Some(mismatch),
             ..
         } => {
-            assert!(mismatch.diff().contains("-web-3"), "{}", mismatch.diff());
+            let diff = mismatch.diff();
+            assert!(diff.contains("-  replicas: 4"), "{diff}");
+            assert!(diff.contains("+  replicas: 3"), "{diff}");
+            let paths = mismatch.detail.as_deref().unwrap_or_default();
+            assert!(
+                paths.contains("status.readyReplicas: expected 4, got 3"),
+                "{paths}"
+            );
         }
         other => panic!("expected a failed claim, got {other:?}\n{output}"),
     }
     assert!(output.contains("--- expected"), "{output}");
-    assert!(output.contains("-web-3   1/1     Running"), "{output}");
+    assert!(output.contains("-  readyReplicas: 4"), "{output}");
+    // Diagnostics follow the diff without being asked for: pods, their logs, the
+    // StatefulSet's counts.
+    let diagnostics = report.diagnostics.as_deref().unwrap_or_default();
     assert!(
-        output.contains("pods in "),
-        "diagnostics follow the diff:\n{output}"
+        diagnostics.contains("pods in "),
+        "diagnostics in the report:\n{output}"
+    );
+    assert!(
+        diagnostics.contains("log of container nginx:"),
+        "a pod's container log is in the diagnostics:\n{diagnostics}"
+    );
+    assert!(
+        diagnostics.contains("statefulset web: replicas 3 wanted, 3 created, 3 ready"),
+        "the StatefulSet's status is in the diagnostics:\n{diagnostics}"
+    );
+    assert!(
+        output.contains("statefulset web: replicas"),
+        "the console shows the diagnostics too:\n{output}"
     );
     assert!(report.namespace_deleted, "{output}");
     assert!(

@@ -12,11 +12,12 @@ use futures::StreamExt;
 use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
-use k8s_labs_node_api::NodeConnections;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_labs_node_api::{ExecRequest, NodeConnections};
+use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, DeleteParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
 
 pub const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
@@ -279,4 +280,58 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         found.push(path);
     }
     found
+}
+
+pub fn pod_from(value: serde_json::Value) -> Pod {
+    serde_json::from_value(value).unwrap()
+}
+
+pub fn first_container(pod: Option<&Pod>) -> Option<ContainerStatus> {
+    pod.and_then(|pod| pod.status.as_ref())
+        .and_then(|status| status.container_statuses.as_ref())
+        .and_then(|statuses| statuses.first().cloned())
+}
+
+pub async fn wait_for(
+    pods: &Api<Pod>,
+    name: &str,
+    condition: impl Fn(Option<&Pod>) -> bool,
+) -> Pod {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods.clone(), name, move |pod: Option<&Pod>| condition(pod)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("waiting for {name}"))
+    .unwrap()
+    .unwrap()
+}
+
+pub async fn delete_and_wait(cluster: &Cluster, pods: &Api<Pod>, pod: &Pod) {
+    let name = pod.metadata.name.clone().unwrap();
+    let uid = pod.metadata.uid.clone().unwrap();
+    pods.delete(&name, &DeleteParams::default().grace_period(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        await_condition(pods.clone(), &name, conditions::is_deleted(&uid)),
+    )
+    .await
+    .expect("deleted")
+    .unwrap();
+    cluster.assert_pod_removed(&uid).await;
+}
+
+pub fn request(pod: &str, command: &[&str]) -> ExecRequest {
+    ExecRequest {
+        namespace: "default".into(),
+        pod: pod.into(),
+        container: "main".into(),
+        command: command.iter().map(|part| part.to_string()).collect(),
+        stdin: false,
+        stdout: true,
+        stderr: true,
+        tty: false,
+    }
 }

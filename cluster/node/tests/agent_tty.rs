@@ -1,0 +1,214 @@
+//! Containers with `tty: true`, as `kubectl run -i --tty` makes them: the shell runs on a
+//! terminal, attach types into it and resizes it, the log is the terminal's output, and the
+//! attached client leaving closes stdin (`stdinOnce`), which ends the shell. Needs root.
+
+mod common;
+
+use bytes::Bytes;
+use common::{
+    Cluster, delete_and_wait, first_container, pod_from, request, running_and_ready, wait_for,
+};
+use k8s_labs_node_api::{ExitStatus, TerminalSize};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams, PostParams};
+
+/// Reads the session's output into `seen` until it contains `text`.
+async fn read_until(
+    output: &mut tokio::sync::mpsc::Receiver<Bytes>,
+    seen: &mut String,
+    text: &str,
+) {
+    read_until_from(output, seen, 0, text).await;
+}
+
+/// Reads the session's output into `seen` until `text` shows up after byte `from` of it.
+async fn read_until_from(
+    output: &mut tokio::sync::mpsc::Receiver<Bytes>,
+    seen: &mut String,
+    from: usize,
+    text: &str,
+) {
+    while !seen[from..].contains(text) {
+        let chunk = output
+            .recv()
+            .await
+            .unwrap_or_else(|| panic!("the output ended before {text:?}: {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "dns-test"},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                    "image": "busybox:1.28", "stdin": true, "stdinOnce": true, "tty": true}]},
+            })),
+        )
+        .await
+        .unwrap();
+    wait_for(&pods, "dns-test", running_and_ready).await;
+    let connection = cluster.nodes.get(common::NODE).unwrap();
+
+    let mut attach = request("dns-test", &[]);
+    attach.stdin = true;
+    attach.tty = true;
+    attach.stderr = false;
+    let session = connection.attach(attach).await.unwrap();
+    assert!(session.stderr.is_none());
+    let stdin = session.stdin.unwrap();
+    let mut stdout = session.stdout.unwrap();
+    let resize = session.resize.expect("a tty container can be resized");
+    resize
+        .send(TerminalSize {
+            width: 101,
+            height: 33,
+        })
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    // The shell is on a terminal of the size the client set (runc relays the size to the
+    // container's own terminal on SIGWINCH; `stty size` asks that terminal).
+    stdin
+        .send(Bytes::from_static(b"tty; stty size\r"))
+        .await
+        .unwrap();
+    // Up to the next prompt and busybox's cursor position query after it: the shell is
+    // waiting for input again (a hangup while it writes would make it exit 2, not 0).
+    read_until(&mut stdout, &mut seen, "33 101\r\n/ # \x1b[6n").await;
+    assert!(seen.contains("/dev/pts/0\r\n"), "{seen:?}");
+
+    // The client leaves: with stdinOnce its stdin closes; the shell reads end of file and
+    // exits 0, so the pod succeeds.
+    drop(stdin);
+    drop(stdout);
+    drop(resize);
+    drop(session.exit);
+    let done = wait_for(&pods, "dns-test", |pod| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Succeeded")
+    })
+    .await;
+    let terminated = first_container(Some(&done))
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(terminated.exit_code, 0);
+    // The log is what the terminal showed: the echo of the typed line and the answers.
+    let log = pods.logs("dns-test", &LogParams::default()).await.unwrap();
+    assert!(
+        log.contains("tty; stty size\r\n/dev/pts/0\r\n33 101\r\n"),
+        "{log:?}"
+    );
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shell_of_a_tty_container_exiting_ends_the_attach_with_success() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "shell"},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                    "image": "busybox", "stdin": true, "stdinOnce": true, "tty": true}]},
+            })),
+        )
+        .await
+        .unwrap();
+    wait_for(&pods, "shell", running_and_ready).await;
+    let connection = cluster.nodes.get(common::NODE).unwrap();
+    let mut attach = request("shell", &[]);
+    attach.stdin = true;
+    attach.tty = true;
+    attach.stderr = false;
+    let session = connection.attach(attach).await.unwrap();
+    let stdin = session.stdin.unwrap();
+    let mut stdout = session.stdout.unwrap();
+    stdin.send(Bytes::from_static(b"exit 4\r")).await.unwrap();
+    while stdout.recv().await.is_some() {}
+    assert_eq!(session.exit.await.unwrap(), ExitStatus::Code(4));
+    let done = wait_for(&pods, "shell", |pod| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Failed")
+    })
+    .await;
+    let terminated = first_container(Some(&done))
+        .unwrap()
+        .state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(terminated.exit_code, 4);
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exec_with_a_tty_follows_the_clients_terminal_size() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let created = pods
+        .create(
+            &PostParams::default(),
+            &pod_from(serde_json::json!({
+                "metadata": {"name": "web"},
+                "spec": {"containers": [{"name": "main", "image": "busybox",
+                    "command": ["sh", "-c", "while true; do sleep 3600; done"]}]},
+            })),
+        )
+        .await
+        .unwrap();
+    wait_for(&pods, "web", running_and_ready).await;
+    let connection = cluster.nodes.get(common::NODE).unwrap();
+    let mut exec = request("web", &["sh"]);
+    exec.stdin = true;
+    exec.tty = true;
+    exec.stderr = false;
+    let session = connection.exec(exec).await.unwrap();
+    let stdin = session.stdin.unwrap();
+    let mut stdout = session.stdout.unwrap();
+    let resize = session.resize.unwrap();
+    let mut seen = String::new();
+    for (width, height) in [(80u16, 24u16), (100, 30)] {
+        resize.send(TerminalSize { width, height }).await.unwrap();
+        let wanted = format!("{height} {width}\r\n");
+        // The size reaches the process's terminal when runc handles its SIGWINCH; each try
+        // waits for the shell's answer.
+        let mut tries = 0;
+        while !seen.contains(&wanted) {
+            tries += 1;
+            assert!(tries < 50, "never {wanted:?}: {seen:?}");
+            let from = seen.len();
+            stdin
+                .send(Bytes::from_static(b"stty size\r"))
+                .await
+                .unwrap();
+            // The answer is followed by the next prompt.
+            read_until_from(&mut stdout, &mut seen, from, "\r\n/ # ").await;
+        }
+    }
+    stdin
+        .send(Bytes::from_static(b"echo $TERM; exit 3\r"))
+        .await
+        .unwrap();
+    while let Some(chunk) = stdout.recv().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("\r\nxterm\r\n"), "{seen:?}");
+    assert_eq!(session.exit.await.unwrap(), ExitStatus::Code(3));
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}
