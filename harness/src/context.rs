@@ -79,6 +79,7 @@ impl LabShared {
 pub(crate) struct StepState {
     tries: AtomicUsize,
     blessed: Mutex<Vec<(PathBuf, String)>>,
+    highlights: Mutex<Vec<String>>,
 }
 
 impl StepState {
@@ -88,6 +89,13 @@ impl StepState {
 
     pub(crate) fn blessed(&self) -> Vec<(PathBuf, String)> {
         self.blessed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn highlights(&self) -> Vec<String> {
+        self.highlights
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -119,7 +127,8 @@ impl StepContext {
 
     /// Claims that `actual`, redacted, matches the lab's golden file `expected/<file>` (see
     /// [`crate::expect::golden`]); with `--bless` a mismatch rewrites the file instead and the
-    /// report lists it. Returns the redacted text, which is what the step should show.
+    /// report lists it. Returns `actual` as observed, which is what the step should show: the
+    /// console shows real values, and reports redact them.
     pub fn expect_golden(&self, file: &str, claim: &str, actual: &str) -> Result<String> {
         let dir = self.shared.expected.as_ref().ok_or_else(|| {
             anyhow!("this lab has no expected/ directory; give it one with Lab::expected")
@@ -134,7 +143,21 @@ impl StepContext {
                 .unwrap_or_else(PoisonError::into_inner)
                 .push((path, diff)),
         }
-        Ok(redacted)
+        Ok(actual.to_string())
+    }
+
+    /// Marks `value` (an IP a relation matched, a page title) as what this step's claim
+    /// checked: the console highlights it in the step's output, so that in a walkthrough
+    /// the class sees the nslookup answer and the pod IP it equals.
+    pub fn highlight(&self, value: impl Into<String>) {
+        let value = value.into();
+        if !value.is_empty() {
+            self.state
+                .highlights
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(value);
+        }
     }
 
     /// The lab run's namespace (`lab-<lab>-<random>`), where the tutorial says `default`.

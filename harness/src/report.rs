@@ -55,6 +55,8 @@ pub struct StepReport {
     pub blessed: Vec<(PathBuf, String)>,
     /// What to look at when the step fails (may be empty).
     pub hint: String,
+    /// Values the step's claims checked, highlighted in its output on a color console.
+    pub highlights: Vec<String>,
     /// How it ended.
     pub result: StepResult,
 }
@@ -253,11 +255,20 @@ impl Console {
         ));
     }
 
-    /// A step begins.
-    pub fn step_started(&self, index: usize, total: usize, name: &str, command: &str) {
+    /// A step begins: its number and name, its explanation when asked for (wrapped to 80
+    /// columns), and the kubectl command it stands for.
+    pub fn step_started(
+        &self,
+        index: usize,
+        total: usize,
+        name: &str,
+        explanation: &str,
+        command: &str,
+    ) {
+        self.print(&format!("[{index}/{total}] {}\n", self.paint("1", name)));
+        self.explanation(explanation);
         self.print(&format!(
-            "[{index}/{total}] {}\n      {}\n",
-            self.paint("1", name),
+            "      {}\n",
             self.paint("2", &format!("$ {command}"))
         ));
     }
@@ -278,7 +289,7 @@ impl Console {
         match &step.result {
             StepResult::Passed { output } => {
                 for line in output.lines() {
-                    let _ = writeln!(text, "      | {line}");
+                    let _ = writeln!(text, "      | {}", self.highlight(line, &step.highlights));
                 }
                 let mark = self.paint("32", "✓");
                 let _ = writeln!(text, "      {mark} {elapsed}{tries}\n");
@@ -302,6 +313,18 @@ impl Console {
             }
         }
         self.print(&text);
+    }
+
+    /// `line` with each of `values` painted bold yellow (only on a color console).
+    fn highlight(&self, line: &str, values: &[String]) -> String {
+        if !self.color || values.is_empty() {
+            return line.to_string();
+        }
+        let mut painted = line.to_string();
+        for value in values {
+            painted = painted.replace(value.as_str(), &self.paint("1;33", value));
+        }
+        painted
     }
 
     fn render_mismatch(&self, mismatch: &Mismatch) -> String {
@@ -398,6 +421,7 @@ mod tests {
             tries: 1,
             blessed: Vec::new(),
             hint: String::new(),
+            highlights: Vec::new(),
             result: StepResult::Failed {
                 message: "claim failed".into(),
                 mismatch: Some(Mismatch::new("pods ready", "web-0\nweb-1\n", "web-0\n")),
@@ -437,5 +461,21 @@ mod tests {
                 .sum();
             assert!(columns <= 80, "{columns} columns: {line}");
         }
+    }
+
+    #[test]
+    fn checked_values_are_highlighted_only_in_color() {
+        let values = vec!["10.244.0.5".to_string()];
+        let plain = Console::capturing();
+        assert_eq!(
+            plain.highlight("Address: 10.244.0.5", &values),
+            "Address: 10.244.0.5"
+        );
+        let mut color = Console::capturing();
+        color.color = true;
+        assert_eq!(
+            color.highlight("Address: 10.244.0.5", &values),
+            "Address: \x1b[1;33m10.244.0.5\x1b[0m"
+        );
     }
 }

@@ -50,12 +50,14 @@ pub enum Keep {
 /// called before each step with the step about to run, and returns false to stop the run
 /// (which then cleans up as after a signal).
 pub trait Pacer: Send + Sync {
-    /// Waits until the next step may start (Enter, a delay…); false to stop.
+    /// Waits until the next step may start (Enter, a delay…); false to stop. `command` is
+    /// the step's kubectl command with the namespace and DNS IP filled in.
     fn before_step<'a>(
         &'a self,
         index: usize,
         total: usize,
         step: &'a Step,
+        command: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
 }
 
@@ -182,12 +184,9 @@ impl Lab {
                 .command()
                 .replace("{ns}", &namespace)
                 .replace("{dns}", &dns);
-            if let Some(language) = options.explain {
-                console.explanation(step.explanation(language));
-            }
             if let Some(pacer) = &options.pacer {
                 let go_on = tokio::select! {
-                    go_on = pacer.before_step(index + 1, total, step) => go_on,
+                    go_on = pacer.before_step(index + 1, total, step, &command) => go_on,
                     _ = cancel.cancelled() => false,
                 };
                 if !go_on {
@@ -195,7 +194,11 @@ impl Lab {
                     break;
                 }
             }
-            console.step_started(index + 1, total, step.name(), &command);
+            let explanation = options
+                .explain
+                .map(|language| step.explanation(language))
+                .unwrap_or_default();
+            console.step_started(index + 1, total, step.name(), explanation, &command);
             let timeout = options.scaled(step.timeout());
             let (step_report, interrupted) =
                 run_step(step, command, timeout, shared.clone(), cancel).await;
@@ -289,6 +292,7 @@ async fn run_step(
         tries: state.tries(),
         blessed: state.blessed(),
         hint: step.hint_text().to_string(),
+        highlights: state.highlights(),
         result,
     };
     (report, interrupted)

@@ -63,6 +63,7 @@ pub(crate) mod fixtures {
             tries: 3,
             blessed: Vec::new(),
             hint: String::new(),
+            highlights: Vec::new(),
             result,
         }
     }

@@ -268,6 +268,10 @@ async fn headless_service_endpoints(ctx: StepContext) -> Result<StepOutcome> {
             Ok(endpoints_column(endpoint_addresses(&endpoints)))
         })
         .await?;
+    ctx.highlight("None");
+    for (ip, _) in endpoint_addresses(&ctx.get::<Endpoints>(SERVICE).await?) {
+        ctx.highlight(ip);
+    }
     let shown = ctx.expect_golden(
         "svc-ep-nginx.txt",
         "kubectl get svc and ep show a headless Service with one endpoint per pod",
@@ -303,6 +307,7 @@ async fn curl_from_web_1(ctx: StepContext) -> Result<StepOutcome> {
             Ok(output.stdout)
         })
         .await?;
+    ctx.highlight("Welcome to nginx!");
     let shown = ctx.expect_golden(
         "curl-web-1.txt",
         "the page's title is nginx's welcome",
@@ -327,6 +332,7 @@ async fn nslookup_on_the_node(ctx: StepContext) -> Result<StepOutcome> {
             Ok(Ok(output.stdout))
         })
         .await?;
+    ctx.highlight(web_1.to_string());
     match result {
         Ok(output) => {
             let shown = ctx.expect_golden(
@@ -368,6 +374,8 @@ async fn nslookup_from_busybox(ctx: StepContext) -> Result<StepOutcome> {
             }
         })
         .await?;
+    ctx.highlight(web_0.to_string());
+    ctx.highlight(web_1.to_string());
     let shown = ctx.expect_golden(
         "nslookup-busybox.txt",
         "nslookup in a pod prints the DNS server and an answer for each name",

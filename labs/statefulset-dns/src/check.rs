@@ -1,0 +1,264 @@
+//! Check mode (`cargo xtask check statefulset-dns`): the lab's claims verified against a
+//! student's own namespace, where they applied web.yaml by hand. Every step only reads —
+//! except the DNS step, which starts one short-lived busybox:1.28 pod, as the tutorial does,
+//! and removes it. Each claim carries a hint from the tutorial's troubleshooting section, so
+//! a failed check says where to look.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use k8s_labs_harness::expect::expect_text;
+use k8s_labs_harness::expect::object::expect_object;
+use k8s_labs_harness::expect::relations::{endpoints_are_ready_pod_ips, nslookup_answers_pod_ip};
+use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use k8s_labs_harness::wait::is_pod_running_and_ready;
+use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+
+use crate::{NAME, manifests_dir};
+
+/// How many pods web.yaml asks for.
+const REPLICAS: usize = 3;
+/// The StatefulSet, headless Service and pod labels of web.yaml.
+const STATEFULSET: &str = "web";
+const SERVICE: &str = "nginx";
+const SELECTOR: &str = "app=nginx";
+/// The one pod the check starts (named so that it cannot be mistaken for a student's).
+const DNS_POD: &str = "k8s-labs-dns-check";
+
+/// Reading state: a little patience for pods that are still starting, not a long wait.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The DNS step starts a pod and retries while records propagate.
+const DNS_TIMEOUT: Duration = Duration::from_secs(30);
+
+const HINT_CLUSTER: &str = "web.yaml asks for replicas: 3; check the cluster's state: \
+    `kubectl get statefulset web` and `kubectl describe pod web-N` (events, image pulls); \
+    all components must run normally.\n\
+    检查Kubernetes集群的状态,确保所有组件都在正常运行。";
+const HINT_SERVICE_NAME: &str = "make sure the Service is named \"nginx\", exactly as the \
+    StatefulSet's serviceName, with clusterIP: None; look for typos or case differences.\n\
+    确保Service的名称 “nginx” 和命令中的名称匹配。检查是否有任何拼写错误或大小写问题。";
+const HINT_ENDPOINTS: &str = "the Service's selector (app: nginx) must match the pods' labels, \
+    and only Ready pods are endpoints: compare `kubectl get ep nginx` with \
+    `kubectl get pod -o wide`.\n\
+    matchLabels 与 Service 的标签匹配,以确保 Service 选中 StatefulSet 管理的 Pod。";
+const HINT_DNS: &str = "check the DNS server (the pod's /etc/resolv.conf must name the \
+    cluster DNS Service IP), the search domains (web-0.nginx needs <namespace>.svc.cluster.local \
+    in the search list), the spelling of the Service name, and that the cluster DNS runs; \
+    try `nslookup web-1.nginx.<namespace>.svc.cluster.local <cluster DNS IP>` to name the \
+    server explicitly.\n\
+    检查DNS服务器、搜索域以及Service名称的拼写;确保Kubernetes DNS服务正常工作。";
+
+/// The checks of a student's statefulset-dns setup, in the tutorial's order.
+pub fn check() -> Lab {
+    Lab::new(
+        NAME,
+        "check your StatefulSet web, headless Service nginx and their DNS names",
+        manifests_dir(),
+    )
+    .step(
+        Step::new(
+            "pods web-0, web-1, web-2 exist and are Running and Ready",
+            "kubectl get statefulset web; kubectl get pod -l app=nginx",
+            READ_TIMEOUT,
+            pods_running_and_ready,
+        )
+        .hint(HINT_CLUSTER),
+    )
+    .step(
+        Step::new(
+            "Service nginx (the StatefulSet's serviceName) is headless, port 80 named web",
+            "kubectl get svc nginx",
+            READ_TIMEOUT,
+            headless_service,
+        )
+        .hint(HINT_SERVICE_NAME),
+    )
+    .step(
+        Step::new(
+            "endpoints nginx are the Ready pods' IPs on port 80",
+            "kubectl get ep nginx",
+            READ_TIMEOUT,
+            endpoints_are_the_pods,
+        )
+        .hint(HINT_ENDPOINTS),
+    )
+    .step(
+        Step::new(
+            "DNS in a pod answers web-0.nginx and web-1.nginx with the pods' IPs",
+            "kubectl run -i --image busybox:1.28 k8s-labs-dns-check --restart=Never --rm -- \
+             sh -c 'nslookup web-0.nginx; nslookup web-1.nginx'",
+            DNS_TIMEOUT,
+            dns_answers_pod_ips,
+        )
+        .hint(HINT_DNS),
+    )
+}
+
+/// A read of `kind` `name`, where "not found" — the usual mistake of a student — reads as
+/// one line naming the object and namespace rather than the API's status dump.
+fn found<K>(read: Result<K>, kind: &str, name: &str, namespace: &str) -> Result<K> {
+    read.map_err(|error| {
+        if format!("{error:#}").contains("NotFound") {
+            anyhow!("{kind} {name:?} does not exist in namespace {namespace}")
+        } else {
+            error
+        }
+    })
+}
+
+/// `web-0 Running Ready` lines, one per pod named like the StatefulSet's.
+fn pod_states(pods: &[Pod]) -> String {
+    pods.iter()
+        .filter_map(|pod| Some((pod, pod.metadata.name.as_deref()?)))
+        .filter(|(_, name)| is_statefulset_pod(name))
+        .map(|(pod, name)| {
+            let ready = if is_pod_running_and_ready(pod) {
+                "Running and Ready"
+            } else {
+                "not Running and Ready"
+            };
+            format!("{name} {ready}\n")
+        })
+        .collect()
+}
+
+fn is_statefulset_pod(name: &str) -> bool {
+    name.strip_prefix("web-")
+        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
+}
+
+async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
+    let statefulset: StatefulSet = found(
+        ctx.get(STATEFULSET).await,
+        "StatefulSet",
+        STATEFULSET,
+        ctx.namespace(),
+    )?;
+    let expected: String = (0..REPLICAS)
+        .map(|i| format!("{STATEFULSET}-{i} Running and Ready\n"))
+        .collect();
+    // Pods still starting get until the step's timeout; a wrong count fails then.
+    let pods = ctx
+        .retry(|| async {
+            let pods = ctx.pods(SELECTOR).await?;
+            expect_text(
+                "pods web-0, web-1, web-2 are Running and Ready",
+                &expected,
+                &pod_states(&pods),
+            )?;
+            Ok(pods)
+        })
+        .await?;
+    let replicas = statefulset.spec.as_ref().and_then(|spec| spec.replicas);
+    Ok(StepOutcome::passed(format!(
+        "statefulset web: replicas {}\n{}",
+        replicas.map_or_else(|| "unset".to_string(), |count| count.to_string()),
+        pod_table(&pods)
+    )))
+}
+
+async fn headless_service(ctx: StepContext) -> Result<StepOutcome> {
+    let statefulset: StatefulSet = found(
+        ctx.get(STATEFULSET).await,
+        "StatefulSet",
+        STATEFULSET,
+        ctx.namespace(),
+    )?;
+    let service_name = statefulset
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.service_name.clone())
+        .unwrap_or_default();
+    expect_object(
+        "StatefulSet web names nginx as its serviceName",
+        "spec: {serviceName: nginx}",
+        &statefulset,
+    )?;
+    let service: Service = found(
+        ctx.get(&service_name).await,
+        "Service",
+        &service_name,
+        ctx.namespace(),
+    )?;
+    expect_object(
+        "Service nginx is headless (clusterIP None) with port 80 named web",
+        "spec: {clusterIP: None, ports: [{name: web, port: 80}]}",
+        &service,
+    )?;
+    Ok(StepOutcome::passed(format!(
+        "service {SERVICE}: CLUSTER-IP None, port web 80\n"
+    )))
+}
+
+async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
+    let column = ctx
+        .retry(|| async {
+            let pods = ctx.pods(SELECTOR).await?;
+            let endpoints: Endpoints = found(
+                ctx.get(SERVICE).await,
+                "Endpoints",
+                SERVICE,
+                ctx.namespace(),
+            )?;
+            endpoints_are_ready_pod_ips(&endpoints, &pods, 80)?;
+            Ok(endpoints_column(endpoint_addresses(&endpoints)))
+        })
+        .await?;
+    Ok(StepOutcome::passed(format!(
+        "endpoints {SERVICE}: {column}\n"
+    )))
+}
+
+async fn dns_answers_pod_ips(ctx: StepContext) -> Result<StepOutcome> {
+    let web_0 = ctx.pod_ip("web-0").await?;
+    let web_1 = ctx.pod_ip("web-1").await?;
+    let mut attempt = 0;
+    let log = ctx
+        .retry(|| {
+            attempt += 1;
+            // A fresh pod name per try: a deleted pod's name may linger while it terminates.
+            let pod = if attempt == 1 {
+                DNS_POD.to_string()
+            } else {
+                format!("{DNS_POD}-{attempt}")
+            };
+            let ctx = ctx.clone();
+            async move {
+                let script = "nslookup web-0.nginx; nslookup web-1.nginx";
+                let output = ctx
+                    .run_once(&pod, "busybox:1.28", &["sh", "-c", script])
+                    .await?;
+                let log = output.combined();
+                nslookup_answers_pod_ip(&log, "web-0.nginx", "web-0", web_0)?;
+                nslookup_answers_pod_ip(&log, "web-1.nginx", "web-1", web_1)?;
+                Ok(log)
+            }
+        })
+        .await?;
+    Ok(StepOutcome::passed(log))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_has_a_hint() {
+        let lab = check();
+        assert_eq!(lab.name(), "statefulset-dns");
+        assert_eq!(lab.steps().len(), 4);
+        for step in lab.steps() {
+            assert!(!step.hint_text().is_empty(), "{}", step.name());
+        }
+    }
+
+    #[test]
+    fn only_the_statefulsets_pods_count() {
+        assert!(is_statefulset_pod("web-12"));
+        assert!(!is_statefulset_pod("web-"));
+        assert!(!is_statefulset_pod("webby-0"));
+        assert!(!is_statefulset_pod("web-0-debug"));
+    }
+}
