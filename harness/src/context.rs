@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Endpoints, Pod};
 use kube::api::ListParams;
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -22,8 +22,10 @@ use tokio::time::Instant;
 
 use crate::apply::{Applied, Applier};
 use crate::exec::{CommandOutput, OneShotPod, exec_in_pod};
+use crate::expect::relations::endpoints_are_ready_pod_ips;
 use crate::expect::{GoldenOutcome, Redactions, expect_golden};
 use crate::provider::{ClusterFacts, NodeRun, Provider};
+use crate::table::{endpoint_addresses, endpoints_column};
 use crate::wait::{PodRecorder, is_pod_running_and_ready, is_statefulset_settled, wait_for};
 
 /// First pause between two tries of a retried check; doubles up to [`MAX_BACKOFF`].
@@ -242,16 +244,44 @@ impl StepContext {
         .ok_or_else(|| anyhow!("pod {name} disappeared"))
     }
 
-    /// `kubectl get <kind> <name>` in the namespace, for any namespaced kind.
+    /// `kubectl get <kind> <name>` in the namespace, for any namespaced kind. A missing object
+    /// is one line (`Service "nginx" does not exist in namespace default`): in check mode that
+    /// is often the whole answer (a misspelt name).
     pub async fn get<K>(&self, name: &str) -> Result<K>
     where
         K: Resource<Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
         <K as Resource>::DynamicType: Default,
     {
-        Api::<K>::namespaced(self.client(), self.namespace())
+        let kind = K::kind(&Default::default()).to_string();
+        match Api::<K>::namespaced(self.client(), self.namespace())
             .get(name)
             .await
-            .with_context(|| format!("cannot read {} {name}", K::kind(&Default::default())))
+        {
+            Ok(object) => Ok(object),
+            Err(kube::Error::Api(status)) if status.is_not_found() => Err(anyhow!(
+                "{kind} {name:?} does not exist in namespace {}",
+                self.namespace()
+            )),
+            Err(error) => Err(error).with_context(|| format!("cannot read {kind} {name}")),
+        }
+    }
+
+    /// `kubectl get ep <service>`, retried until the Endpoints list exactly the IPs of the
+    /// Ready pods of `selector` on `port` (see
+    /// [`crate::expect::relations::endpoints_are_ready_pod_ips`]); the ENDPOINTS column.
+    pub async fn endpoints_of_ready_pods(
+        &self,
+        service: &str,
+        selector: &str,
+        port: i32,
+    ) -> Result<String> {
+        self.retry(|| async {
+            let pods = self.pods(selector).await?;
+            let endpoints: Endpoints = self.get(service).await?;
+            endpoints_are_ready_pod_ips(&endpoints, &pods, port)?;
+            Ok(endpoints_column(endpoint_addresses(&endpoints)))
+        })
+        .await
     }
 
     /// The pods of `selector` in the namespace, sorted by name.

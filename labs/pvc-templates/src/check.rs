@@ -4,15 +4,14 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
-use k8s_labs_harness::expect::relations::endpoints_are_ready_pod_ips;
-use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::workload::pvc_phase;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
-use k8s_openapi::api::core::v1::{Endpoints, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 
 use crate::{NAME, manifests_dir};
 
@@ -78,17 +77,6 @@ pub fn check() -> Lab {
     )
 }
 
-/// A read where "not found" reads as one line naming the object and namespace.
-fn found<K>(read: Result<K>, kind: &str, name: &str, namespace: &str) -> Result<K> {
-    read.map_err(|error| {
-        if format!("{error:#}").contains("NotFound") {
-            anyhow!("{kind} {name:?} does not exist in namespace {namespace}")
-        } else {
-            error
-        }
-    })
-}
-
 fn pod_name(ordinal: usize) -> String {
     format!("{STATEFULSET}-{ordinal}")
 }
@@ -150,7 +138,7 @@ async fn claims_bound_per_pod(ctx: StepContext) -> Result<StepOutcome> {
             let mut actual = String::new();
             for ordinal in 0..REPLICAS {
                 let pod_name = pod_name(ordinal);
-                let pod: Pod = found(ctx.get(&pod_name).await, "Pod", &pod_name, ctx.namespace())?;
+                let pod: Pod = ctx.get(&pod_name).await?;
                 let claim_name = mounted_claim(&pod);
                 let phase = match ctx.get::<PersistentVolumeClaim>(&claim_name).await {
                     Ok(claim) => pvc_phase(&claim).to_string(),
@@ -170,25 +158,13 @@ async fn claims_bound_per_pod(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn headless_service_endpoints(ctx: StepContext) -> Result<StepOutcome> {
-    let service: Service = found(ctx.get(SERVICE).await, "Service", SERVICE, ctx.namespace())?;
+    let service: Service = ctx.get(SERVICE).await?;
     expect_object(
         "Service nginx is headless (clusterIP None) with port 80 named web",
         "spec: {clusterIP: None, ports: [{name: web, port: 80}]}",
         &service,
     )?;
-    let column = ctx
-        .retry(|| async {
-            let pods = ctx.pods(SELECTOR).await?;
-            let endpoints: Endpoints = found(
-                ctx.get(SERVICE).await,
-                "Endpoints",
-                SERVICE,
-                ctx.namespace(),
-            )?;
-            endpoints_are_ready_pod_ips(&endpoints, &pods, 80)?;
-            Ok(endpoints_column(endpoint_addresses(&endpoints)))
-        })
-        .await?;
+    let column = ctx.endpoints_of_ready_pods(SERVICE, SELECTOR, 80).await?;
     Ok(StepOutcome::passed(format!(
         "service {SERVICE}: CLUSTER-IP None\nendpoints {SERVICE}: {column}\n"
     )))

@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
-use k8s_labs_harness::expect::relations::endpoints_are_ready_pod_ips;
+use anyhow::Result;
 use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
-use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Endpoints, Service};
+use k8s_openapi::api::core::v1::Service;
 
 use crate::{NAME, manifests_dir};
 
@@ -75,24 +74,8 @@ pub fn check() -> Lab {
     )
 }
 
-/// A read where "not found" reads as one line naming the object and namespace.
-fn found<K>(read: Result<K>, kind: &str, name: &str, namespace: &str) -> Result<K> {
-    read.map_err(|error| {
-        if format!("{error:#}").contains("NotFound") {
-            anyhow!("{kind} {name:?} does not exist in namespace {namespace}")
-        } else {
-            error
-        }
-    })
-}
-
 async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
-    let replicaset: ReplicaSet = found(
-        ctx.get(REPLICASET).await,
-        "ReplicaSet",
-        REPLICASET,
-        ctx.namespace(),
-    )?;
+    let replicaset: ReplicaSet = ctx.get(REPLICASET).await?;
     let replicas = replicaset
         .spec
         .as_ref()
@@ -120,20 +103,8 @@ async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
-    let _service: Service = found(ctx.get(SERVICE).await, "Service", SERVICE, ctx.namespace())?;
-    let column = ctx
-        .retry(|| async {
-            let pods = ctx.pods(SELECTOR).await?;
-            let endpoints: Endpoints = found(
-                ctx.get(SERVICE).await,
-                "Endpoints",
-                SERVICE,
-                ctx.namespace(),
-            )?;
-            endpoints_are_ready_pod_ips(&endpoints, &pods, 80)?;
-            Ok(endpoints_column(endpoint_addresses(&endpoints)))
-        })
-        .await?;
+    let _service: Service = ctx.get(SERVICE).await?;
+    let column = ctx.endpoints_of_ready_pods(SERVICE, SELECTOR, 80).await?;
     Ok(StepOutcome::passed(format!(
         "endpoints {SERVICE}: {column}\n"
     )))

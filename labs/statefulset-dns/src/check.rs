@@ -6,15 +6,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
-use k8s_labs_harness::expect::relations::{endpoints_are_ready_pod_ips, nslookup_answers_pod_ip};
-use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use k8s_labs_harness::expect::relations::nslookup_answers_pod_ip;
+use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 
 use crate::{NAME, manifests_dir};
 
@@ -96,18 +96,6 @@ pub fn check() -> Lab {
     )
 }
 
-/// A read of `kind` `name`, where "not found" — the usual mistake of a student — reads as
-/// one line naming the object and namespace rather than the API's status dump.
-fn found<K>(read: Result<K>, kind: &str, name: &str, namespace: &str) -> Result<K> {
-    read.map_err(|error| {
-        if format!("{error:#}").contains("NotFound") {
-            anyhow!("{kind} {name:?} does not exist in namespace {namespace}")
-        } else {
-            error
-        }
-    })
-}
-
 /// `web-0 Running Ready` lines, one per pod named like the StatefulSet's.
 fn pod_states(pods: &[Pod]) -> String {
     pods.iter()
@@ -130,12 +118,7 @@ fn is_statefulset_pod(name: &str) -> bool {
 }
 
 async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
-    let statefulset: StatefulSet = found(
-        ctx.get(STATEFULSET).await,
-        "StatefulSet",
-        STATEFULSET,
-        ctx.namespace(),
-    )?;
+    let statefulset: StatefulSet = ctx.get(STATEFULSET).await?;
     let expected: String = (0..REPLICAS)
         .map(|i| format!("{STATEFULSET}-{i} Running and Ready\n"))
         .collect();
@@ -160,12 +143,7 @@ async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn headless_service(ctx: StepContext) -> Result<StepOutcome> {
-    let statefulset: StatefulSet = found(
-        ctx.get(STATEFULSET).await,
-        "StatefulSet",
-        STATEFULSET,
-        ctx.namespace(),
-    )?;
+    let statefulset: StatefulSet = ctx.get(STATEFULSET).await?;
     let service_name = statefulset
         .spec
         .as_ref()
@@ -176,12 +154,7 @@ async fn headless_service(ctx: StepContext) -> Result<StepOutcome> {
         "spec: {serviceName: nginx}",
         &statefulset,
     )?;
-    let service: Service = found(
-        ctx.get(&service_name).await,
-        "Service",
-        &service_name,
-        ctx.namespace(),
-    )?;
+    let service: Service = ctx.get(&service_name).await?;
     expect_object(
         "Service nginx is headless (clusterIP None) with port 80 named web",
         "spec: {clusterIP: None, ports: [{name: web, port: 80}]}",
@@ -193,19 +166,7 @@ async fn headless_service(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
-    let column = ctx
-        .retry(|| async {
-            let pods = ctx.pods(SELECTOR).await?;
-            let endpoints: Endpoints = found(
-                ctx.get(SERVICE).await,
-                "Endpoints",
-                SERVICE,
-                ctx.namespace(),
-            )?;
-            endpoints_are_ready_pod_ips(&endpoints, &pods, 80)?;
-            Ok(endpoints_column(endpoint_addresses(&endpoints)))
-        })
-        .await?;
+    let column = ctx.endpoints_of_ready_pods(SERVICE, SELECTOR, 80).await?;
     Ok(StepOutcome::passed(format!(
         "endpoints {SERVICE}: {column}\n"
     )))

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_labs_harness::expect::object::expect_object;
-use k8s_labs_harness::expect::relations::{endpoints_are_ready_pod_ips, nslookup_answers_pod_ip};
+use k8s_labs_harness::expect::relations::nslookup_answers_pod_ip;
 use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
-use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
+use k8s_labs_harness::table::{endpoint_addresses, pod_table};
 use k8s_labs_harness::wait::{PodEvent, ordered_ready_history, render_history};
 use k8s_labs_harness::{Lab, NodeRun, Step, StepContext, StepOutcome};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
@@ -260,14 +260,7 @@ async fn headless_service_endpoints(ctx: StepContext) -> Result<StepOutcome> {
         "spec: {clusterIP: None, ports: [{name: web, port: 80}]}",
         &service,
     )?;
-    let endpoints = ctx
-        .retry(|| async {
-            let pods = ctx.pods(SELECTOR).await?;
-            let endpoints: Endpoints = ctx.get(SERVICE).await?;
-            endpoints_are_ready_pod_ips(&endpoints, &pods, 80)?;
-            Ok(endpoints_column(endpoint_addresses(&endpoints)))
-        })
-        .await?;
+    let endpoints = ctx.endpoints_of_ready_pods(SERVICE, SELECTOR, 80).await?;
     ctx.highlight("None");
     for (ip, _) in endpoint_addresses(&ctx.get::<Endpoints>(SERVICE).await?) {
         ctx.highlight(ip);
