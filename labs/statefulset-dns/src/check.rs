@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Result;
 use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
-use k8s_labs_harness::expect::relations::nslookup_answers_pod_ip;
 use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
@@ -173,31 +172,9 @@ async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn dns_answers_pod_ips(ctx: StepContext) -> Result<StepOutcome> {
-    let web_0 = ctx.pod_ip("web-0").await?;
-    let web_1 = ctx.pod_ip("web-1").await?;
-    let mut attempt = 0;
-    let log = ctx
-        .retry(|| {
-            attempt += 1;
-            // A fresh pod name per try: a deleted pod's name may linger while it terminates.
-            let pod = if attempt == 1 {
-                DNS_POD.to_string()
-            } else {
-                format!("{DNS_POD}-{attempt}")
-            };
-            let ctx = ctx.clone();
-            async move {
-                let script = "nslookup web-0.nginx; nslookup web-1.nginx";
-                let output = ctx
-                    .run_once(&pod, "busybox:1.28", &["sh", "-c", script])
-                    .await?;
-                let log = output.combined();
-                nslookup_answers_pod_ip(&log, "web-0.nginx", "web-0", web_0)?;
-                nslookup_answers_pod_ip(&log, "web-1.nginx", "web-1", web_1)?;
-                Ok(log)
-            }
-        })
-        .await?;
+    let (log, web_0, web_1) = crate::resolve_short_names_in_a_pod(&ctx, DNS_POD).await?;
+    ctx.highlight(web_0.to_string());
+    ctx.highlight(web_1.to_string());
     Ok(StepOutcome::passed(log))
 }
 

@@ -9,6 +9,7 @@
 
 pub mod check;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -342,17 +343,35 @@ async fn nslookup_on_the_node(ctx: StepContext) -> Result<StepOutcome> {
 /// From a one-shot busybox:1.28 pod: `nslookup web-0.nginx` and `nslookup web-1.nginx`
 /// resolve through the pod's search list to exactly the pods' IPs.
 async fn nslookup_from_busybox(ctx: StepContext) -> Result<StepOutcome> {
+    let (output, web_0, web_1) = resolve_short_names_in_a_pod(&ctx, "dns-test").await?;
+    ctx.highlight(web_0.to_string());
+    ctx.highlight(web_1.to_string());
+    let shown = ctx.expect_golden(
+        "nslookup-busybox.txt",
+        "nslookup in a pod prints the DNS server and an answer for each name",
+        &output,
+    )?;
+    Ok(StepOutcome::passed(shown))
+}
+
+/// Runs `nslookup web-0.nginx; nslookup web-1.nginx` in one-shot busybox:1.28 pods named
+/// `pod` (then `pod-2`, … on retries) until both answer exactly the pods' IPs; the log and
+/// the two IPs. Shared by the lab and by check mode, which make the same claim.
+pub(crate) async fn resolve_short_names_in_a_pod(
+    ctx: &StepContext,
+    pod: &str,
+) -> Result<(String, IpAddr, IpAddr)> {
     let web_0 = ctx.pod_ip("web-0").await?;
     let web_1 = ctx.pod_ip("web-1").await?;
     let mut attempt = 0;
-    let output = ctx
+    let log = ctx
         .retry(|| {
             attempt += 1;
             // A fresh pod name per try: a deleted pod's name may linger while it terminates.
             let pod = if attempt == 1 {
-                "dns-test".to_string()
+                pod.to_string()
             } else {
-                format!("dns-test-{attempt}")
+                format!("{pod}-{attempt}")
             };
             let ctx = ctx.clone();
             async move {
@@ -367,14 +386,7 @@ async fn nslookup_from_busybox(ctx: StepContext) -> Result<StepOutcome> {
             }
         })
         .await?;
-    ctx.highlight(web_0.to_string());
-    ctx.highlight(web_1.to_string());
-    let shown = ctx.expect_golden(
-        "nslookup-busybox.txt",
-        "nslookup in a pod prints the DNS server and an answer for each name",
-        &output,
-    )?;
-    Ok(StepOutcome::passed(shown))
+    Ok((log, web_0, web_1))
 }
 
 #[cfg(test)]
