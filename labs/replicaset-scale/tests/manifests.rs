@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 fn tutorial() -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/tutorial/000_cb588fd6d611f161.txt");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tutorial/000_cb588fd6d611f161.txt");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("the tutorial {} is needed: {error}", path.display()))
 }
