@@ -330,6 +330,34 @@ impl StepContext {
             .await
     }
 
+    /// [`StepContext::run_once`] retried (see [`StepContext::retry`]) until `check` accepts
+    /// the output, for claims that hold only once DNS or endpoints have propagated. Each try
+    /// gets a fresh pod name (`name`, then `name-2`, …), since a deleted pod's name may
+    /// linger while it terminates.
+    pub async fn run_once_until<T>(
+        &self,
+        name: &str,
+        image: &str,
+        command: &[&str],
+        check: impl Fn(&CommandOutput) -> Result<T>,
+    ) -> Result<T> {
+        let attempt = AtomicUsize::new(0);
+        self.retry(|| {
+            let attempt = attempt.fetch_add(1, Ordering::Relaxed) + 1;
+            let pod = if attempt == 1 {
+                name.to_string()
+            } else {
+                format!("{name}-{attempt}")
+            };
+            let check = &check;
+            async move {
+                let output = self.run_once(&pod, image, command).await?;
+                check(&output)
+            }
+        })
+        .await
+    }
+
     /// Runs `program args` on the node (see [`Provider::run_on_node`]).
     pub async fn on_node(&self, program: &str, args: &[&str]) -> Result<NodeRun> {
         let timeout = self.deadline.saturating_duration_since(Instant::now());

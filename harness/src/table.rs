@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
 use kube::ResourceExt;
 
-use crate::wait::pod_phase;
+use crate::wait::{is_pod_running_and_ready, pod_phase};
 use crate::workload::{container_waiting_reason, is_pod_terminating};
 
 /// `kubectl get pod`: NAME READY STATUS (ages, restarts and IPs vary). STATUS is the waiting
@@ -40,6 +40,30 @@ pub fn pod_table(pods: &[Pod]) -> String {
         ));
     }
     table
+}
+
+/// Whether `pod` is a pod of StatefulSet `statefulset`: named `<statefulset>-<ordinal>`.
+pub fn is_statefulset_pod(statefulset: &str, pod: &str) -> bool {
+    pod.strip_prefix(statefulset)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `web-0 Running and Ready` (or `not Running and Ready`), one line per pod of StatefulSet
+/// `statefulset` among `pods`: what a claim about the StatefulSet's pods compares.
+pub fn statefulset_pod_states(statefulset: &str, pods: &[Pod]) -> String {
+    pods.iter()
+        .map(|pod| (pod, pod.name_any()))
+        .filter(|(_, name)| is_statefulset_pod(statefulset, name))
+        .map(|(pod, name)| {
+            let ready = if is_pod_running_and_ready(pod) {
+                "Running and Ready"
+            } else {
+                "not Running and Ready"
+            };
+            format!("{name} {ready}\n")
+        })
+        .collect()
 }
 
 /// The `ip:port` pairs of the ready addresses of an Endpoints object.
@@ -98,6 +122,23 @@ mod tests {
         assert_eq!(
             pod_table(&[pod]),
             "NAME                READY   STATUS\nexample-app-x7k2p   0/0     Pending\n"
+        );
+    }
+
+    #[test]
+    fn only_the_statefulsets_pods_count() {
+        assert!(is_statefulset_pod("web", "web-12"));
+        assert!(!is_statefulset_pod("web", "web-"));
+        assert!(!is_statefulset_pod("web", "webby-0"));
+        assert!(!is_statefulset_pod("web", "web-0-debug"));
+        assert!(!is_statefulset_pod("nginx", "nginx-x"));
+        let mut pod = Pod::default();
+        pod.metadata.name = Some("web-0".into());
+        let mut other = Pod::default();
+        other.metadata.name = Some("dns-test".into());
+        assert_eq!(
+            statefulset_pod_states("web", &[pod, other]),
+            "web-0 not Running and Ready\n"
         );
     }
 }

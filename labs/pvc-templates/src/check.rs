@@ -8,7 +8,7 @@ use anyhow::Result;
 use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
 use k8s_labs_harness::table::pod_table;
-use k8s_labs_harness::wait::is_pod_running_and_ready;
+use k8s_labs_harness::table::statefulset_pod_states;
 use k8s_labs_harness::workload::pvc_phase;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
@@ -81,26 +81,6 @@ fn pod_name(ordinal: usize) -> String {
     format!("{STATEFULSET}-{ordinal}")
 }
 
-fn is_statefulset_pod(name: &str) -> bool {
-    name.strip_prefix("nginx-")
-        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
-}
-
-fn pod_states(pods: &[Pod]) -> String {
-    pods.iter()
-        .filter_map(|pod| Some((pod, pod.metadata.name.as_deref()?)))
-        .filter(|(_, name)| is_statefulset_pod(name))
-        .map(|(pod, name)| {
-            let ready = if is_pod_running_and_ready(pod) {
-                "Running and Ready"
-            } else {
-                "not Running and Ready"
-            };
-            format!("{name} {ready}\n")
-        })
-        .collect()
-}
-
 async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
     let expected: String = (0..REPLICAS)
         .map(|i| format!("{} Running and Ready\n", pod_name(i)))
@@ -111,7 +91,7 @@ async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
             expect_text(
                 "pods nginx-0, nginx-1 are Running and Ready",
                 &expected,
-                &pod_states(&pods),
+                &statefulset_pod_states(STATEFULSET, &pods),
             )?;
             Ok(pods)
         })
@@ -186,7 +166,5 @@ mod tests {
     #[test]
     fn a_pod_without_the_volume_mounts_nothing() {
         assert_eq!(mounted_claim(&Pod::default()), "(none)");
-        assert!(is_statefulset_pod("nginx-1"));
-        assert!(!is_statefulset_pod("nginx-x"));
     }
 }

@@ -167,28 +167,16 @@ pub(crate) async fn default_storage_class_used(ctx: StepContext) -> Result<StepO
     Ok(StepOutcome::passed(output))
 }
 
-/// Runs `script` with `sh -c` in a fresh one-shot client pod (a new name per try, since a
-/// deleted pod's name may linger while it terminates) until `check` accepts its log.
+/// Runs `script` with `sh -c` in one-shot client pods until `check` accepts its log.
 async fn curl_from_a_pod(
     ctx: &StepContext,
     script: &str,
     check: impl Fn(&str) -> Result<()>,
 ) -> Result<String> {
-    let mut attempt = 0;
-    ctx.retry(|| {
-        attempt += 1;
-        let pod = format!("curl-{attempt}");
-        let ctx = ctx.clone();
-        let script = script.to_string();
-        let check = &check;
-        async move {
-            let output = ctx
-                .run_once(&pod, CLIENT_IMAGE, &["sh", "-c", &script])
-                .await?;
-            let log = output.combined();
-            check(&log)?;
-            Ok(log)
-        }
+    ctx.run_once_until("curl", CLIENT_IMAGE, &["sh", "-c", script], |output| {
+        let log = output.combined();
+        check(&log)?;
+        Ok(log)
     })
     .await
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
+use k8s_labs_harness::expect::{expect_text, html_title};
 use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
@@ -111,30 +111,7 @@ async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn curl_service(ctx: StepContext) -> Result<StepOutcome> {
-    let mut attempt = 0;
-    let page = ctx
-        .retry(|| {
-            attempt += 1;
-            // A fresh pod name per try: a deleted pod's name may linger while it terminates.
-            let pod = if attempt == 1 {
-                CURL_POD.to_string()
-            } else {
-                format!("{CURL_POD}-{attempt}")
-            };
-            let ctx = ctx.clone();
-            async move {
-                let command = ["curl", "-s", "--max-time", "3", "http://example-service"];
-                let output = ctx.run_once(&pod, "nginx", &command).await?;
-                expect_contains(
-                    "curl example-service returns nginx's welcome page",
-                    "<title>Welcome to nginx!</title>",
-                    &output.stdout,
-                )
-                .map_err(|mismatch| mismatch.with_detail(output.combined()))?;
-                Ok(output.stdout)
-            }
-        })
-        .await?;
+    let page = crate::fetch_service_page(&ctx, CURL_POD).await?;
     Ok(StepOutcome::passed(html_title(&page)))
 }
 

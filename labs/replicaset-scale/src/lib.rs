@@ -16,7 +16,9 @@ mod steps;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use k8s_labs_harness::{Lab, Step};
+use anyhow::Result;
+use k8s_labs_harness::expect::expect_contains;
+use k8s_labs_harness::{Lab, Step, StepContext};
 
 use crate::steps::{
     apply_expecting, apply_fixed_image, apply_fixed_target_port, curl_service_page,
@@ -284,6 +286,23 @@ pub fn lab() -> Lab {
              稳定的标识(web-0、web-1)。",
         ),
     )
+}
+
+/// `curl http://example-service` from one-shot client pods named `pod` (`pod-2`, … on
+/// retries) until nginx's welcome page comes back; the page. Shared by the lab and check mode.
+pub(crate) async fn fetch_service_page(ctx: &StepContext, pod: &str) -> Result<String> {
+    let url = format!("http://{SERVICE}");
+    let command = ["curl", "-sS", "--max-time", "3", url.as_str()];
+    ctx.run_once_until(pod, CLIENT_IMAGE, &command, |output| {
+        expect_contains(
+            "example-service answers with the nginx welcome page",
+            "<title>Welcome to nginx!</title>",
+            &output.stdout,
+        )
+        .map_err(|mismatch| mismatch.with_detail(output.combined()))?;
+        Ok(output.stdout.clone())
+    })
+    .await
 }
 
 /// `manifests/replicaset-scale/` of the workspace this crate was built in.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use anyhow::{Result, bail};
 use k8s_labs_harness::expect::object::expect_object;
 use k8s_labs_harness::expect::relations::endpoints_are_ready_pod_ips;
-use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
+use k8s_labs_harness::expect::{expect_text, html_title};
 use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
 use k8s_labs_harness::workload::are_ready_pods;
 use k8s_labs_harness::{StepContext, StepOutcome};
@@ -195,36 +195,7 @@ pub(crate) async fn apply_fixed_target_port(ctx: StepContext) -> Result<StepOutc
 /// `curl example-service` from a pod: the name resolves to the cluster IP, the Service
 /// forwards to a pod's port 80, nginx answers its welcome page.
 pub(crate) async fn curl_service_page(ctx: StepContext) -> Result<StepOutcome> {
-    let mut attempt = 0;
-    let page = ctx
-        .retry(|| {
-            attempt += 1;
-            let pod = format!("curl-{attempt}");
-            let ctx = ctx.clone();
-            async move {
-                let output = ctx
-                    .run_once(
-                        &pod,
-                        CLIENT_IMAGE,
-                        &[
-                            "curl",
-                            "-sS",
-                            "--max-time",
-                            "3",
-                            &format!("http://{SERVICE}"),
-                        ],
-                    )
-                    .await?;
-                expect_contains(
-                    "example-service answers with the nginx welcome page",
-                    "<title>Welcome to nginx!</title>",
-                    &output.stdout,
-                )
-                .map_err(|mismatch| mismatch.with_detail(output.combined()))?;
-                Ok(output.stdout)
-            }
-        })
-        .await?;
+    let page = crate::fetch_service_page(&ctx, "curl").await?;
     let shown = ctx.expect_golden(
         "curl-example-service.txt",
         "the page's title is nginx's welcome",

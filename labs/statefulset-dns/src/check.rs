@@ -10,10 +10,10 @@ use anyhow::Result;
 use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
 use k8s_labs_harness::table::pod_table;
-use k8s_labs_harness::wait::is_pod_running_and_ready;
+use k8s_labs_harness::table::statefulset_pod_states;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 
 use crate::{NAME, manifests_dir};
 
@@ -95,27 +95,6 @@ pub fn check() -> Lab {
     )
 }
 
-/// `web-0 Running Ready` lines, one per pod named like the StatefulSet's.
-fn pod_states(pods: &[Pod]) -> String {
-    pods.iter()
-        .filter_map(|pod| Some((pod, pod.metadata.name.as_deref()?)))
-        .filter(|(_, name)| is_statefulset_pod(name))
-        .map(|(pod, name)| {
-            let ready = if is_pod_running_and_ready(pod) {
-                "Running and Ready"
-            } else {
-                "not Running and Ready"
-            };
-            format!("{name} {ready}\n")
-        })
-        .collect()
-}
-
-fn is_statefulset_pod(name: &str) -> bool {
-    name.strip_prefix("web-")
-        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
-}
-
 async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
     let statefulset: StatefulSet = ctx.get(STATEFULSET).await?;
     let expected: String = (0..REPLICAS)
@@ -128,7 +107,7 @@ async fn pods_running_and_ready(ctx: StepContext) -> Result<StepOutcome> {
             expect_text(
                 "pods web-0, web-1, web-2 are Running and Ready",
                 &expected,
-                &pod_states(&pods),
+                &statefulset_pod_states(STATEFULSET, &pods),
             )?;
             Ok(pods)
         })
@@ -190,13 +169,5 @@ mod tests {
         for step in lab.steps() {
             assert!(!step.hint_text().is_empty(), "{}", step.name());
         }
-    }
-
-    #[test]
-    fn only_the_statefulsets_pods_count() {
-        assert!(is_statefulset_pod("web-12"));
-        assert!(!is_statefulset_pod("web-"));
-        assert!(!is_statefulset_pod("webby-0"));
-        assert!(!is_statefulset_pod("web-0-debug"));
     }
 }

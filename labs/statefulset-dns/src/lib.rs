@@ -363,27 +363,13 @@ pub(crate) async fn resolve_short_names_in_a_pod(
 ) -> Result<(String, IpAddr, IpAddr)> {
     let web_0 = ctx.pod_ip("web-0").await?;
     let web_1 = ctx.pod_ip("web-1").await?;
-    let mut attempt = 0;
+    let script = "nslookup web-0.nginx; nslookup web-1.nginx";
     let log = ctx
-        .retry(|| {
-            attempt += 1;
-            // A fresh pod name per try: a deleted pod's name may linger while it terminates.
-            let pod = if attempt == 1 {
-                pod.to_string()
-            } else {
-                format!("{pod}-{attempt}")
-            };
-            let ctx = ctx.clone();
-            async move {
-                let script = "nslookup web-0.nginx; nslookup web-1.nginx";
-                let output = ctx
-                    .run_once(&pod, "busybox:1.28", &["sh", "-c", script])
-                    .await?;
-                let log = output.combined();
-                nslookup_answers_pod_ip(&log, "web-0.nginx", "web-0", web_0)?;
-                nslookup_answers_pod_ip(&log, "web-1.nginx", "web-1", web_1)?;
-                Ok(log)
-            }
+        .run_once_until(pod, "busybox:1.28", &["sh", "-c", script], |output| {
+            let log = output.combined();
+            nslookup_answers_pod_ip(&log, "web-0.nginx", "web-0", web_0)?;
+            nslookup_answers_pod_ip(&log, "web-1.nginx", "web-1", web_1)?;
+            Ok(log)
         })
         .await?;
     Ok((log, web_0, web_1))
