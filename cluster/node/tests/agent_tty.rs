@@ -29,9 +29,9 @@ async fn read_until_from(
     text: &str,
 ) {
     while !seen[from..].contains(text) {
-        let chunk = output
-            .recv()
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(20), output.recv())
             .await
+            .unwrap_or_else(|_| panic!("no {text:?} within 20 s: {seen:?}"))
             .unwrap_or_else(|| panic!("the output ended before {text:?}: {seen:?}"));
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
@@ -102,10 +102,12 @@ async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
         .terminated
         .unwrap();
     assert_eq!(terminated.exit_code, 0);
-    // The log is what the terminal showed: the echo of the typed line and the answers.
+    // The log is what the terminal showed: the echo of the typed line and the answers. (busybox
+    // asks the terminal for the cursor position after each prompt; this client does not answer,
+    // so a line typed before the query times out is redrawn part way through.)
     let log = pods.logs("dns-test", &LogParams::default()).await.unwrap();
     assert!(
-        log.contains("tty; stty size\r\n/dev/pts/0\r\n33 101\r\n"),
+        log.contains("stty size\r\n/dev/pts/0\r\n33 101\r\n"),
         "{log:?}"
     );
     delete_and_wait(&cluster, &pods, &created).await;
