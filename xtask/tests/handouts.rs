@@ -55,7 +55,7 @@ async fn committed_handouts_match_a_fresh_run() {
             let actual = std::fs::read_to_string(fresh.join(&name)).unwrap();
             let committed = std::fs::read_to_string(committed_dir().join(&name))
                 .unwrap_or_else(|error| format!("(cannot read handouts/{name}: {error})\n"));
-            if committed != actual {
+            if same_pull_state(&committed) != same_pull_state(&actual) {
                 drifted.push(format!(
                     "handouts/{name} differs from a fresh run:\n{}",
                     unified_diff(&committed, &actual)
@@ -79,4 +79,11 @@ async fn committed_handouts_match_a_fresh_run() {
     expected_files.sort();
     assert_eq!(committed_files, expected_files, "files in handouts/");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A pod whose image cannot be pulled shows ErrImagePull after each try and ImagePullBackOff
+/// while it waits for the next, so which one a run catches depends on timing: they are one
+/// state for this comparison.
+fn same_pull_state(handout: &str) -> String {
+    handout.replace("ImagePullBackOff", "ErrImagePull")
 }

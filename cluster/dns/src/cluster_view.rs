@@ -120,12 +120,7 @@ impl ClusterView {
                 })
                 .collect();
             for endpoint in &slice.endpoints {
-                let ready = endpoint
-                    .conditions
-                    .as_ref()
-                    .and_then(|conditions| conditions.ready)
-                    .unwrap_or(true);
-                if !ready {
+                if !k8s_labs_informers::is_ready(endpoint) {
                     continue;
                 }
                 for address in &endpoint.addresses {

@@ -17,15 +17,10 @@ mod records;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use futures::StreamExt as _;
 use hickory_server::Server;
 use hickory_server::proto::rr::Name;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
-use kube::{Api, Client};
-use tokio::task::JoinHandle;
+use k8s_labs_informers::ServiceInformers;
+use kube::Client;
 
 use crate::handler::ClusterDnsHandler;
 use crate::records::Zone;
@@ -35,8 +30,6 @@ use crate::records::Zone;
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Per-connection buffer of outgoing TCP responses.
 const TCP_RESPONSE_BUFFER: usize = 32;
-/// Upper bound for the initial list of Services and EndpointSlices at start.
-const INITIAL_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings of the DNS zone, as in a CoreDNS Corefile (`kubernetes cluster.local { ttl 5 }`).
 #[derive(Debug, Clone)]
@@ -56,10 +49,10 @@ impl Default for DnsConfig {
     }
 }
 
-/// A running cluster DNS server: the hickory server and the reflectors feeding it.
+/// A running cluster DNS server: the hickory server and the informers feeding it.
 pub struct DnsServer {
     server: Server<ClusterDnsHandler>,
-    reflectors: Vec<JoinHandle<()>>,
+    informers: ServiceInformers,
 }
 
 impl DnsServer {
@@ -67,7 +60,7 @@ impl DnsServer {
     /// the kube-dns Service IP, port 53); never binds anything itself, so the caller decides
     /// in which network namespace DNS is reachable.
     ///
-    /// Returns once the reflectors hold the initial list of Services and EndpointSlices, so
+    /// Returns once the informers hold the initial list of Services and EndpointSlices, so
     /// the first query is already answered from the cluster's state.
     pub async fn start(
         client: Client,
@@ -83,22 +76,7 @@ impl DnsServer {
             .map(|elapsed| u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX))
             .unwrap_or(1);
 
-        let (services, services_task) = spawn_reflector(Api::<Service>::all(client.clone()));
-        let (endpoint_slices, slices_task) = spawn_reflector(Api::<EndpointSlice>::all(client));
-        let reflectors = vec![services_task, slices_task];
-        let synced = async {
-            services.wait_until_ready().await?;
-            endpoint_slices.wait_until_ready().await
-        };
-        let sync_result = tokio::time::timeout(INITIAL_SYNC_TIMEOUT, synced).await;
-        if !matches!(sync_result, Ok(Ok(()))) {
-            for task in &reflectors {
-                task.abort();
-            }
-            anyhow::bail!(
-                "cluster DNS could not list Services and EndpointSlices within {INITIAL_SYNC_TIMEOUT:?}"
-            );
-        }
+        let informers = ServiceInformers::start(client, "cluster DNS").await?;
 
         udp.set_nonblocking(true)
             .context("setting the DNS UDP socket non-blocking")?;
@@ -114,12 +92,12 @@ impl DnsServer {
                 ttl: config.ttl,
                 serial,
             },
-            services,
-            endpoint_slices,
+            services: informers.services.clone(),
+            endpoint_slices: informers.endpoint_slices.clone(),
         });
         server.register_socket(udp);
         server.register_listener(tcp, TCP_IDLE_TIMEOUT, TCP_RESPONSE_BUFFER);
-        Ok(DnsServer { server, reflectors })
+        Ok(DnsServer { server, informers })
     }
 
     /// Stops answering and stops the watches.
@@ -127,35 +105,6 @@ impl DnsServer {
         if let Err(error) = self.server.shutdown_gracefully().await {
             tracing::warn!(%error, "cluster DNS server stopped with an error");
         }
-        for task in self.reflectors {
-            task.abort();
-        }
+        drop(self.informers);
     }
-}
-
-/// A reflector keeping every object of `api` in a store; watch errors are retried with
-/// kube-runtime's default backoff (the store keeps serving its last state meanwhile).
-fn spawn_reflector<K>(api: Api<K>) -> (Store<K>, JoinHandle<()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .applied_objects();
-    let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            if let Err(error) = item {
-                tracing::debug!(%error, "cluster DNS watch error (retrying)");
-            }
-        }
-    });
-    (store, task)
 }

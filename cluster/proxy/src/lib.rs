@@ -29,27 +29,21 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt as _;
+use k8s_labs_informers::ServiceInformers;
 use k8s_labs_net::NodeNetwork;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt as _, watcher};
-use kube::{Api, Client};
-use tokio::sync::{Notify, oneshot, watch};
+use kube::Client;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::listeners::Listeners;
 pub use crate::routes::{RouteTable, ServiceRoute};
 
-/// Upper bound for the initial list of Services and EndpointSlices at start.
-const INITIAL_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// How soon a sync that could not serve everything is tried again without a new event.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(2);
 
 /// A running service proxy.
 pub struct ServiceProxy {
-    reflectors: Vec<JoinHandle<()>>,
+    informers: ServiceInformers,
     sync_loop: JoinHandle<()>,
     stop: oneshot::Sender<()>,
     listeners: Arc<tokio::sync::Mutex<Listeners>>,
@@ -67,31 +61,16 @@ impl ServiceProxy {
         network: Arc<NodeNetwork>,
         skip: Vec<(String, String)>,
     ) -> anyhow::Result<ServiceProxy> {
-        let changed = Arc::new(Notify::new());
-        let (services, services_task) =
-            spawn_reflector(Api::<Service>::all(client.clone()), changed.clone());
-        let (slices, slices_task) =
-            spawn_reflector(Api::<EndpointSlice>::all(client), changed.clone());
-        let reflectors = vec![services_task, slices_task];
-        let synced = async {
-            services.wait_until_ready().await?;
-            slices.wait_until_ready().await
-        };
-        let sync_result = tokio::time::timeout(INITIAL_SYNC_TIMEOUT, synced).await;
-        if !matches!(sync_result, Ok(Ok(()))) {
-            for task in &reflectors {
-                task.abort();
-            }
-            anyhow::bail!(
-                "the service proxy could not list Services and EndpointSlices within {INITIAL_SYNC_TIMEOUT:?}"
-            );
-        }
+        let informers = ServiceInformers::start(client, "the service proxy").await?;
+        let changed = informers.changed();
 
         let (routes_sender, routes) = watch::channel(RouteTable::new());
         let listeners = Arc::new(tokio::sync::Mutex::new(Listeners::new(
             network,
             routes_sender,
         )));
+        let services = informers.services.clone();
+        let slices = informers.endpoint_slices.clone();
         let table = || routes::route_table(&services.state(), &slices.state(), &skip);
         let mut complete = listeners.lock().await.sync(table()).await;
 
@@ -117,7 +96,7 @@ impl ServiceProxy {
             }
         });
         Ok(ServiceProxy {
-            reflectors,
+            informers,
             sync_loop,
             stop,
             listeners,
@@ -140,38 +119,9 @@ impl ServiceProxy {
         if let Err(error) = self.sync_loop.await {
             tracing::warn!(%error, "service proxy sync loop ended abnormally");
         }
-        for task in self.reflectors {
-            task.abort();
-        }
+        drop(self.informers);
         if !self.listeners.lock().await.sync(RouteTable::new()).await {
             tracing::warn!("the service proxy could not remove everything it added");
         }
     }
-}
-
-/// A reflector keeping every object of `api` in a store and signalling `changed` on every
-/// event; watch errors are retried with kube-runtime's default backoff.
-fn spawn_reflector<K>(api: Api<K>, changed: Arc<Notify>) -> (Store<K>, JoinHandle<()>)
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream =
-        reflector::reflector(writer, watcher(api, watcher::Config::default())).default_backoff();
-    let task = tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(_) => changed.notify_one(),
-                Err(error) => tracing::debug!(%error, "service proxy watch error (retrying)"),
-            }
-        }
-    });
-    (store, task)
 }

@@ -135,12 +135,7 @@ fn ready_endpoints(slices: &[&EndpointSlice], port_name: &str) -> Vec<SocketAddr
             continue;
         };
         for endpoint in &slice.endpoints {
-            let ready = endpoint
-                .conditions
-                .as_ref()
-                .and_then(|conditions| conditions.ready)
-                .unwrap_or(true);
-            if !ready {
+            if !k8s_labs_informers::is_ready(endpoint) {
                 continue;
             }
             for address in &endpoint.addresses {
