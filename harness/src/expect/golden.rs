@@ -6,8 +6,9 @@
 //! * `[..]` inside a line matches any text on that line;
 //! * a line that is only `...` matches any number of lines (none included).
 //!
-//! `--bless` rewrites a golden file from the current run when it no longer matches, and says
-//! what changed, so accepting a new output is one command and a reviewable diff.
+//! `--bless` rewrites a golden file from the current run when it no longer matches, keeping its
+//! wildcards where they still match, and says what changed, so accepting a new output is one
+//! command and a reviewable diff.
 
 use std::path::{Path, PathBuf};
 
@@ -153,8 +154,17 @@ pub fn expect_golden(claim: &str, path: &Path, actual: &str, bless: bool) -> Res
         return Ok(GoldenOutcome::Matched);
     }
     if bless {
-        let mut text = significant_lines(actual).join("\n");
-        text.push('\n');
+        // Like snapbox: the wildcards (`[..]`, `...`) of the old file stay wherever they still
+        // match; only the lines that no longer match are rewritten from the run.
+        let text = existing
+            .as_deref()
+            .map(|pattern| align_to_pattern(pattern, actual))
+            .filter(|aligned| matches_pattern(aligned, actual))
+            .unwrap_or_else(|| {
+                let mut text = significant_lines(actual).join("\n");
+                text.push('\n');
+                text
+            });
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -276,6 +286,40 @@ web-1   1/1     Running   0          [AGE]
             GoldenOutcome::Matched
         );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "NAME[..]\n...\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn bless_rewrites_only_the_lines_that_no_longer_match() {
+        let dir = std::env::temp_dir().join(format!("golden-keep-{}", std::process::id()));
+        let path = dir.join("get-pods.txt");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            &path,
+            "NAME    READY   STATUS\nweb-0   0/1     [..]ImagePull[..]\n...\nend 1\n",
+        )
+        .unwrap();
+        let actual = "NAME     READY   STATUS\nweb-0   0/1     ImagePullBackOff\nnoise\nend 2\n";
+        match expect_golden("pods", &path, actual, true).unwrap() {
+            GoldenOutcome::Blessed { diff, .. } => {
+                assert!(
+                    diff.contains("+NAME     READY") && diff.contains("+end 2"),
+                    "{diff}"
+                );
+                assert!(
+                    !diff.contains("-web-0") && !diff.contains("+web-0"),
+                    "{diff}"
+                );
+            }
+            other => panic!("expected a bless, got {other:?}"),
+        }
+        // `...` could not find where it ends (`end 1` is gone), so it keeps matching nothing
+        // and the new lines are written out after it.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "NAME     READY   STATUS\nweb-0   0/1     [..]ImagePull[..]\n...\nnoise\nend 2\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

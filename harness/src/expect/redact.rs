@@ -55,7 +55,78 @@ pub fn redact_ages(text: &str) -> String {
 /// All generic redactions at once, in an order where they cannot overlap (UIDs before ages,
 /// since a UID may contain digit runs followed by `d`; IPs before hashes).
 pub fn redact(text: &str) -> String {
-    redact_ages(&redact_hashes(&redact_ips(&redact_uids(text))))
+    realign_tables(&redact_ages(&redact_hashes(&redact_ips(&redact_uids(
+        text,
+    )))))
+}
+
+/// Lines out kubectl-style tables again after their cells were redacted: a placeholder is
+/// rarely as wide as what it replaced (`example-app-x7k2m` → `example-app-[HASH]`), which
+/// would leave the columns ragged. A table is a header of upper-case cells (`NAME`,
+/// `CLUSTER-IP`, `PORT(S)`) and the lines under it with as many cells, separated by two or
+/// more spaces; its columns get kubectl's padding of three spaces. Other lines are left as
+/// they are.
+pub fn realign_tables(text: &str) -> String {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut index = 0;
+    while index < lines.len() {
+        let header = cells(lines[index]);
+        if !is_table_header(&header) {
+            out.push(lines[index].to_string());
+            index += 1;
+            continue;
+        }
+        // The table goes on while lines have as many cells as its header; a blank line, a line
+        // of another shape or the next table's header ends it.
+        let end = (index + 1..lines.len())
+            .find(|&next| {
+                let row = cells(lines[next]);
+                row.len() != header.len() || is_table_header(&row)
+            })
+            .unwrap_or(lines.len());
+        let rows: Vec<Vec<&str>> = lines[index..end].iter().map(|line| cells(line)).collect();
+        let widths: Vec<usize> = (0..header.len())
+            .map(|column| {
+                rows.iter()
+                    .map(|row| row[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &rows {
+            let mut line = String::new();
+            for (column, cell) in row.iter().enumerate() {
+                line.push_str(cell);
+                if column + 1 < row.len() {
+                    line.push_str(&" ".repeat(widths[column] + 3 - cell.chars().count()));
+                }
+            }
+            out.push(line);
+        }
+        index = end;
+    }
+    out.join("\n")
+}
+
+/// The cells of a table line: separated by two or more spaces (a cell such as
+/// `NOMINATED NODE` has one space inside).
+fn cells(line: &str) -> Vec<&str> {
+    line.trim_end()
+        .split("  ")
+        .map(str::trim)
+        .filter(|cell| !cell.is_empty())
+        .collect()
+}
+
+fn is_table_header(cells: &[&str]) -> bool {
+    cells.len() >= 2
+        && cells.iter().all(|cell| {
+            cell.starts_with(|c: char| c.is_ascii_uppercase())
+                && cell
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || "()/- ".contains(c))
+        })
 }
 
 /// The redactions of one run: the generic ones plus values known only at run time, such as
@@ -119,6 +190,31 @@ mod tests {
             redact_ages(table),
             "NAME    READY   STATUS    RESTARTS   AGE\nweb-0   1/1     Running   0          [AGE]\nkubernetes   [AGE]"
         );
+    }
+
+    #[test]
+    fn tables_are_lined_up_again_after_redaction() {
+        let table = "NAME                READY   STATUS\nexample-app-x7k2m   1/1     Running\nexample-app-b9zq4   0/1     ErrImagePull\n\nafter   the  table";
+        assert_eq!(
+            redact(table),
+            "NAME                 READY   STATUS\nexample-app-[HASH]   1/1     Running\nexample-app-[HASH]   0/1     ErrImagePull\n\nafter   the  table"
+        );
+        let wide = "NAME    READY   STATUS    IP           NOMINATED NODE\nweb-0   1/1     Running   10.244.0.2   <none>";
+        assert_eq!(
+            redact(wide),
+            "NAME    READY   STATUS    IP     NOMINATED NODE\nweb-0   1/1     Running   [IP]   <none>"
+        );
+    }
+
+    #[test]
+    fn a_table_ends_at_a_line_of_another_shape_or_the_next_header() {
+        let text = "scaled\nNAME    STATUS\nweb-x7k2m   Running\nweb-0 mounts www-0\nNAME   AGE   X\nweb-0   1/1   Running";
+        assert_eq!(
+            realign_tables(&redact_hashes(text)),
+            "scaled\nNAME         STATUS\nweb-[HASH]   Running\nweb-0 mounts www-0\nNAME    AGE   X\nweb-0   1/1   Running"
+        );
+        let not_a_header = "Name:   web-0\nStatus:   Running";
+        assert_eq!(realign_tables(not_a_header), not_a_header);
     }
 
     #[test]
