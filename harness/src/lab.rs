@@ -187,6 +187,16 @@ impl Lab {
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
+
+    /// The names of the steps that show one of the tutorial's errata (named `erratum: …`, so
+    /// that a reader sees where the lab departs from the text), in order.
+    pub fn errata(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .map(Step::name)
+            .filter(|name| name.starts_with("erratum:"))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -203,5 +213,26 @@ mod tests {
         assert_eq!(step.explanation(Language::Zh), "Pods start in order.");
         let step = step.explain_zh("Pod 按顺序启动。");
         assert_eq!(step.explanation(Language::Zh), "Pod 按顺序启动。");
+    }
+
+    #[test]
+    fn errata_are_the_steps_named_erratum_in_order() {
+        let step = |name: &str| {
+            Step::new(name, "kubectl get pod", Duration::from_secs(1), |_| async {
+                Ok(StepOutcome::passed(""))
+            })
+        };
+        let lab = Lab::new("l", "L", "manifests/l")
+            .step(step("apply web.yaml"))
+            .step(step("erratum: image cannot be pulled"))
+            .step(step("the erratum is fixed"))
+            .step(step("erratum: targetPort 8080"));
+        assert_eq!(
+            lab.errata(),
+            [
+                "erratum: image cannot be pulled",
+                "erratum: targetPort 8080"
+            ]
+        );
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use k8s_labs_harness::wait::is_pod_ready;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -107,7 +108,7 @@ async fn wait_for_ready_pods(pods: &Api<Pod>, count: i32) -> Result<()> {
             .boxed();
         while let Some(pod) = stream.try_next().await? {
             let name = pod.metadata.name.clone().unwrap_or_default();
-            if is_ready(&pod) {
+            if is_pod_ready(&pod) {
                 ready.insert(name);
             } else {
                 ready.remove(&name);
@@ -124,15 +125,4 @@ async fn wait_for_ready_pods(pods: &Api<Pod>, count: i32) -> Result<()> {
     tokio::time::timeout(PHASE_LIMIT, waiting)
         .await
         .with_context(|| format!("{count} pods were not Ready within {PHASE_LIMIT:?}"))?
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|condition| condition.type_ == "Ready" && condition.status == "True")
-        })
 }

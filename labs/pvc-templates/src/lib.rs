@@ -298,12 +298,7 @@ mod tests {
         let lab = lab();
         assert_eq!(lab.name(), "pvc-templates");
         assert_eq!(lab.steps().len(), 12);
-        let errata: Vec<&str> = lab
-            .steps()
-            .iter()
-            .map(|step| step.name())
-            .filter(|name| name.starts_with("erratum:"))
-            .collect();
+        let errata = lab.errata();
         assert_eq!(errata.len(), 2, "{errata:?}");
         assert!(errata[0].contains("gcr.io/google_containers/nginx-slim:0.8"));
         assert!(errata[1].contains("volume.alpha.kubernetes.io/storage-class"));

@@ -319,12 +319,7 @@ mod tests {
         let lab = lab();
         assert_eq!(lab.name(), "replicaset-scale");
         assert_eq!(lab.steps().len(), 13);
-        let errata: Vec<&str> = lab
-            .steps()
-            .iter()
-            .map(|step| step.name())
-            .filter(|name| name.starts_with("erratum:"))
-            .collect();
+        let errata = lab.errata();
         assert_eq!(errata.len(), 2, "{errata:?}");
         assert!(errata[0].contains("example-image:latest"));
         assert!(errata[1].contains("targetPort 8080"));
