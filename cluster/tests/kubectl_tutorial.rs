@@ -185,6 +185,14 @@ async fn statefulset_dns_section(k: &Kubectl) {
     let endpoints = redact(&k.ok(&["get", "ep"]).await);
     assert_eq!(endpoints[0], "NAME ENDPOINTS AGE");
     assert_has(&endpoints, "nginx [IP]:80,[IP]:80,[IP]:80 [AGE]", "get ep");
+    // As in the tutorial's `kubernetes   192.168.2.210:6443`: where the API server serves.
+    assert!(
+        endpoints
+            .iter()
+            .any(|line| line.starts_with("kubernetes [IP]:") && line.ends_with(" [AGE]")),
+        "get ep: no kubernetes endpoint in:\n{}",
+        endpoints.join("\n")
+    );
 
     let web_0_ip = k
         .ok(&["get", "pod", "web-0", "-o", "jsonpath={.status.podIP}"])
