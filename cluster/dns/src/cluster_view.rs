@@ -32,6 +32,18 @@ pub(crate) struct NamedPort {
     pub port: u16,
 }
 
+impl NamedPort {
+    /// A port of a Service or an EndpointSlice as DNS names it: the protocol defaults to TCP
+    /// as the API does; a number outside 0..=65535 is no port.
+    fn new(name: Option<&str>, protocol: Option<&str>, port: i32) -> Option<NamedPort> {
+        Some(NamedPort {
+            name: name.unwrap_or_default().to_ascii_lowercase(),
+            protocol: protocol.unwrap_or("TCP").to_ascii_lowercase(),
+            port: u16::try_from(port).ok()?,
+        })
+    }
+}
+
 /// One ready address of a Service, with the name DNS gives it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct ServiceEndpoint {
@@ -108,15 +120,7 @@ impl ClusterView {
                 .iter()
                 .flatten()
                 .filter_map(|port| {
-                    Some(NamedPort {
-                        name: port.name.clone().unwrap_or_default().to_ascii_lowercase(),
-                        protocol: port
-                            .protocol
-                            .clone()
-                            .unwrap_or_else(|| "TCP".into())
-                            .to_ascii_lowercase(),
-                        port: u16::try_from(port.port?).ok()?,
-                    })
+                    NamedPort::new(port.name.as_deref(), port.protocol.as_deref(), port.port?)
                 })
                 .collect();
             for endpoint in &slice.endpoints {
@@ -179,15 +183,7 @@ pub(crate) fn service_ports(service: &Service) -> Vec<NamedPort> {
         .iter()
         .flat_map(|spec| spec.ports.iter().flatten())
         .filter_map(|port| {
-            Some(NamedPort {
-                name: port.name.clone().unwrap_or_default().to_ascii_lowercase(),
-                protocol: port
-                    .protocol
-                    .clone()
-                    .unwrap_or_else(|| "TCP".into())
-                    .to_ascii_lowercase(),
-                port: u16::try_from(port.port).ok()?,
-            })
+            NamedPort::new(port.name.as_deref(), port.protocol.as_deref(), port.port)
         })
         .collect()
 }
