@@ -5,8 +5,8 @@ mod common;
 
 use bytes::Bytes;
 use common::{
-    Cluster, collect, delete_and_wait, first_container, pod_from, request, runc_processes,
-    running_and_ready, stat_field, wait_for, wait_for_event,
+    Cluster, collect, create_pod, delete_and_wait, first_container, pod_from, request,
+    runc_processes, running_and_ready, stat_field, wait_for, wait_for_event,
 };
 use futures::StreamExt;
 use k8s_labs_node_api::{ExitStatus, LogRequest};
@@ -18,17 +18,15 @@ async fn a_one_shot_busybox_pod_succeeds_and_its_log_has_the_output() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let script = "echo hello from $(hostname); readlink $(command -v nslookup)";
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "dns-test"},
-                "spec": {"restartPolicy": "Never", "containers": [
-                    {"name": "main", "image": "busybox:1.28", "command": ["sh", "-c", script]}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "dns-test"},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": "busybox:1.28", "command": ["sh", "-c", script]}]},
+        }),
+    )
+    .await;
     let done = wait_for(&pods, "dns-test", |pod| {
         pod.and_then(|pod| pod.status.as_ref())
             .and_then(|status| status.phase.as_deref())
@@ -51,17 +49,15 @@ async fn a_one_shot_busybox_pod_succeeds_and_its_log_has_the_output() {
 async fn a_crashing_container_is_restarted_then_backs_off() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "crasher"},
-                "spec": {"containers": [
-                    {"name": "main", "image": "busybox", "command": ["sh", "-c", "exit 7"]}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "crasher"},
+            "spec": {"containers": [
+                {"name": "main", "image": "busybox", "command": ["sh", "-c", "exit 7"]}]},
+        }),
+    )
+    .await;
     let backing_off = wait_for(&pods, "crasher", |pod| {
         first_container(pod)
             .and_then(|status| status.state)
@@ -139,18 +135,16 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
     let script = "echo ready; read line; echo \"got $line\"";
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "talker"},
-                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
-                    "image": "busybox", "stdin": true, "stdinOnce": true,
-                    "command": ["sh", "-c", script]}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "talker"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                "image": "busybox", "stdin": true, "stdinOnce": true,
+                "command": ["sh", "-c", script]}]},
+        }),
+    )
+    .await;
     wait_for(&pods, "talker", running_and_ready).await;
     let connection = cluster.nodes.get(common::NODE).unwrap();
 

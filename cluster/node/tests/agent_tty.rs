@@ -6,11 +6,11 @@ mod common;
 
 use bytes::Bytes;
 use common::{
-    Cluster, delete_and_wait, first_container, pod_from, request, running_and_ready, wait_for,
+    Cluster, create_pod, delete_and_wait, first_container, request, running_and_ready, wait_for,
 };
 use k8s_labs_node_api::{ExitStatus, TerminalSize};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::{Api, LogParams};
 
 /// The output as a terminal shows it. Now and then (about one run in six on a loaded machine)
 /// an exec's lines end in `\r\r\n`: the line ending went through a terminal that translates
@@ -48,17 +48,15 @@ async fn read_until_from(
 async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "dns-test"},
-                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
-                    "image": "busybox:1.28", "stdin": true, "stdinOnce": true, "tty": true}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "dns-test"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                "image": "busybox:1.28", "stdin": true, "stdinOnce": true, "tty": true}]},
+        }),
+    )
+    .await;
     wait_for(&pods, "dns-test", running_and_ready).await;
     let connection = cluster.nodes.get(common::NODE).unwrap();
 
@@ -125,17 +123,15 @@ async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
 async fn the_shell_of_a_tty_container_exiting_ends_the_attach_with_success() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "shell"},
-                "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
-                    "image": "busybox", "stdin": true, "stdinOnce": true, "tty": true}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "shell"},
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main",
+                "image": "busybox", "stdin": true, "stdinOnce": true, "tty": true}]},
+        }),
+    )
+    .await;
     wait_for(&pods, "shell", running_and_ready).await;
     let connection = cluster.nodes.get(common::NODE).unwrap();
     let mut attach = request("shell", &[]);
@@ -169,17 +165,15 @@ async fn the_shell_of_a_tty_container_exiting_ends_the_attach_with_success() {
 async fn an_exec_with_a_tty_follows_the_clients_terminal_size() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = pods
-        .create(
-            &PostParams::default(),
-            &pod_from(serde_json::json!({
-                "metadata": {"name": "web"},
-                "spec": {"containers": [{"name": "main", "image": "busybox",
-                    "command": ["sh", "-c", "while true; do sleep 3600; done"]}]},
-            })),
-        )
-        .await
-        .unwrap();
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "while true; do sleep 3600; done"]}]},
+        }),
+    )
+    .await;
     wait_for(&pods, "web", running_and_ready).await;
     let connection = cluster.nodes.get(common::NODE).unwrap();
     let mut exec = request("web", &["sh"]);

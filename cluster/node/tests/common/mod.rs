@@ -15,7 +15,7 @@ use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::{ExecRequest, NodeConnections};
 use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
 use kube::Client;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -284,6 +284,13 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 
 pub fn pod_from(value: serde_json::Value) -> Pod {
     serde_json::from_value(value).unwrap()
+}
+
+/// Creates the pod written as JSON through `pods`.
+pub async fn create_pod(pods: &Api<Pod>, value: serde_json::Value) -> Pod {
+    pods.create(&PostParams::default(), &pod_from(value))
+        .await
+        .expect("the API server creates the pod")
 }
 
 pub fn first_container(pod: Option<&Pod>) -> Option<ContainerStatus> {
