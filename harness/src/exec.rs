@@ -14,6 +14,11 @@ use tokio::time::Instant;
 
 use crate::wait::{is_pod_finished, wait_for};
 
+/// Waiting for the pod to go is cleanup: it gets at least this long, also when the run's time
+/// ran out while the pod ran, so that the run reports what the pod did, not a deletion cut
+/// short (the caller's own timeout still bounds the whole run).
+const REMOVAL_GRACE: Duration = Duration::from_secs(10);
+
 /// What a command printed and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandOutput {
@@ -176,7 +181,7 @@ impl OneShotPod {
 
     /// Creates the pod in `namespace`, waits (by watch) until it has finished, reads its log
     /// and deletes it — also when waiting fails — and waits until it is gone. `timeout`
-    /// bounds the whole run.
+    /// bounds the run up to its deletion, which may take up to 10 s more.
     pub async fn run(
         &self,
         client: &Client,
@@ -189,7 +194,9 @@ impl OneShotPod {
             .await
             .with_context(|| format!("cannot create pod {namespace}/{}", self.name))?;
         let result = self.finish(&pods, deadline).await;
-        let removal = self.remove(&pods, deadline).await;
+        let removal = self
+            .remove(&pods, deadline.max(Instant::now() + REMOVAL_GRACE))
+            .await;
         let output = result?;
         removal?;
         Ok(output)

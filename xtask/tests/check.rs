@@ -5,10 +5,12 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use common::start_cluster;
 use k8s_labs_harness::apply::{Applier, parse_manifests};
 use k8s_labs_harness::wait::{is_statefulset_settled, wait_for};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
@@ -22,19 +24,6 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// One embedded cluster at a time: the tests take turns.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn start_cluster(name: &str) -> (EmbeddedCluster, PathBuf, PathBuf) {
-    k8s_labs_cluster::preflight().expect("the embedded cluster can run here");
-    let cluster = EmbeddedCluster::start(ClusterConfig::default())
-        .await
-        .expect("the embedded cluster starts");
-    let dir = std::env::temp_dir().join(format!("xtask-check-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.kubeconfig_yaml()).unwrap();
-    (cluster, kubeconfig, dir)
-}
 
 fn manifest(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -150,7 +139,7 @@ const DNS: &str = "DNS in a pod answers web-0.nginx and web-1.nginx with the pod
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
     let _turn = CLUSTER.lock().await;
-    let (cluster, kubeconfig, dir) = start_cluster("statefulset-dns").await;
+    let (cluster, kubeconfig, dir) = start_cluster("check-statefulset-dns").await;
     let client = cluster.client().await.unwrap();
 
     // Two students applied web.yaml by hand.
@@ -299,7 +288,7 @@ async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_labs_checks_pass_on_their_corrected_manifests() {
     let _turn = CLUSTER.lock().await;
-    let (cluster, kubeconfig, dir) = start_cluster("others").await;
+    let (cluster, kubeconfig, dir) = start_cluster("check-others").await;
     let client = cluster.client().await.unwrap();
     let mut applier = Applier::new(client.clone());
     let setups: [(&str, &[&str]); 2] = [

@@ -5,14 +5,12 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
-use kube::api::ListParams;
+use common::{lab_namespaces, start_cluster};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -20,36 +18,6 @@ use tokio::process::Command;
 
 /// One embedded cluster at a time: the tests take turns.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn start_cluster(dir: &Path) -> (EmbeddedCluster, PathBuf) {
-    k8s_labs_cluster::preflight().expect("the embedded cluster can run here");
-    let cluster = EmbeddedCluster::start(ClusterConfig::default())
-        .await
-        .expect("the embedded cluster starts");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.kubeconfig_yaml()).unwrap();
-    (cluster, kubeconfig)
-}
-
-/// Namespaces the labs created (by their managed-by label).
-async fn lab_namespaces(cluster: &EmbeddedCluster) -> Vec<String> {
-    let client = cluster.client().await.unwrap();
-    Api::<Namespace>::all(client)
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=k8s-labs"))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|namespace| namespace.metadata.name)
-        .collect()
-}
 
 fn xtask() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
@@ -63,8 +31,7 @@ fn xtask() -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_labs_pass_in_parallel_through_a_kubeconfig_and_write_their_reports() {
     let _turn = CLUSTER.lock().await;
-    let dir = scratch_dir("all");
-    let (cluster, kubeconfig) = start_cluster(&dir).await;
+    let (cluster, kubeconfig, dir) = start_cluster("all").await;
     let output = xtask()
         .args(["lab", "--all", "--jobs", "3", "--kubeconfig"])
         .arg(&kubeconfig)
@@ -114,8 +81,7 @@ async fn all_labs_pass_in_parallel_through_a_kubeconfig_and_write_their_reports(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_mid_lab_deletes_the_namespace_and_exits_130() {
     let _turn = CLUSTER.lock().await;
-    let dir = scratch_dir("sigint");
-    let (cluster, kubeconfig) = start_cluster(&dir).await;
+    let (cluster, kubeconfig, dir) = start_cluster("sigint").await;
     let mut child = xtask()
         .args(["lab", "statefulset-dns", "--kubeconfig"])
         .arg(&kubeconfig)

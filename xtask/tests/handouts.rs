@@ -5,9 +5,11 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use common::start_cluster;
 use k8s_labs_harness::Language;
 use k8s_labs_harness::expect::unified_diff;
 use k8s_labs_harness::reports::transcript::transcript_file_name;
@@ -21,15 +23,7 @@ fn committed_dir() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_handouts_match_a_fresh_run() {
-    k8s_labs_cluster::preflight().expect("the embedded cluster can run here");
-    let dir = std::env::temp_dir().join(format!("xtask-handouts-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = EmbeddedCluster::start(ClusterConfig::default())
-        .await
-        .expect("the embedded cluster starts");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.kubeconfig_yaml()).unwrap();
+    let (cluster, kubeconfig, dir) = start_cluster("handouts").await;
     let fresh = dir.join("handouts");
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -5,18 +5,16 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
+mod common;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
+use common::{lab_namespaces, start_cluster};
 use k8s_labs_harness::Language;
-use k8s_openapi::api::core::v1::Namespace;
-use kube::Api;
-use kube::api::ListParams;
 use nix::pty::{Winsize, openpty};
 use tokio::process::Command;
 use tokio::sync::watch;
@@ -28,32 +26,6 @@ static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(120);
 
 const PROMPT: &str = "[Enter] run it";
-
-async fn start_cluster(name: &str) -> (EmbeddedCluster, PathBuf, PathBuf) {
-    k8s_labs_cluster::preflight().expect("the embedded cluster can run here");
-    let dir = std::env::temp_dir().join(format!("xtask-walk-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let cluster = EmbeddedCluster::start(ClusterConfig::default())
-        .await
-        .expect("the embedded cluster starts");
-    let kubeconfig = dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, cluster.kubeconfig_yaml()).unwrap();
-    (cluster, kubeconfig, dir)
-}
-
-/// Namespaces the labs created (by their managed-by label).
-async fn lab_namespaces(cluster: &EmbeddedCluster) -> Vec<String> {
-    let client = cluster.client().await.unwrap();
-    Api::<Namespace>::all(client)
-        .list(&ListParams::default().labels("app.kubernetes.io/managed-by=k8s-labs"))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|namespace| namespace.metadata.name)
-        .collect()
-}
 
 /// The start of a step's explanation as it appears on screen (the first words, which the
 /// 78-column wrapping keeps on the first line).
@@ -162,7 +134,7 @@ fn after_nth<'a>(text: &'a str, needle: &str, n: usize) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
     let _turn = CLUSTER.lock().await;
-    let (cluster, kubeconfig, dir) = start_cluster("pty").await;
+    let (cluster, kubeconfig, dir) = start_cluster("walk-pty").await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -231,7 +203,7 @@ async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_terminal_auto_walks_to_the_end_in_plain_text() {
     let _turn = CLUSTER.lock().await;
-    let (cluster, kubeconfig, dir) = start_cluster("auto").await;
+    let (cluster, kubeconfig, dir) = start_cluster("walk-auto").await;
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
