@@ -20,7 +20,7 @@ mod redact;
 pub mod relations;
 
 pub use golden::{GoldenOutcome, expect_golden, matches_pattern};
-pub use nslookup::{NslookupAnswer, nslookup_addresses, parse_nslookup};
+pub use nslookup::{NslookupAnswer, nslookup_addresses, nslookup_error, parse_nslookup};
 pub use object::expect_object;
 pub use redact::{Redactions, redact, redact_ages, redact_hashes, redact_ips, redact_uids};
 

@@ -76,9 +76,27 @@ pub fn nslookup_addresses(output: &str, query: &str) -> Vec<IpAddr> {
         .collect()
 }
 
+/// The first error line of nslookup output (`;; communications error to 10.96.0.10#53: timed
+/// out`, `;; no servers could be reached`): one of its queries (it asks for AAAA after A) went
+/// unanswered. A claim on the whole output tries again on it instead of failing on a lost
+/// packet.
+pub fn nslookup_error(output: &str) -> Option<&str> {
+    output.lines().find(|line| line.starts_with(";;"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unanswered_query_is_an_error_line() {
+        let output = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10#53\n\nName:\tweb-1.nginx.default.svc.cluster.local\nAddress: 10.244.0.3\n;; communications error to 10.96.0.10#53: timed out\n;; no servers could be reached\n";
+        assert_eq!(
+            nslookup_error(output),
+            Some(";; communications error to 10.96.0.10#53: timed out")
+        );
+        assert_eq!(nslookup_error(BUSYBOX_WEB_0), None);
+    }
 
     /// The tutorial's busybox:1.28 output, verbatim.
     const BUSYBOX_WEB_0: &str = "Server:    10.0.0.10

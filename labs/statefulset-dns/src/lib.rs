@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
+use k8s_labs_harness::expect::nslookup_error;
 use k8s_labs_harness::expect::object::expect_object;
 use k8s_labs_harness::expect::relations::nslookup_answers_pod_ip;
 use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
@@ -323,6 +324,7 @@ async fn nslookup_on_the_node(ctx: StepContext) -> Result<StepOutcome> {
                 NodeRun::Unavailable(reason) => return Ok(Err(reason)),
             };
             nslookup_answers_pod_ip(&output.stdout, &name, "web-1", web_1)?;
+            no_unanswered_query(&output.stdout)?;
             Ok(Ok(output.stdout))
         })
         .await?;
@@ -354,6 +356,15 @@ async fn nslookup_from_busybox(ctx: StepContext) -> Result<StepOutcome> {
     Ok(StepOutcome::passed(shown))
 }
 
+/// The whole nslookup output is shown and compared, so a query that went unanswered (its
+/// `;;` error line) is a reason to try again.
+fn no_unanswered_query(output: &str) -> Result<()> {
+    match nslookup_error(output) {
+        Some(line) => anyhow::bail!("nslookup printed {line:?}"),
+        None => Ok(()),
+    }
+}
+
 /// Runs `nslookup web-0.nginx; nslookup web-1.nginx` in one-shot busybox:1.28 pods named
 /// `pod` (then `pod-2`, … on retries) until both answer exactly the pods' IPs; the log and
 /// the two IPs. Shared by the lab and by check mode, which make the same claim.
@@ -369,6 +380,7 @@ pub(crate) async fn resolve_short_names_in_a_pod(
             let log = output.combined();
             nslookup_answers_pod_ip(&log, "web-0.nginx", "web-0", web_0)?;
             nslookup_answers_pod_ip(&log, "web-1.nginx", "web-1", web_1)?;
+            no_unanswered_query(&log)?;
             Ok(log)
         })
         .await?;
