@@ -8,10 +8,10 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Cluster, wait_for_event};
+use common::{Cluster, delete_and_wait, wait_for_event};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::await_condition;
 
 /// A volume like the cluster's provisioner makes: a `DirectoryOrCreate` hostPath.
 async fn create_volume(cluster: &Cluster, name: &str, path: &Path, claim: &str) {
@@ -99,25 +99,8 @@ async fn run_to_completion(cluster: &Cluster, pod: Pod) -> String {
     .unwrap_or_else(|_| panic!("{name} succeeds"))
     .unwrap();
     let log = pods.logs(&name, &LogParams::default()).await.unwrap();
-    delete_and_wait(cluster, &created).await;
+    delete_and_wait(cluster, &pods, &created).await;
     log
-}
-
-async fn delete_and_wait(cluster: &Cluster, pod: &Pod) {
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let name = pod.metadata.name.clone().unwrap();
-    let uid = pod.metadata.uid.clone().unwrap();
-    pods.delete(&name, &DeleteParams::default().grace_period(1))
-        .await
-        .unwrap();
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        await_condition(pods.clone(), &name, conditions::is_deleted(&uid)),
-    )
-    .await
-    .expect("deleted")
-    .unwrap();
-    cluster.assert_pod_removed(&uid).await;
 }
 
 /// Where the cluster keeps provisioned volumes: under the state directory, removed at stop.
@@ -252,7 +235,7 @@ async fn a_pod_waits_in_container_creating_until_its_claim_binds() {
         std::fs::read_to_string(path.join("out")).unwrap(),
         "bound\n"
     );
-    delete_and_wait(&cluster, &created).await;
+    delete_and_wait(&cluster, &pods, &created).await;
     assert_not_mounted_on_host(&path);
     cluster.stop().await;
 }
