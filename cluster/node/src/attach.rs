@@ -61,7 +61,10 @@ pub(crate) fn attach(record: ContainerRecord, request: &ExecRequest) -> ExecSess
     }
 }
 
-fn output_channel(wanted: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
+/// A channel for one output stream of a session, or none when the client did not ask for it.
+pub(crate) fn output_channel(
+    wanted: bool,
+) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
     if wanted {
         let (tx, rx) = mpsc::channel(64);
         (Some(tx), Some(rx))

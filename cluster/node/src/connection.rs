@@ -14,6 +14,7 @@ use k8s_labs_node_api::{
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::attach::output_channel;
 use crate::containers::{ContainerKey, ContainerRecord};
 use crate::context::NodeContext;
 use crate::terminal::{open_terminal, run_on_terminal};
@@ -330,15 +331,6 @@ fn exec_with_pty(
         resize: Some(resize_tx),
         exit: exit_rx,
     })
-}
-
-fn output_channel(wanted: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
-    if wanted {
-        let (tx, rx) = mpsc::channel(64);
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    }
 }
 
 fn exit_status(status: std::io::Result<std::process::ExitStatus>) -> ExitStatus {
