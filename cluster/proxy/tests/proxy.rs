@@ -100,8 +100,10 @@ async fn curl(pod: &PodNetwork, addr: SocketAddrV4) -> Curl {
 
 /// curl's exit codes for a connection refused (7), an empty reply (52) or a reset (56): the
 /// immediate failures; a timeout (28) would mean the proxy left the client hanging.
+/// curl's exits for a connection the proxy reset: refused (7), empty reply (52), reset while
+/// sending the request (55) or while receiving (56), whichever moment the reset meets.
 fn failed_at_once(result: &Curl) -> bool {
-    matches!(result.exit_code, Some(7 | 52 | 56))
+    matches!(result.exit_code, Some(7 | 52 | 55 | 56))
 }
 
 fn bridge_addresses(network: &NodeNetwork) -> String {
