@@ -14,6 +14,7 @@ mod endpoints;
 mod garbage_collector;
 mod namespace;
 mod pod_state;
+mod read_after_list;
 mod reconcile_error;
 mod replicaset;
 mod statefulset;

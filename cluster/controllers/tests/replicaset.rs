@@ -258,3 +258,33 @@ async fn adopts_orphans_releases_relabelled_and_ignores_terminating() {
 
     cluster.stop().await;
 }
+
+/// The race behind a replicaset-scale step that hung on ImagePullBackOff: after `kubectl apply`
+/// of a fixed image and `kubectl delete pod -l …`, a reconcile that had taken the set from its
+/// cache before the apply listed the pods after the deletions and replaced them from the old
+/// template. The test holds such a reconcile at its pod list (no timing involved); every pod
+/// created after the change must come from the new template.
+#[tokio::test]
+async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() {
+    let gate = common::gate::ListGate::default();
+    let mut cluster = common::start_gated(&gate).await;
+    let ns = "rs-template-race";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+    let _: ReplicaSet = cluster.create(ns, frontend(3)).await;
+    pods.until("3 pods", |p| active(p).len() == 3).await;
+
+    let created = common::change_template_and_delete_pods_during_a_held_list::<ReplicaSet>(
+        &mut cluster,
+        &gate,
+        &mut pods,
+        ns,
+        "frontend",
+        "nginx:fixed",
+        3,
+    )
+    .await;
+    let images: Vec<&str> = created.iter().map(common::image).collect();
+    assert_eq!(images, ["nginx:fixed"; 3], "images of the replacements");
+    cluster.stop().await;
+}

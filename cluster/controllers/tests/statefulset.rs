@@ -283,3 +283,40 @@ async fn parallel_policy_creates_all_pods_at_once() {
     assert!(pods.pods.values().all(|p| !is_running_ready(p)));
     cluster.stop().await;
 }
+
+/// As the ReplicaSet's: a reconcile holding the set from before a template change must not
+/// recreate deleted pods from the old template.
+#[tokio::test]
+async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() {
+    let gate = common::gate::ListGate::default();
+    let mut cluster = common::start_gated(&gate).await;
+    let ns = "sts-template-race";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+    pods.auto_ready = true;
+    let _: StatefulSet = cluster.create(ns, web(3)).await;
+    pods.until("3 pods Ready", |p| {
+        p.len() == 3 && p.values().all(is_running_ready)
+    })
+    .await;
+
+    let created = common::change_template_and_delete_pods_during_a_held_list::<StatefulSet>(
+        &mut cluster,
+        &gate,
+        &mut pods,
+        ns,
+        "web",
+        "nginx:fixed",
+        3,
+    )
+    .await;
+    let images: Vec<(String, &str)> = created
+        .iter()
+        .map(|pod| (pod.name_any(), common::image(pod)))
+        .collect();
+    assert!(
+        images.iter().all(|(_, image)| *image == "nginx:fixed"),
+        "pods created after the change: {images:?}"
+    );
+    cluster.stop().await;
+}

@@ -5,7 +5,9 @@
 //! controls changes, and when an orphan pod its selector matches appears (so it can be
 //! adopted). Each pass lists the namespace's pods live from the API server, which stands in
 //! for upstream's informer cache plus "expectations" (a live list already shows the pods the
-//! previous pass created or deleted, so nothing is created twice).
+//! previous pass created or deleted, so nothing is created twice), and then reads the set
+//! itself again, so that pods are never made from a template older than the deletions the
+//! list shows (see [`crate::read_after_list`]).
 //!
 //! Terminating and terminal (Succeeded/Failed) pods do not count, as upstream's
 //! `FilterActivePods`: a pod being deleted is replaced at once, and a Failed pod is replaced
@@ -29,6 +31,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use claim::{claim, controller_of, new_pod, owner_reference, selects, with_owner, without_owner};
 use plan::{Scale, next_availability_in, scale, status};
@@ -78,18 +81,23 @@ fn sets_of_pod(sets: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>
     }
 }
 
-async fn reconcile(set: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let namespace = set
+async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = cached
         .metadata
         .namespace
         .as_deref()
         .context("ReplicaSet without namespace")?;
     let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
+    let sets_api = Api::<ReplicaSet>::namespaced(ctx.client.clone(), namespace);
     let pods = pods_api
         .list(&ListParams::default())
         .await
         .context("listing pods")?
         .items;
+    // Pods are made from the set as it is after the list, never from the cached copy.
+    let Some(set) = read_after_list(&sets_api, &cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
     let claimed = claim(&set, &pods);
 
     for pod in &claimed.release {
@@ -126,7 +134,7 @@ async fn reconcile(set: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, Re
             // A merge patch keeps fields it does not mention: remove a cleared condition.
             status_json["conditions"] = serde_json::Value::Null;
         }
-        Api::<ReplicaSet>::namespaced(ctx.client.clone(), namespace)
+        sets_api
             .patch_status(
                 &set.name_any(),
                 &PatchParams::default(),

@@ -21,6 +21,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 pub(crate) use identity::IdentityError;
 use identity::{claims_for, new_pod, revision_name, set_identity};
@@ -45,14 +46,21 @@ pub(crate) async fn run(
     .await;
 }
 
-async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let identity = set_identity(&cached)?;
+    let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), identity.namespace);
+    let sets_api = Api::<StatefulSet>::namespaced(ctx.client.clone(), identity.namespace);
+    // The selector cannot change, so the cached set's selector lists the right pods; the pods
+    // are then made from the set as it is after the list (see `read_after_list`).
+    let listed = list_pods(&cached, &pods_api).await?;
+    let Some(set) = read_after_list(&sets_api, &cached.name_any()).await? else {
+        return Ok(Action::await_change());
+    };
     if set.metadata.deletion_timestamp.is_some() {
         // The garbage collector removes the pods through their owner references.
         return Ok(Action::await_change());
     }
-    let identity = set_identity(&set)?;
-    let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), identity.namespace);
-    let pods = owned_pods(&set, &pods_api).await?;
+    let pods = owned_by(&set, listed);
     let update_revision = revision_name(&set)?;
 
     for action in plan(&set, &pods, &update_revision) {
@@ -71,19 +79,19 @@ async fn reconcile(set: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action, R
         }
     }
 
-    let pods = owned_pods(&set, &pods_api).await?;
+    let pods = owned_by(&set, list_pods(&set, &pods_api).await?);
     let now = jiff::Timestamp::now().as_second();
     let new_status = status(&set, &pods, &update_revision, now);
     if set.status.as_ref() != Some(&new_status) {
-        let sets = Api::<StatefulSet>::namespaced(ctx.client.clone(), identity.namespace);
         let patch = serde_json::json!({ "status": new_status });
-        sets.patch_status(
-            &set.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-        .context("updating the StatefulSet status")?;
+        sets_api
+            .patch_status(
+                &set.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .context("updating the StatefulSet status")?;
     }
     Ok(availability_requeue(&set, &pods, now))
 }
@@ -111,25 +119,29 @@ fn availability_requeue(set: &StatefulSet, pods: &[Pod], now: i64) -> Action {
     }
 }
 
-/// The pods matching the set's selector whose controller is this set.
-async fn owned_pods(set: &StatefulSet, pods_api: &Api<Pod>) -> Result<Vec<Pod>, ReconcileError> {
+/// The pods matching the set's selector (live, from the API server).
+async fn list_pods(set: &StatefulSet, pods_api: &Api<Pod>) -> Result<Vec<Pod>, ReconcileError> {
     let spec = set.spec.as_ref().context("StatefulSet without spec")?;
     let selector =
         Selector::try_from(spec.selector.clone()).context("invalid StatefulSet selector")?;
-    let uid = set.metadata.uid.as_deref().unwrap_or_default();
-    let pods = pods_api
+    Ok(pods_api
         .list(&ListParams::default().labels_from(&selector))
         .await
-        .context("listing the StatefulSet's pods")?;
-    Ok(pods
-        .items
-        .into_iter()
+        .context("listing the StatefulSet's pods")?
+        .items)
+}
+
+/// The pods among `pods` whose controller is `set` (by uid: a set deleted and created again
+/// under the same name does not own its predecessor's pods).
+fn owned_by(set: &StatefulSet, pods: Vec<Pod>) -> Vec<Pod> {
+    let uid = set.metadata.uid.as_deref().unwrap_or_default();
+    pods.into_iter()
         .filter(|pod| {
             pod.owner_references()
                 .iter()
                 .any(|owner| owner.controller == Some(true) && owner.uid == uid)
         })
-        .collect())
+        .collect()
 }
 
 /// Creates the pod's claims (kept if they exist: stable storage), then the pod.

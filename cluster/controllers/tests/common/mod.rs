@@ -1,6 +1,8 @@
 //! An embedded API server, a client, the controllers, and a test "kubelet" that watches pods.
 #![allow(dead_code)]
 
+pub mod gate;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -21,7 +23,10 @@ pub const HANG_GUARD: Duration = Duration::from_secs(30);
 pub struct Cluster {
     pub server: ApiServer,
     pub client: Client,
-    pub controllers: ControllerManager,
+    controllers: Option<ControllerManager>,
+    /// What the controllers were started with (to start them again).
+    controllers_client: Client,
+    config: ControllerConfig,
 }
 
 /// The embedded API server with the controllers started on the default configuration.
@@ -31,21 +36,56 @@ pub async fn start() -> Cluster {
 
 /// The embedded API server with the controllers started on `config`.
 pub async fn start_with(config: ControllerConfig) -> Cluster {
+    start_gated_with(config, None).await
+}
+
+/// The embedded API server with the controllers sending their requests through `gate` (the
+/// test's own client does not).
+pub async fn start_gated(gate: &gate::ListGate) -> Cluster {
+    start_gated_with(ControllerConfig::default(), Some(gate)).await
+}
+
+async fn start_gated_with(config: ControllerConfig, gate: Option<&gate::ListGate>) -> Cluster {
     let TestApiServer { server, client, .. } = TestApiServer::start().await.unwrap();
-    let controllers = ControllerManager::start_with(client.clone(), config)
+    let controllers_client = match gate {
+        Some(gate) => gate.client(client.clone()),
+        None => client.clone(),
+    };
+    let controllers = ControllerManager::start_with(controllers_client.clone(), config.clone())
         .await
         .unwrap();
     Cluster {
         server,
         client,
-        controllers,
+        controllers: Some(controllers),
+        controllers_client,
+        config,
     }
 }
 
 impl Cluster {
-    pub async fn stop(self) {
-        self.controllers.shutdown().await;
+    pub async fn stop(mut self) {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.shutdown().await;
+        }
         self.server.shutdown().await;
+    }
+
+    /// Stops the controllers (see [`Cluster::start_controllers`]).
+    pub async fn stop_controllers(&mut self) {
+        if let Some(controllers) = self.controllers.take() {
+            controllers.shutdown().await;
+        }
+    }
+
+    /// Starts the controllers again, as a restarted kube-controller-manager: each begins with
+    /// a full list and reconciles every object once.
+    pub async fn start_controllers(&mut self) {
+        let controllers =
+            ControllerManager::start_with(self.controllers_client.clone(), self.config.clone())
+                .await
+                .unwrap();
+        self.controllers = Some(controllers);
     }
 
     pub async fn namespace(&self, name: &str) {
@@ -143,6 +183,8 @@ pub struct PodWatch {
     stream: BoxStream<'static, watcher::Result<watcher::Event<Pod>>>,
     pub pods: BTreeMap<String, Pod>,
     pub seen: Vec<Seen>,
+    /// Every pod as it was first seen (what it was created from), in order.
+    pub created: Vec<Pod>,
     /// For every pod created, whether its predecessor ordinal was Running+Ready at that
     /// moment in the watch order (ordinal 0 counts as yes).
     pub created_after_predecessor_ready: Vec<(String, bool)>,
@@ -158,6 +200,7 @@ impl PodWatch {
             stream: watcher(api, watcher::Config::default()).boxed(),
             pods: BTreeMap::new(),
             seen: Vec::new(),
+            created: Vec::new(),
             created_after_predecessor_ready: Vec::new(),
             auto_ready: false,
         }
@@ -186,6 +229,7 @@ impl PodWatch {
                 let name = pod.name_any();
                 if !self.pods.contains_key(&name) {
                     self.seen.push(Seen::Created(name.clone()));
+                    self.created.push(pod.clone());
                     let predecessor_ready = match name.rsplit_once('-') {
                         Some((set, ordinal)) => match ordinal.parse::<u32>() {
                             Ok(0) | Err(_) => true,
@@ -238,4 +282,72 @@ impl PodWatch {
             *s == Seen::Terminating(name.to_string()) || *s == Seen::Gone(name.to_string())
         })
     }
+}
+
+/// The image of a pod's first container.
+pub fn image(pod: &Pod) -> &str {
+    pod.spec
+        .as_ref()
+        .and_then(|spec| spec.containers.first())
+        .and_then(|container| container.image.as_deref())
+        .unwrap_or_default()
+}
+
+/// Plays `kubectl apply -f new.yaml; kubectl delete pod -l …` against a controller whose
+/// reconcile of a set (a ReplicaSet or StatefulSet named `name` with one container `nginx`)
+/// took the set before the apply and lists the pods after the deletions. To hold exactly such
+/// a reconcile, the controllers are restarted with the gate armed: their first reconcile of
+/// the set has the set from their first list, and its first pod list is the one held. While
+/// it is held, the set's image becomes `new_image` and every pod is deleted; then the list
+/// goes on. Returns the pods created from then on, once `replicas` pods exist again and none
+/// of them is an old one.
+pub async fn change_template_and_delete_pods_during_a_held_list<K>(
+    cluster: &mut Cluster,
+    gate: &gate::ListGate,
+    pods: &mut PodWatch,
+    namespace: &str,
+    name: &str,
+    new_image: &str,
+    replicas: usize,
+) -> Vec<Pod>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let old_names: Vec<String> = pods.pods.keys().cloned().collect();
+    let old_uids: Vec<String> = pods.pods.values().filter_map(|pod| pod.uid()).collect();
+    let created_before = pods.created.len();
+    cluster.stop_controllers().await;
+    let hold = gate.arm(&format!("/api/v1/namespaces/{namespace}/pods"));
+    cluster.start_controllers().await;
+    tokio::time::timeout(HANG_GUARD, hold.held)
+        .await
+        .expect("no reconcile listed the pods")
+        .unwrap();
+
+    let patch = json!({"spec": {"template": {"spec": {"containers": [
+        {"name": "nginx", "image": new_image}]}}}});
+    Api::<K>::namespaced(cluster.client.clone(), namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let pods_api = Api::<Pod>::namespaced(cluster.client.clone(), namespace);
+    for pod in &old_names {
+        pods_api
+            .delete(pod, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
+    }
+    let _ = hold.release.send(());
+
+    pods.until("every pod replaced", |current| {
+        current.len() == replicas
+            && current
+                .values()
+                .all(|pod| pod.uid().is_some_and(|uid| !old_uids.contains(&uid)))
+    })
+    .await;
+    pods.created[created_before..].to_vec()
 }
