@@ -86,8 +86,14 @@ pub enum NodeError {
 pub trait NodeConnection: Send + Sync + 'static {
     /// Starts `request.command` in the container and returns its streams.
     async fn exec(&self, request: ExecRequest) -> Result<ExecSession, NodeError>;
+    /// Whether [`NodeConnection::attach`] would be accepted now (the container runs, and has
+    /// a stdin if one is asked for), without joining it. The API server asks before it
+    /// upgrades any attach request, so that a refusal reaches the client as an HTTP answer,
+    /// over WebSocket and SPDY alike (kubectl then falls back to the container's log).
+    fn check_attach(&self, request: &ExecRequest) -> Result<(), NodeError>;
     /// Connects to the main process of the container (`kubectl attach`, `kubectl run -i`).
-    /// `request.command` is empty.
+    /// `request.command` is empty. The session receives the output written from this call
+    /// on (and, on a first attach to a `kubectl run -i` container, what it wrote before).
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError>;
     /// The container's log.
     async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError>;

@@ -1,14 +1,17 @@
 //! `attach`: a client joins the main process of a container, as the kubelet's attach does
-//! through the CRI runtime. Output is the container's live output (what it writes from now
-//! on; the log has the rest). Input goes to the container's stdin, which `stdinOnce` closes
-//! when the first attached client leaves. With a tty, the client's terminal size is the
-//! container terminal's.
+//! through the CRI runtime. Output is the container's live output (what it writes from the
+//! moment of the attach call on; the log has the rest), preceded, for the first attach to a
+//! `kubectl run -i` container, by what it wrote before (see
+//! [`crate::container_io::ContainerOutput`]). Input goes to the container's stdin, which
+//! `stdinOnce` closes when the first attached client leaves. With a tty, the client's
+//! terminal size is the container terminal's.
 
 use bytes::Bytes;
 use k8s_labs_node_api::{ExecRequest, ExecSession, ExitStatus, TerminalSize};
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::container_io::OutputChunk;
 use crate::containers::{ContainerRecord, OutputStream};
 
 /// Attaches to the main process of `record`'s container.
@@ -16,8 +19,11 @@ pub(crate) fn attach(record: ContainerRecord, request: &ExecRequest) -> ExecSess
     let (stdout_tx, stdout_rx) = output_channel(request.stdout);
     let (stderr_tx, stderr_rx) = output_channel(request.stderr);
     let (exit_tx, exit_rx) = oneshot::channel();
+    // Joined here, not in the task: output written after this call reaches the session.
+    let output = record.output.attach();
     tokio::spawn(forward_output(
         record.clone(),
+        output,
         stdout_tx,
         stderr_tx,
         exit_tx,
@@ -77,13 +83,13 @@ pub(crate) fn output_channel(
 /// reports its exit) or the client has gone away.
 async fn forward_output(
     record: ContainerRecord,
+    (earlier, mut output): (Vec<OutputChunk>, broadcast::Receiver<OutputChunk>),
     stdout: Option<mpsc::Sender<Bytes>>,
     stderr: Option<mpsc::Sender<Bytes>>,
     exit_tx: oneshot::Sender<ExitStatus>,
 ) {
-    let mut output = record.output.subscribe();
     let mut exit = record.exit.clone();
-    let send = async |(stream, bytes): (OutputStream, Bytes)| -> bool {
+    let send = async |(stream, bytes): OutputChunk| -> bool {
         let sender = match stream {
             OutputStream::Stdout => &stdout,
             OutputStream::Stderr => &stderr,
@@ -93,6 +99,11 @@ async fn forward_output(
             None => true,
         }
     };
+    for chunk in earlier {
+        if !send(chunk).await {
+            return;
+        }
+    }
     loop {
         tokio::select! {
             item = output.recv() => match item {

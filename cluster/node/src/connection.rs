@@ -51,6 +51,18 @@ impl RuncNodeConnection {
         }
     }
 
+    /// The record of a running container that can serve `request` as an attach.
+    fn attachable_record(&self, request: &ExecRequest) -> Result<ContainerRecord, NodeError> {
+        let record = self.running_record(request)?;
+        if request.stdin && record.stdin.is_none() {
+            return Err(NodeError::BadRequest(format!(
+                "container {} in pod {} has no stdin (stdin: true is not set)",
+                request.container, request.pod
+            )));
+        }
+        Ok(record)
+    }
+
     fn running_record(&self, request: &ExecRequest) -> Result<ContainerRecord, NodeError> {
         let record = self.record(&request.namespace, &request.pod, &request.container)?;
         if !*record.running.borrow() {
@@ -88,14 +100,12 @@ impl NodeConnection for RuncNodeConnection {
         }
     }
 
+    fn check_attach(&self, request: &ExecRequest) -> Result<(), NodeError> {
+        self.attachable_record(request).map(drop)
+    }
+
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
-        let record = self.running_record(&request)?;
-        if request.stdin && record.stdin.is_none() {
-            return Err(NodeError::BadRequest(format!(
-                "container {} in pod {} has no stdin (stdin: true is not set)",
-                request.container, request.pod
-            )));
-        }
+        let record = self.attachable_record(&request)?;
         Ok(crate::attach::attach(record, &request))
     }
 

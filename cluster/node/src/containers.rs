@@ -7,12 +7,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
-use bytes::Bytes;
 use k8s_openapi::api::core::v1::Container;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::catalog::{ImageMount, ResolvedImage};
-pub use crate::container_io::{ContainerInput, OutputStream};
+pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
 use crate::oci_spec::{BindMount, ContainerSpec};
@@ -51,8 +50,8 @@ pub struct ContainerRecord {
     pub terminal: Option<TerminalMaster>,
     /// Whether the container's stdin closes when the first attached client detaches.
     pub stdin_once: bool,
-    /// Live output, for attach.
-    pub output: broadcast::Sender<(OutputStream, Bytes)>,
+    /// The output attach sessions receive.
+    pub output: ContainerOutput,
     /// How the process ended, once it has.
     pub exit: watch::Receiver<Option<ExitInfo>>,
 }
@@ -296,7 +295,9 @@ pub async fn start_container(
     let started_at = jiff::Timestamp::now();
     let (running_tx, running_rx) = watch::channel(true);
     let (exit_watch_tx, exit_watch_rx) = watch::channel(None);
-    let (output_tx, _) = broadcast::channel(256);
+    let output = ContainerOutput::new(
+        with_stdin && launch.container.stdin_once.unwrap_or(false) && !spec.terminal,
+    );
     let stdin = match &terminal {
         Some(master) if with_stdin => Some(ContainerInput::terminal(
             master.clone(),
@@ -318,7 +319,7 @@ pub async fn start_container(
         stdin,
         terminal: terminal.clone(),
         stdin_once: launch.container.stdin_once.unwrap_or(false),
-        output: output_tx.clone(),
+        output: output.clone(),
         exit: exit_watch_rx.clone(),
     };
     registry.insert(key, record);
@@ -329,14 +330,14 @@ pub async fn start_container(
     let mut child = started.child;
     tokio::spawn(async move {
         let stdout_sink =
-            OutputSink::open(log_path.clone(), OutputStream::Stdout, output_tx.clone()).await;
+            OutputSink::open(log_path.clone(), OutputStream::Stdout, output.clone()).await;
         let status = match terminal {
             Some(master) => {
                 let (status, ()) = tokio::join!(child.wait(), pump_terminal(master, stdout_sink));
                 status
             }
             None => {
-                let stderr_sink = OutputSink::open(log_path, OutputStream::Stderr, output_tx).await;
+                let stderr_sink = OutputSink::open(log_path, OutputStream::Stderr, output).await;
                 let (status, (), ()) = tokio::join!(
                     child.wait(),
                     pump_pipe(stdout, stdout_sink),

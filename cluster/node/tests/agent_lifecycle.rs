@@ -9,7 +9,7 @@ use common::{
     runc_processes, running_and_ready, stat_field, wait_for, wait_for_event,
 };
 use futures::StreamExt;
-use k8s_labs_node_api::{ExitStatus, LogRequest};
+use k8s_labs_node_api::{ExitStatus, LogRequest, NodeError};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams, PostParams};
 
@@ -219,8 +219,17 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
     stdin.send(Bytes::from_static(b"hello\n")).await.unwrap();
     drop(stdin);
     let attached = collect(session.stdout.unwrap()).await;
-    assert_eq!(attached, "got hello\n");
+    // The first attach to a `kubectl run -i` container (stdin, stdinOnce) also gets what it
+    // wrote before: "ready" came long before this attach (exec ran in between).
+    assert_eq!(attached, "ready\ngot hello\n");
     assert_eq!(session.exit.await.unwrap(), ExitStatus::Code(0));
+    // An ended container refuses an attach, so that kubectl shows the log instead.
+    let again = request("talker", &[]);
+    assert!(matches!(
+        connection.check_attach(&again),
+        Err(NodeError::BadRequest(_))
+    ));
+    assert!(connection.attach(again).await.is_err());
     // The followed log has everything and ends with the container.
     let log: Vec<u8> = following
         .map(|chunk| chunk.unwrap().to_vec())

@@ -17,6 +17,7 @@ pub struct Kubectl {
     pub minor: u32,
     kubeconfig: PathBuf,
     cache_dir: PathBuf,
+    env: Vec<(&'static str, &'static str)>,
 }
 
 /// What a kubectl run printed.
@@ -42,7 +43,14 @@ impl Kubectl {
             minor,
             kubeconfig: kubeconfig.to_path_buf(),
             cache_dir: scratch.join(format!("cache-1.{minor}")),
+            env: Vec::new(),
         }
+    }
+
+    /// The same kubectl, run with `name=value` in its environment.
+    pub fn with_env(mut self, name: &'static str, value: &'static str) -> Kubectl {
+        self.env.push((name, value));
+        self
     }
 
     fn command(&self, args: &[&str]) -> tokio::process::Command {
@@ -54,6 +62,7 @@ impl Kubectl {
             .arg(&self.cache_dir)
             .args(args)
             .env_remove("KUBECONFIG")
+            .envs(self.env.iter().copied())
             .stdin(Stdio::null())
             .kill_on_drop(true);
         command

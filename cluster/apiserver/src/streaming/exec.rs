@@ -41,6 +41,11 @@ const PROTOCOLS: [&str; 2] = [PROTOCOL_V5, PROTOCOL_V4];
 /// Validates like kube-apiserver (container, node) and the kubelet (container running)
 /// before upgrading, so errors reach the client as HTTP `Status` answers; once upgraded, the
 /// process's end (exit code or failure) is reported on the error stream as a `Status`.
+///
+/// An attach joins the container *before* the upgrade, as the kubelet asks its runtime
+/// before it serves the stream: a container that has exited is refused with an HTTP answer,
+/// so kubectl falls back to the container's log, and output written during the handshake
+/// reaches the session.
 pub async fn serve_exec(
     nodes: &NodeConnections,
     pod: &Value,
@@ -49,12 +54,21 @@ pub async fn serve_exec(
     ws: Option<WebSocketUpgrade>,
     headers: &http::HeaderMap,
 ) -> Response {
-    match prepare(nodes, pod, query, attach, ws, headers) {
-        Ok((upgrade, node, request)) => upgrade.on_upgrade(move |socket| async move {
-            run_session(socket, node, request, attach).await;
-        }),
-        Err(error) => error.into_response(),
-    }
+    let (upgrade, node, request) = match prepare(nodes, pod, query, attach, ws, headers) {
+        Ok(prepared) => prepared,
+        Err(error) => return error.into_response(),
+    };
+    let attached = if attach {
+        match node.attach(request.clone()).await {
+            Ok(session) => Some(session),
+            Err(error) => return StatusError::from_node(error).into_response(),
+        }
+    } else {
+        None
+    };
+    upgrade.on_upgrade(move |socket| async move {
+        run_session(socket, node, request, attached).await;
+    })
 }
 
 fn prepare(
@@ -75,6 +89,10 @@ fn prepare(
     let node = target.node(nodes)?;
     let request = exec_request(&target, query, attach)?;
     ensure_running(&target)?;
+    if attach {
+        node.check_attach(&request)
+            .map_err(StatusError::from_node)?;
+    }
     let Some(ws) = ws else {
         return Err(not_websocket(headers));
     };
@@ -168,22 +186,23 @@ fn not_websocket(headers: &http::HeaderMap) -> StatusError {
     }
 }
 
-/// Runs one upgraded session to its end. Everything lives in this one task: when the client
-/// goes away the `select!` drops the output side and the node's session (closing the
-/// process's stdin), so nothing outlives the connection.
+/// Runs one upgraded session to its end: `attached` for an attach (joined before the
+/// upgrade), otherwise the command is started now. Everything lives in this one task: when
+/// the client goes away the `select!` drops the output side and the node's session (closing
+/// the process's stdin), so nothing outlives the connection.
 async fn run_session(
     socket: WebSocket,
     node: Arc<dyn NodeConnection>,
     request: ExecRequest,
-    attach: bool,
+    attached: Option<ExecSession>,
 ) {
+    let attach = attached.is_some();
     let command = request.command.clone();
     let wants = (request.stdout, request.stderr);
     let (mut sink, source) = socket.split();
-    let started = if attach {
-        node.attach(request).await
-    } else {
-        node.exec(request).await
+    let started = match attached {
+        Some(session) => Ok(session),
+        None => node.exec(request).await,
     };
     let session = match started {
         Ok(session) => session,

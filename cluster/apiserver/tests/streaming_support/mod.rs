@@ -161,6 +161,10 @@ impl NodeConnection for LocalNode {
         self.start(&request, request.command.clone())
     }
 
+    fn check_attach(&self, _request: &ExecRequest) -> Result<(), NodeError> {
+        Ok(())
+    }
+
     /// The "main process" of the fake container: reads lines and answers them.
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
         let main = "while read line; do echo \"main got $line\"; done; echo bye >&2";
