@@ -80,6 +80,7 @@ impl LabShared {
 #[derive(Default)]
 pub(crate) struct StepState {
     tries: AtomicUsize,
+    first_failed_try: Mutex<Option<String>>,
     blessed: Mutex<Vec<(PathBuf, String)>>,
     highlights: Mutex<Vec<String>>,
 }
@@ -87,6 +88,20 @@ pub(crate) struct StepState {
 impl StepState {
     pub(crate) fn tries(&self) -> usize {
         self.tries.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn first_failed_try(&self) -> Option<String> {
+        self.first_failed_try
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn record_failed_try(&self, error: &anyhow::Error) {
+        self.first_failed_try
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| format!("{error:#}"));
     }
 
     pub(crate) fn blessed(&self) -> Vec<(PathBuf, String)> {
@@ -393,6 +408,7 @@ impl StepContext {
             if Instant::now() + backoff >= self.deadline {
                 return Err(error);
             }
+            self.state.record_failed_try(&error);
             last_error = Some(error);
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -1,6 +1,9 @@
 //! Running commands the way the tutorial does: `kubectl exec` in a pod, and
-//! `kubectl run --rm --restart=Never` one-shot pods (made non-interactive: the pod runs the
-//! command, the harness waits for it to finish through a watch, reads its log, deletes it).
+//! `kubectl run --rm -i --restart=Never` one-shot pods, on the path kubectl takes: the pod is
+//! created with `stdin: true, stdinOnce: true`, the harness waits (by watch) until it runs,
+//! attaches to it and shows what the attach delivered, or the pod's log when it had already
+//! finished or the attach was refused; then it deletes the pod. So when a cluster loses what a
+//! student's `kubectl run -i` would show, a lab sees it too.
 
 use std::time::Duration;
 
@@ -12,7 +15,7 @@ use kube::{Api, Client};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::wait::{is_pod_finished, wait_for};
+use crate::wait::{is_pod_finished, is_pod_running_and_ready, wait_for};
 
 /// Waiting for the pod to go is cleanup: it gets at least this long, also when the run's time
 /// ran out while the pod ran, so that the run reports what the pod did, not a deletion cut
@@ -22,9 +25,10 @@ const REMOVAL_GRACE: Duration = Duration::from_secs(10);
 /// What a command printed and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CommandOutput {
-    /// Standard output (for a one-shot pod: its log, stdout and stderr interleaved).
+    /// Standard output (for a one-shot pod whose attach was refused: its log, stdout and
+    /// stderr interleaved).
     pub stdout: String,
-    /// Standard error (empty for a one-shot pod, whose log merges both streams).
+    /// Standard error.
     pub stderr: String,
     /// The exit code, when it is known.
     pub exit_code: Option<i32>,
@@ -156,7 +160,8 @@ impl OneShotPod {
         self
     }
 
-    /// The Pod object, as `kubectl run` would build it (container named like the pod).
+    /// The Pod object, as `kubectl run -i` builds it (container named like the pod, its
+    /// stdin open for the first attach).
     pub fn manifest(&self) -> Pod {
         let mut pod = Pod::default();
         pod.metadata.name = Some(self.name.clone());
@@ -172,6 +177,8 @@ impl OneShotPod {
                 name: self.name.clone(),
                 image: Some(self.image.clone()),
                 command: Some(self.command.clone()),
+                stdin: Some(true),
+                stdin_once: Some(true),
                 ..Default::default()
             }],
             ..Default::default()
@@ -179,9 +186,10 @@ impl OneShotPod {
         pod
     }
 
-    /// Creates the pod in `namespace`, waits (by watch) until it has finished, reads its log
-    /// and deletes it — also when waiting fails — and waits until it is gone. `timeout`
-    /// bounds the run up to its deletion, which may take up to 10 s more.
+    /// Creates the pod in `namespace`, shows what it prints (see the module documentation),
+    /// waits (by watch) until it has finished, and deletes it — also when something failed —
+    /// and waits until it is gone. `timeout` bounds the run up to its deletion, which may take
+    /// up to 10 s more.
     pub async fn run(
         &self,
         client: &Client,
@@ -203,16 +211,32 @@ impl OneShotPod {
     }
 
     async fn finish(&self, pods: &Api<Pod>, deadline: Instant) -> Result<CommandOutput> {
+        // kubectl waits for "Running and Ready, or completed" before it attaches.
+        let what = format!("pod {} to run", self.name);
+        let started = wait_for(pods.clone(), &self.name, &what, deadline, |pod| {
+            pod.is_none_or(|pod| is_pod_running_and_ready(pod) || is_pod_finished(pod))
+        })
+        .await?
+        .ok_or_else(|| anyhow!("pod {} disappeared before it ran", self.name))?;
+        let attached = if is_pod_finished(&started) {
+            None
+        } else {
+            // Bounded like the waits, so that the pod is still removed when time runs out.
+            tokio::time::timeout_at(deadline, self.attach(pods))
+                .await
+                .ok()
+                .flatten()
+        };
         let what = format!("pod {} to finish", self.name);
         let finished = wait_for(pods.clone(), &self.name, &what, deadline, |pod| {
             pod.is_none_or(is_pod_finished)
         })
         .await?
         .ok_or_else(|| anyhow!("pod {} disappeared before it finished", self.name))?;
-        let log = pods
-            .logs(&self.name, &LogParams::default())
-            .await
-            .with_context(|| format!("cannot read the log of pod {}", self.name))?;
+        let (stdout, stderr) = match attached {
+            Some(output) => output,
+            None => (self.log(pods).await?, String::new()),
+        };
         let exit_code = finished
             .status
             .as_ref()
@@ -222,10 +246,53 @@ impl OneShotPod {
             .and_then(|state| state.terminated.as_ref())
             .map(|terminated| terminated.exit_code);
         Ok(CommandOutput {
-            stdout: log,
-            stderr: String::new(),
+            stdout,
+            stderr,
             exit_code,
         })
+    }
+
+    /// What attaching delivers until the container ends: `(stdout, stderr)`, or `None` when
+    /// the attach is refused (the container has already ended), where kubectl falls back to
+    /// the log.
+    async fn attach(&self, pods: &Api<Pod>) -> Option<(String, String)> {
+        let params = AttachParams::default()
+            .stdin(true)
+            .stdout(true)
+            .stderr(true);
+        let mut attached = match pods.attach(&self.name, &params).await {
+            Ok(attached) => attached,
+            Err(error) => {
+                tracing::debug!(
+                    "attaching to {} failed, reading its log: {error}",
+                    self.name
+                );
+                return None;
+            }
+        };
+        // Nothing to type: the stdin that stdinOnce closes when this session leaves.
+        drop(attached.stdin());
+        let (stdout, stderr) =
+            tokio::join!(read_all(attached.stdout()), read_all(attached.stderr()));
+        if let Err(error) = attached.join().await {
+            tracing::debug!("attach stream of {} ended with {error}", self.name);
+        }
+        match (stdout, stderr) {
+            (Ok(stdout), Ok(stderr)) => Some((stdout, stderr)),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::debug!(
+                    "reading the attach of {} failed, reading its log: {error:#}",
+                    self.name
+                );
+                None
+            }
+        }
+    }
+
+    async fn log(&self, pods: &Api<Pod>) -> Result<String> {
+        pods.logs(&self.name, &LogParams::default())
+            .await
+            .with_context(|| format!("cannot read the log of pod {}", self.name))
     }
 
     async fn remove(&self, pods: &Api<Pod>, deadline: Instant) -> Result<()> {
@@ -285,6 +352,9 @@ mod tests {
         assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
         assert_eq!(spec.host_network, None);
         assert_eq!(spec.containers[0].name, "dns-test");
+        // What `kubectl run -i` sets, so that the first attach gets the command's output.
+        assert_eq!(spec.containers[0].stdin, Some(true));
+        assert_eq!(spec.containers[0].stdin_once, Some(true));
         assert_eq!(
             spec.containers[0].command.as_deref(),
             Some(&["nslookup".to_string(), "web-0.nginx".to_string()][..])

@@ -51,6 +51,8 @@ pub struct StepReport {
     pub timeout: Duration,
     /// How many tries retried checks took (0 when the step retried nothing).
     pub tries: usize,
+    /// Why the first try of a retried check failed (`None` when nothing was retried).
+    pub first_failed_try: Option<String>,
     /// Golden files `--bless` rewrote, with what changed.
     pub blessed: Vec<(PathBuf, String)>,
     /// What to look at when the step fails (may be empty).
@@ -292,7 +294,17 @@ impl Console {
                     let _ = writeln!(text, "      | {}", self.highlight(line, &step.highlights));
                 }
                 let mark = self.paint("32", "✓");
-                let _ = writeln!(text, "      {mark} {elapsed}{tries}\n");
+                let _ = writeln!(text, "      {mark} {elapsed}{tries}");
+                if let Some(reason) = step.first_failed_try.as_deref().filter(|_| step.tries > 1) {
+                    // A pass that needed tries can hide a flaky cluster: say so.
+                    let warning = format!(
+                        "warning: passed after {} tries; the first failed: {}",
+                        step.tries,
+                        reason.lines().next().unwrap_or_default()
+                    );
+                    text.push_str(&indent(&self.paint("33", &warning), 6));
+                }
+                text.push('\n');
             }
             StepResult::Skipped { reason } => {
                 let mark = self.paint("33", "-");
@@ -419,6 +431,7 @@ mod tests {
             elapsed: Duration::from_millis(5),
             timeout: Duration::from_secs(1),
             tries: 1,
+            first_failed_try: None,
             blessed: Vec::new(),
             hint: String::new(),
             highlights: Vec::new(),
@@ -431,6 +444,40 @@ mod tests {
         assert!(text.contains("✗ 5 ms"), "{text}");
         assert!(text.contains("claim failed: pods ready"), "{text}");
         assert!(text.contains("-web-1"), "{text}");
+    }
+
+    #[test]
+    fn a_pass_after_several_tries_is_a_warning_with_the_first_failure() {
+        let console = Console::capturing();
+        let mut step = StepReport {
+            name: "nslookup".into(),
+            command: "kubectl run -i --rm dns -- nslookup web-0.nginx".into(),
+            explanation_en: String::new(),
+            explanation_zh: String::new(),
+            elapsed: Duration::from_millis(900),
+            timeout: Duration::from_secs(30),
+            tries: 2,
+            first_failed_try: Some("no answer for web-0.nginx\nin: (empty)".into()),
+            blessed: Vec::new(),
+            hint: String::new(),
+            highlights: Vec::new(),
+            result: StepResult::Passed {
+                output: "Name: web-0.nginx".into(),
+            },
+        };
+        console.step_finished(&step);
+        let text = console.captured();
+        assert!(
+            text.contains(
+                "warning: passed after 2 tries; the first failed: no answer for web-0.nginx\n"
+            ),
+            "{text}"
+        );
+        step.tries = 1;
+        step.first_failed_try = None;
+        let console = Console::capturing();
+        console.step_finished(&step);
+        assert!(!console.captured().contains("warning"));
     }
 
     #[test]

@@ -290,6 +290,7 @@ async fn run_step(
         elapsed: started.elapsed(),
         timeout,
         tries: state.tries(),
+        first_failed_try: state.first_failed_try(),
         blessed: state.blessed(),
         hint: step.hint_text().to_string(),
         highlights: state.highlights(),

@@ -38,6 +38,7 @@ fn lab_json(report: &LabReport) -> Value {
                     json!(record.timeout.as_secs_f64()),
                 );
                 object.insert("tries".into(), json!(record.tries));
+                object.insert("first_failed_try".into(), json!(record.first_failed_try));
                 let blessed: Vec<String> = record
                     .blessed
                     .iter()

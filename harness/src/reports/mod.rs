@@ -61,6 +61,7 @@ pub(crate) mod fixtures {
             elapsed: Duration::from_millis(1500),
             timeout: Duration::from_secs(30),
             tries: 3,
+            first_failed_try: Some("nslookup printed \";; connection timed out\"".into()),
             blessed: Vec::new(),
             hint: String::new(),
             highlights: Vec::new(),
