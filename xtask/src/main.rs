@@ -14,6 +14,7 @@ mod check;
 #[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
 mod cluster_choice;
 mod run_labs;
+mod soak;
 mod walk;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -57,6 +58,21 @@ enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+    /// Every lab, round after round on one cluster while busy loops load the machine: counts
+    /// failed rounds and steps that passed only after retries.
+    Soak {
+        /// How many times to run every lab.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        rounds: u16,
+        /// Run up to N labs at a time, each in its own namespace.
+        #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        /// How many busy loops keep cores busy meanwhile.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(0..=64))]
+        busy_cores: u16,
+        #[command(flatten)]
+        cluster: cluster_choice::ClusterArgs,
     },
     /// Speed and scale figures of the embedded cluster (printed, not asserted).
     Bench {
@@ -287,6 +303,21 @@ async fn run(cli: Cli) -> Exit {
             .await
         }
         Command::Check(args) => check::check(args).await,
+        Command::Soak {
+            rounds,
+            jobs,
+            busy_cores,
+            cluster,
+        } => {
+            soak::soak(
+                all_labs(),
+                connect(&cluster),
+                usize::from(rounds),
+                usize::from(jobs),
+                usize::from(busy_cores),
+            )
+            .await
+        }
         Command::Cluster {
             command: ClusterCommand::Up { kubeconfig_out },
         } => cluster_up(&kubeconfig_out).await,

@@ -106,7 +106,7 @@ where
 }
 
 /// Runs the labs, `jobs` at a time; reports come back in the labs' order.
-async fn run_all(
+pub(crate) async fn run_all(
     labs: &[Lab],
     provider: &Provider,
     console: &Console,
