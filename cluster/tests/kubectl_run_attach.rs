@@ -10,10 +10,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use support::kubectl::Kubectl;
 
 const RUNS: usize = 20;
@@ -34,12 +33,6 @@ impl BusyCore {
             .expect("starting a busy loop");
         BusyCore { _process: child }
     }
-}
-
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kubectl-run-attach-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
 }
 
 /// Runs the lookup `RUNS` times; the runs whose output lacks the answer, with what they printed.
@@ -77,14 +70,8 @@ async fn lookups(kubectl: &Kubectl, web_0_ip: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_i_shows_the_answer_every_time_under_load() {
-    let scratch = scratch_dir();
-    let kubeconfig = scratch.join("kubeconfig");
-    let cluster = EmbeddedCluster::start(ClusterConfig {
-        kubeconfig_path: Some(kubeconfig.clone()),
-        ..ClusterConfig::default()
-    })
-    .await
-    .expect("the embedded cluster starts");
+    let scratch = support::scratch_dir("kubectl-run-attach");
+    let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let newest = Kubectl::new(33, &kubeconfig, &scratch);
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../manifests/statefulset-dns/web.yaml");
     newest

@@ -11,9 +11,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster, NODE_NAME};
+use k8s_labs_cluster::NODE_NAME;
 use support::kubectl::{Kubectl, redact, redact_line};
 
 /// The newest and the oldest kubectl the project supports.
@@ -32,22 +32,10 @@ fn assert_has(lines: &[String], wanted: &str, context: &str) {
     );
 }
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("kubectl-tutorial-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorial_commands_work_with_real_kubectl() {
-    let scratch = scratch_dir();
-    let kubeconfig = scratch.join("kubeconfig");
-    let cluster = EmbeddedCluster::start(ClusterConfig {
-        kubeconfig_path: Some(kubeconfig.clone()),
-        ..ClusterConfig::default()
-    })
-    .await
-    .expect("the embedded cluster starts");
+    let scratch = support::scratch_dir("kubectl-tutorial");
+    let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let kubectls: Vec<Kubectl> = VERSIONS
         .iter()
         .map(|minor| Kubectl::new(*minor, &kubeconfig, &scratch))

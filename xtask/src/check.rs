@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use k8s_labs_harness::provider::{ClusterChoice, ConnectError};
 use k8s_labs_harness::wait::wait_for;
-use k8s_labs_harness::{CancellationToken, Console, Lab, LabReport, Provider, RunOptions};
+use k8s_labs_harness::{Console, Lab, LabReport, Provider, RunOptions};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, ResourceExt};
 
-use crate::{Exit, Stop, stop_signal};
+use crate::{Exit, Stop, cancel_on_signal};
 
 /// Pods a check starts are named with this prefix (e.g. `k8s-labs-dns-check`), so that a
 /// check stopped midway can remove its own pod and never a student's.
@@ -103,13 +103,7 @@ async fn check_on(lab: &Lab, provider: &Provider, namespace: &str) -> Exit {
             return Exit::Cluster;
         }
     }
-    let cancel = CancellationToken::new();
-    let signal_cancel = cancel.clone();
-    let signals = tokio::spawn(async move {
-        let stop = stop_signal().await;
-        signal_cancel.cancel();
-        stop
-    });
+    let (cancel, signals) = cancel_on_signal();
     let options = RunOptions {
         existing_namespace: Some(namespace.to_string()),
         ..RunOptions::default()

@@ -366,6 +366,21 @@ fn select_labs(name: Option<&str>, all: bool) -> Result<Vec<Lab>, String> {
     }
 }
 
+/// A token cancelled on SIGINT or SIGTERM, and the task that reports which signal came.
+pub(crate) fn cancel_on_signal() -> (
+    k8s_labs_harness::CancellationToken,
+    tokio::task::JoinHandle<Stop>,
+) {
+    let cancel = k8s_labs_harness::CancellationToken::new();
+    let signal_cancel = cancel.clone();
+    let signals = tokio::spawn(async move {
+        let stop = stop_signal().await;
+        signal_cancel.cancel();
+        stop
+    });
+    (cancel, signals)
+}
+
 /// Resolves on SIGINT or SIGTERM with which one it was.
 pub(crate) async fn stop_signal() -> Stop {
     let (Ok(mut interrupt), Ok(mut terminate)) = (

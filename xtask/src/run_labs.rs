@@ -13,7 +13,7 @@ use k8s_labs_harness::reports::transcript::{transcript, transcript_file_name};
 use k8s_labs_harness::reports::write_file;
 use k8s_labs_harness::{CancellationToken, Console, Lab, LabReport, Provider, RunOptions};
 
-use crate::{Exit, START_GRACE, Stop, stop_signal};
+use crate::{Exit, START_GRACE, Stop, cancel_on_signal};
 
 /// Where the kubeconfig of an embedded cluster kept up for inspection is written.
 pub const INSPECT_KUBECONFIG: &str = "target/cluster/kubeconfig";
@@ -45,13 +45,7 @@ pub async fn run_labs<F>(
 where
     F: std::future::Future<Output = Result<Provider, Exit>>,
 {
-    let cancel = CancellationToken::new();
-    let signal_cancel = cancel.clone();
-    let signals = tokio::spawn(async move {
-        let stop = stop_signal().await;
-        signal_cancel.cancel();
-        stop
-    });
+    let (cancel, signals) = cancel_on_signal();
     tokio::pin!(connect);
     let provider = tokio::select! {
         provider = &mut connect => provider,

@@ -6,10 +6,10 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use k8s_labs_harness::{CancellationToken, Console, Lab, LabReport, Provider, RunOptions};
+use k8s_labs_harness::{Console, Lab, LabReport, Provider, RunOptions};
 
 use crate::run_labs::{exit_of, run_all};
-use crate::{Exit, Stop, stop_signal};
+use crate::{Exit, Stop, cancel_on_signal};
 
 /// Processes that keep cores busy (`sh` busy loops), killed by their PIDs when dropped.
 struct BusyCores {
@@ -91,13 +91,7 @@ where
             return Exit::Usage;
         }
     };
-    let cancel = CancellationToken::new();
-    let signal_cancel = cancel.clone();
-    let signals = tokio::spawn(async move {
-        let stop = stop_signal().await;
-        signal_cancel.cancel();
-        stop
-    });
+    let (cancel, signals) = cancel_on_signal();
     let options = RunOptions::default();
     let console = Console::stdout();
     let mut results = Vec::new();
