@@ -189,6 +189,7 @@ impl EmbeddedCluster {
                 dns_ip: config.dns_ip,
                 cluster_domain: CLUSTER_DOMAIN.to_string(),
                 kubelet_version: config.kubernetes_version.clone(),
+                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
             },
         )
         .await

@@ -20,11 +20,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::{Catalog, ImageStore};
+use crate::catalog::Catalog;
 use crate::connection::RuncNodeConnection;
 use crate::containers::ContainerRegistry;
 use crate::context::NodeContext;
 use crate::events::{EventRecord, EventRecorder, EventType, InvolvedPod};
+use crate::image_store::ImageStore;
 use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
 use crate::runtime::Runc;
@@ -42,6 +43,9 @@ pub struct NodeConfig {
     pub cluster_domain: String,
     /// What the Node reports as `kubeletVersion` (`v1.33.0`).
     pub kubelet_version: String,
+    /// Where image root filesystems are built and kept across starts
+    /// ([`crate::image_store::DEFAULT_IMAGE_DIR`] unless configured).
+    pub image_dir: PathBuf,
 }
 
 /// Starts node agents.
@@ -70,7 +74,7 @@ impl NodeAgent {
             network: config.network.clone(),
             runc: Runc::new(runc_root),
             catalog,
-            images: ImageStore::new(config.state_dir.join("images")),
+            images: ImageStore::new(config.image_dir.clone()),
             registry: ContainerRegistry::default(),
             pods_dir,
             dns: DnsSettings {

@@ -1,12 +1,13 @@
 //! The image catalog (`cluster/node/images.yaml`): which image references this node can "pull"
-//! and what each stands for on the host. See the data file for why and for its format.
+//! and what each is made of (Debian packages, users, files). See the data file for why and for
+//! its format; [`crate::image_store`] builds the images.
 
-use std::collections::{BTreeMap, HashMap};
-use std::os::unix::fs::symlink;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+
+pub use crate::rootfs::ImageUser;
 use serde::Deserialize;
 
 use crate::reference::ImageReference;
@@ -48,8 +49,10 @@ pub struct ImageEntry {
     pub files: Vec<DataFileMount>,
     #[serde(default)]
     pub applets: Option<Applets>,
+    pub packages: Vec<String>,
     #[serde(default)]
-    pub requires: Vec<HostRequirement>,
+    pub essential: bool,
+    pub users: Vec<ImageUser>,
 }
 
 fn root_dir() -> String {
@@ -83,14 +86,6 @@ pub struct Applets {
     /// Applets that point elsewhere instead (applet name → path in the container).
     #[serde(default)]
     pub overrides: BTreeMap<String, String>,
-}
-
-/// A host path an image needs and the Debian package that installs it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostRequirement {
-    pub path: String,
-    pub package: String,
 }
 
 /// Why an image cannot be "pulled"; the kubelet's waiting reasons.
@@ -190,110 +185,11 @@ impl Catalog {
     }
 }
 
-fn data_file(source: &str) -> Option<&'static str> {
+pub(crate) fn data_file(source: &str) -> Option<&'static str> {
     DATA_FILES
         .iter()
         .find(|(name, _)| *name == source)
         .map(|(_, content)| *content)
-}
-
-/// A bind mount an image adds to its containers: a host path and where it appears.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageMount {
-    pub host_path: PathBuf,
-    pub container_path: String,
-}
-
-/// The host-side material of images (data files, applet directories), made once per image in
-/// the node's state directory and shared read-only by all containers of that image.
-#[derive(Debug)]
-pub struct ImageStore {
-    dir: PathBuf,
-    prepared: Mutex<HashMap<String, Vec<ImageMount>>>,
-}
-
-impl ImageStore {
-    pub fn new(dir: PathBuf) -> ImageStore {
-        ImageStore {
-            dir,
-            prepared: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// The mounts an image's containers get, preparing them on first use.
-    pub fn mounts(&self, entry: &ImageEntry) -> Result<Vec<ImageMount>> {
-        let mut prepared = self
-            .prepared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(mounts) = prepared.get(&entry.name) {
-            return Ok(mounts.clone());
-        }
-        let mounts = prepare_image(&self.dir.join(&entry.name), entry)
-            .with_context(|| format!("preparing image {}", entry.name))?;
-        prepared.insert(entry.name.clone(), mounts.clone());
-        Ok(mounts)
-    }
-}
-
-fn prepare_image(dir: &Path, entry: &ImageEntry) -> Result<Vec<ImageMount>> {
-    let mut mounts = Vec::new();
-    for file in &entry.files {
-        let content = data_file(&file.source)
-            .with_context(|| format!("data file {} is not embedded", file.source))?;
-        let host_path = dir.join("files").join(&file.source);
-        if let Some(parent) = host_path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&host_path, content)?;
-        mounts.push(ImageMount {
-            host_path,
-            container_path: file.target.clone(),
-        });
-    }
-    if let Some(applets) = &entry.applets {
-        let host_path = dir.join("applets");
-        if host_path.exists() {
-            std::fs::remove_dir_all(&host_path)?;
-        }
-        std::fs::create_dir_all(&host_path)?;
-        for name in applet_names(&applets.program)? {
-            let target = applets
-                .overrides
-                .get(&name)
-                .map_or(applets.program.as_str(), String::as_str);
-            symlink(target, host_path.join(&name))?;
-        }
-        for (name, target) in &applets.overrides {
-            let link = host_path.join(name);
-            if !link.exists() && std::fs::symlink_metadata(&link).is_err() {
-                symlink(target, link)?;
-            }
-        }
-        mounts.push(ImageMount {
-            host_path,
-            container_path: applets.directory.clone(),
-        });
-    }
-    Ok(mounts)
-}
-
-/// The applets of a multi-call binary (`busybox --list`).
-fn applet_names(program: &str) -> Result<Vec<String>> {
-    let output = std::process::Command::new(program)
-        .arg("--list")
-        .output()
-        .with_context(|| format!("running {program} --list"))?;
-    if !output.status.success() {
-        bail!("{program} --list failed");
-    }
-    let names = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|name| !name.is_empty() && !name.contains('/'))
-        .map(str::to_string)
-        .collect();
-    Ok(names)
 }
 
 #[cfg(test)]
@@ -371,25 +267,5 @@ mod tests {
         let unknown_field =
             "images:\n  - name: x\n    description: x\n    references: [x]\n    colour: red\n";
         assert!(Catalog::parse(unknown_field).is_err());
-    }
-
-    #[test]
-    fn the_busybox_1_28_applet_directory_points_nslookup_at_bind9() {
-        let dir = std::env::temp_dir().join(format!("k8s-labs-images-{}", std::process::id()));
-        let catalog = Catalog::embedded().unwrap();
-        let store = ImageStore::new(dir.clone());
-        let entry = catalog.resolve("busybox:1.28").unwrap().entry;
-        let mounts = store.mounts(&entry).unwrap();
-        assert_eq!(mounts.len(), 1);
-        let applets = &mounts[0].host_path;
-        assert_eq!(
-            std::fs::read_link(applets.join("nslookup")).unwrap(),
-            Path::new("/usr/bin/nslookup")
-        );
-        assert_eq!(
-            std::fs::read_link(applets.join("sh")).unwrap(),
-            Path::new("/bin/busybox")
-        );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Container;
 use tokio::sync::{oneshot, watch};
 
-use crate::catalog::{ImageMount, ResolvedImage};
+use crate::catalog::ResolvedImage;
 pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
@@ -122,7 +122,8 @@ pub struct ContainerLaunch<'a> {
     pub sandbox: &'a PodSandbox,
     pub container: &'a Container,
     pub image: &'a ResolvedImage,
-    pub image_mounts: Vec<ImageMount>,
+    /// The image's root filesystem: the read-only lower layer of the container's root.
+    pub image_root: PathBuf,
     /// The attempt number (the restart count), part of the runc id and the log name.
     pub attempt: i32,
     /// Environment variables the kubelet adds (resolved `valueFrom`, service variables).
@@ -201,9 +202,6 @@ fn mounts(launch: &ContainerLaunch<'_>) -> Result<Vec<BindMount>> {
         bind(&sandbox.resolv_conf, "/etc/resolv.conf", false),
         bind(&sandbox.hostname_file, "/etc/hostname", false),
     ];
-    for mount in &launch.image_mounts {
-        mounts.push(bind(&mount.host_path, &mount.container_path, true));
-    }
     for volume_mount in launch.container.volume_mounts.iter().flatten() {
         let source = sandbox.volumes.get(&volume_mount.name).with_context(|| {
             format!(
@@ -283,7 +281,7 @@ pub async fn start_container(
     } else {
         (ContainerStdio::Null, None)
     };
-    let bundle = runc.create_bundle(&bundle_dir, &spec)?;
+    let bundle = runc.create_bundle(&bundle_dir, &launch.image_root, &spec)?;
     let mut started = match runc.run(&id, &bundle, stdio).await {
         Ok(started) => started,
         Err(error) => {

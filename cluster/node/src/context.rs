@@ -7,9 +7,10 @@ use std::sync::Arc;
 use k8s_labs_net::NodeNetwork;
 use tokio::sync::watch;
 
-use crate::catalog::{Catalog, ImageStore};
+use crate::catalog::Catalog;
 use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
+use crate::image_store::ImageStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
 

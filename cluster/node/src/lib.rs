@@ -5,8 +5,8 @@
 //! events through the API, and serves exec, attach and logs to the API server through
 //! [`k8s_labs_node_api::NodeConnection`].
 //!
-//! Containers run the host programs an image stands for in the image catalog
-//! (`images.yaml`), because the machines this runs on have no registry.
+//! Containers run images of the image catalog (`images.yaml`), each a root filesystem built
+//! from the host's Debian packages, because the machines this runs on have no registry.
 
 mod agent;
 mod attach;
@@ -17,7 +17,9 @@ pub mod container_io;
 pub mod container_stop;
 pub mod containers;
 mod context;
+pub mod debian_packages;
 pub mod events;
+pub mod image_store;
 mod instance;
 pub mod mounts;
 mod node_object;
@@ -26,6 +28,7 @@ mod pod_worker;
 mod preflight;
 mod probes;
 pub mod reference;
+pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;

@@ -6,33 +6,40 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::catalog::Catalog;
+use crate::debian_packages::PackageDatabase;
 
 /// Host programs the node itself runs, with their Debian packages.
 const NODE_REQUIREMENTS: &[(&str, &str)] =
     &[("/usr/sbin/runc", "runc"), ("/usr/sbin/ip", "iproute2")];
 
-/// Checks root, the node's programs and every program of the image catalog. The error names
-/// each missing thing on its own line and ends with the `apt-get install` line for all of them.
+/// Checks root, the node's programs and the Debian packages every image of the catalog is
+/// built from. The error names each missing thing on its own line and ends with the
+/// `apt-get install` line for all of them.
 pub fn preflight() -> Result<(), String> {
-    let mut requirements: Vec<(String, String)> = NODE_REQUIREMENTS
+    let mut missing: Vec<(String, String)> = NODE_REQUIREMENTS
         .iter()
-        .map(|(path, package)| (path.to_string(), package.to_string()))
+        .filter(|(path, _)| !present(path))
+        .map(|(path, package)| (format!("{path} is missing"), package.to_string()))
         .collect();
     let mut problems = Vec::new();
-    match Catalog::embedded() {
-        Ok(catalog) => {
+    match (Catalog::embedded(), PackageDatabase::read()) {
+        (Ok(catalog), Ok(database)) => {
             for entry in catalog.entries() {
-                for requirement in &entry.requires {
-                    requirements.push((requirement.path.clone(), requirement.package.clone()));
+                for package in &entry.packages {
+                    if database.get(package).is_none() {
+                        missing.push((
+                            format!("image {} is built from it", entry.name),
+                            package.clone(),
+                        ));
+                    }
                 }
             }
         }
-        Err(error) => problems.push(format!("the image catalog does not load: {error:#}")),
+        (Err(error), _) => problems.push(format!("the image catalog does not load: {error:#}")),
+        (_, Err(error)) => problems.push(format!(
+            "the Debian package database cannot be read: {error:#}"
+        )),
     }
-    let missing: Vec<(String, String)> = requirements
-        .into_iter()
-        .filter(|(path, _)| !present(path))
-        .collect();
     report(nix::unistd::geteuid().is_root(), &missing, problems)
 }
 
@@ -51,8 +58,8 @@ fn report(
         );
     }
     let mut packages = BTreeSet::new();
-    for (path, package) in missing {
-        problems.push(format!("{path} is missing (Debian package {package})"));
+    for (what, package) in missing {
+        problems.push(format!("{what} (Debian package {package})"));
         packages.insert(package.clone());
     }
     if !packages.is_empty() {
@@ -97,18 +104,28 @@ mod tests {
     #[test]
     fn names_every_missing_thing_and_the_install_command() {
         let missing = vec![
-            ("/usr/sbin/runc".to_string(), "runc".to_string()),
-            ("/usr/sbin/nginx".to_string(), "nginx".to_string()),
+            ("/usr/sbin/runc is missing".to_string(), "runc".to_string()),
             (
-                "/usr/share/nginx/html/index.html".to_string(),
+                "image nginx is built from it".to_string(),
                 "nginx".to_string(),
+            ),
+            (
+                "image nginx is built from it".to_string(),
+                "curl".to_string(),
             ),
         ];
         let message = report(false, &missing, Vec::new()).unwrap_err();
         let lines: Vec<&str> = message.lines().collect();
         assert!(lines[0].starts_with("not running as root"));
         assert_eq!(lines[1], "/usr/sbin/runc is missing (Debian package runc)");
-        assert_eq!(lines.last(), Some(&"run: apt-get install -y nginx runc"));
+        assert_eq!(
+            lines[2],
+            "image nginx is built from it (Debian package nginx)"
+        );
+        assert_eq!(
+            lines.last(),
+            Some(&"run: apt-get install -y curl nginx runc")
+        );
         assert_eq!(report(true, &[], Vec::new()), Ok(()));
     }
 }

@@ -1,7 +1,7 @@
 //! The container runtime: runc, driven as containerd's shim drives it, minus the daemon.
 //!
-//! A container is a bundle (an overlay root filesystem whose lower layer is the host's `/`,
-//! with per-container upper and work directories, and a `config.json`) run by
+//! A container is a bundle (an overlay root filesystem whose lower layer is its image's root
+//! filesystem, with per-container upper and work directories, and a `config.json`) run by
 //! `runc run` in the foreground as our child: the child's exit status is the container's, and
 //! nothing is reparented or left a zombie (`runc run -d` would lose both). runc writes the pid
 //! file only once the container's process has been started, so waiting for it (with inotify)
@@ -96,8 +96,14 @@ impl Runc {
         command
     }
 
-    /// Creates a bundle in `dir`: the overlay root filesystem and `config.json`.
-    pub fn create_bundle(&self, dir: &Path, spec: &ContainerSpec) -> Result<Bundle> {
+    /// Creates a bundle in `dir`: the overlay root filesystem on `image_root` and
+    /// `config.json`.
+    pub fn create_bundle(
+        &self,
+        dir: &Path,
+        image_root: &Path,
+        spec: &ContainerSpec,
+    ) -> Result<Bundle> {
         let rootfs = dir.join("rootfs");
         let upper = dir.join("upper");
         let work = dir.join("work");
@@ -106,7 +112,8 @@ impl Runc {
                 .with_context(|| format!("creating {}", path.display()))?;
         }
         let options = format!(
-            "lowerdir=/,upperdir={},workdir={}",
+            "lowerdir={},upperdir={},workdir={}",
+            image_root.display(),
             upper.display(),
             work.display()
         );

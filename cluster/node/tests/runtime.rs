@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
-use k8s_labs_node::catalog::{Catalog, ImageStore};
+use k8s_labs_node::catalog::Catalog;
 use k8s_labs_node::claims::ClaimedVolumes;
 use k8s_labs_node::container_stop::stop_container;
 use k8s_labs_node::containers::{
     ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
 };
+use k8s_labs_node::image_store::{DEFAULT_IMAGE_DIR, ImageStore};
 use k8s_labs_node::runtime::{Runc, StartError};
 use k8s_labs_node::sandbox::{
     DnsSettings, PodIdentity, PodSandbox, create_sandbox, remove_sandbox,
@@ -45,7 +46,7 @@ impl Node {
         Node {
             network: Arc::new(network),
             runc: Runc::new(state_dir.join("runc")),
-            images: ImageStore::new(state_dir.join("images")),
+            images: ImageStore::new(PathBuf::from(DEFAULT_IMAGE_DIR)),
             catalog: Catalog::embedded().unwrap(),
             registry: ContainerRegistry::default(),
             state_dir,
@@ -86,7 +87,7 @@ impl Node {
             identity: &PodIdentity::of(pod).unwrap(),
             sandbox,
             container,
-            image_mounts: self.images.mounts(&image.entry).unwrap(),
+            image_root: self.images.rootfs(&image.entry).unwrap(),
             image: &image,
             attempt,
             extra_env: vec![],

@@ -82,8 +82,8 @@ impl PodWorker {
             );
         }
         self.slots[index].image = Some(image.clone());
-        let image_mounts = match context.images.mounts(&image.entry) {
-            Ok(mounts) => mounts,
+        let image_root = match context.images.rootfs_async(image.entry.clone()).await {
+            Ok(root) => root,
             Err(error) => {
                 self.create_failed(index, format!("{error:#}"));
                 return;
@@ -95,7 +95,7 @@ impl PodWorker {
             sandbox: &sandbox,
             container: &container,
             image: &image,
-            image_mounts,
+            image_root,
             attempt,
             extra_env: self.field_env(&container, &sandbox),
         };

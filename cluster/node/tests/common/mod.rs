@@ -79,6 +79,7 @@ impl Cluster {
                 dns_ip: Ipv4Addr::new(10, 96, 0, 10),
                 cluster_domain: "cluster.local".into(),
                 kubelet_version: "v1.33.0".into(),
+                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
             },
         )
         .await

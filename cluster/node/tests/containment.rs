@@ -1,0 +1,102 @@
+//! What a pod can see of the machine: its image's files, never the host's. A canary file is
+//! planted in the host's `/etc` and `/root`, and pods of each image try to read it. Needs
+//! root, as the node does.
+
+mod common;
+
+use common::{Cluster, create_pod, delete_and_wait, wait_for};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
+
+/// Files on the host that no pod may read (`/etc/k8s-labs-canary-<id>`, the same in
+/// `/root`), holding `secret`; removed when dropped.
+struct Canary {
+    paths: Vec<std::path::PathBuf>,
+    name: String,
+    secret: String,
+}
+
+impl Canary {
+    fn plant() -> Canary {
+        let name = format!("k8s-labs-canary-{}", std::process::id());
+        let secret = format!("secret {}", rand_suffix());
+        let paths: Vec<std::path::PathBuf> = ["/etc", "/root"]
+            .iter()
+            .map(|dir| std::path::Path::new(dir).join(&name))
+            .collect();
+        for path in &paths {
+            std::fs::write(path, &secret).unwrap();
+        }
+        Canary {
+            paths,
+            name,
+            secret,
+        }
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        for path in &self.paths {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default()
+}
+
+/// Runs `script` in a one-shot pod of `image`; its log once it has ended.
+async fn run(pods: &Api<Pod>, cluster: &Cluster, name: &str, image: &str, script: &str) -> String {
+    let created = create_pod(
+        pods,
+        serde_json::json!({
+            "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never", "containers": [
+                {"name": "main", "image": image, "command": ["sh", "-c", script]}]},
+        }),
+    )
+    .await;
+    wait_for(pods, name, |pod| {
+        matches!(
+            pod.and_then(|pod| pod.status.as_ref())
+                .and_then(|status| status.phase.as_deref()),
+            Some("Succeeded" | "Failed")
+        )
+    })
+    .await;
+    let log = pods.logs(name, &LogParams::default()).await.unwrap();
+    delete_and_wait(cluster, pods, &created).await;
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_sees_its_image_not_the_host() {
+    let canary = Canary::plant();
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let script = format!(
+        "cat /etc/{name} /root/{name} 2>&1; \
+         grep -c . /etc/passwd; test -e /etc/shadow && echo shadow; \
+         test -e {kubectl} && echo kubectl; test -e {repo} && echo repository; echo end",
+        name = canary.name,
+        kubectl = "/usr/bin/kubectl",
+        repo = env!("CARGO_MANIFEST_DIR"),
+    );
+    for (name, image) in [("plain-busybox", "busybox:1.28"), ("plain-nginx", "nginx")] {
+        let log = run(&pods, &cluster, name, image, &script).await;
+        assert!(!log.contains(&canary.secret), "{image}: {log}");
+        assert!(log.contains("No such file or directory"), "{image}: {log}");
+        for host_only in ["shadow", "kubectl", "repository"] {
+            assert!(!log.lines().any(|line| line == host_only), "{image}: {log}");
+        }
+        // The image's own users (six in each catalog image), not the host's.
+        assert!(log.contains("\n6\n"), "{image}: {log}");
+        assert!(log.ends_with("end\n"), "{image}: {log}");
+    }
+    cluster.stop().await;
+}
