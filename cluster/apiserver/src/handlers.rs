@@ -185,6 +185,7 @@ pub fn create_object(
         check_namespace(state, resource, ns, &name)?;
     }
     defaults::prepare_create(resource, &mut object, target.namespace.as_deref())?;
+    crate::validation::validate(resource, &object)?;
     let allocated = if resource.plural == "services" {
         crate::services::prepare_service(&mut object, &state.ips)?
     } else {

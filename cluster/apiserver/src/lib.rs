@@ -27,6 +27,7 @@ pub mod table;
 pub mod testing;
 pub mod tls;
 pub mod update;
+pub mod validation;
 pub mod watch;
 
 mod bootstrap;

@@ -324,3 +324,71 @@ async fn put_creates_missing_endpoints_but_not_missing_configmaps() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A `subPath` that leaves its volume is refused with kube-apiserver's 422, for pods and for
+/// the pod templates of workloads, on create and on update (server-side apply included).
+#[tokio::test]
+async fn a_sub_path_that_leaves_its_volume_is_invalid() {
+    let api = TestApiServer::start().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(api.client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "escape"},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox",
+                "volumeMounts": [{"name": "scratch", "mountPath": "/host-etc",
+                                  "subPath": "../../../../etc"}]}],
+            "volumes": [{"name": "scratch", "emptyDir": {}}],
+        },
+    }))
+    .unwrap();
+    match pods.create(&PostParams::default(), &pod).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+            assert_eq!(
+                status.message,
+                "Pod \"escape\" is invalid: spec.containers[0].volumeMounts[0].subPath: \
+                 Invalid value: \"../../../../etc\": must not contain '..'"
+            );
+        }
+        other => panic!("expected 422, got {other:?}"),
+    }
+    assert!(pods.get_opt("escape").await.unwrap().is_none());
+
+    let sets: Api<StatefulSet> = Api::namespaced(api.client.clone(), "default");
+    let mut set = statefulset(1, "nginx");
+    set["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "www", "mountPath": "/www", "subPath": "/etc"}]);
+    let refused = sets
+        .patch("web", &PatchParams::apply("test"), &Patch::Apply(&set))
+        .await;
+    match refused {
+        Err(kube::Error::Api(status)) => assert!(
+            status.message.ends_with(
+                "spec.template.spec.containers[0].volumeMounts[0].subPath: \
+                 Invalid value: \"/etc\": must be a relative path"
+            ),
+            "{}",
+            status.message
+        ),
+        other => panic!("expected 422, got {other:?}"),
+    }
+    // A valid set, then an update that escapes: refused, the stored set unchanged.
+    sets.patch(
+        "web",
+        &PatchParams::apply("test"),
+        &Patch::Apply(&statefulset(1, "nginx")),
+    )
+    .await
+    .unwrap();
+    let escape = json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx",
+        "image": "nginx", "volumeMounts": [{"name": "www", "mountPath": "/www", "subPath": "a/../.."}]}]}}}});
+    let code = match sets
+        .patch("web", &PatchParams::default(), &Patch::Merge(&escape))
+        .await
+    {
+        Err(kube::Error::Api(status)) => status.code,
+        other => panic!("expected 422, got {other:?}"),
+    };
+    assert_eq!(code, 422);
+    api.server.shutdown().await;
+}

@@ -3,7 +3,7 @@
 //! exec, logs and attach find it by.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -15,8 +15,9 @@ pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
 use crate::oci_spec::{BindMount, ContainerSpec};
-use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle};
+use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle, remove_bundle_dir};
 use crate::sandbox::{PodIdentity, PodSandbox};
+use crate::sub_path::mount_sub_path;
 use crate::terminal::{ProcessHandle, TerminalMaster, open_terminal};
 
 /// How a container's process ended.
@@ -195,14 +196,16 @@ fn environment(launch: &ContainerLaunch<'_>) -> Vec<String> {
         .collect()
 }
 
-fn mounts(launch: &ContainerLaunch<'_>) -> Result<Vec<BindMount>> {
+/// The container's bind mounts; subPath mounts are prepared under `bundle_dir` (see
+/// [`crate::sub_path`]), and a subPath that cannot be is a configuration error.
+fn mounts(launch: &ContainerLaunch<'_>, bundle_dir: &Path) -> Result<Vec<BindMount>, StartError> {
     let sandbox = launch.sandbox;
     let mut mounts = vec![
         bind(&sandbox.hosts_file, "/etc/hosts", false),
         bind(&sandbox.resolv_conf, "/etc/resolv.conf", false),
         bind(&sandbox.hostname_file, "/etc/hostname", false),
     ];
-    for volume_mount in launch.container.volume_mounts.iter().flatten() {
+    for (index, volume_mount) in launch.container.volume_mounts.iter().flatten().enumerate() {
         let source = sandbox.volumes.get(&volume_mount.name).with_context(|| {
             format!(
                 "volume mount {}: the pod has no volume {:?}",
@@ -215,9 +218,16 @@ fn mounts(launch: &ContainerLaunch<'_>) -> Result<Vec<BindMount>> {
             .filter(|sub| !sub.is_empty())
         {
             Some(sub_path) => {
-                let path = source.join(sub_path);
-                std::fs::create_dir_all(&path)?;
-                path
+                let mount_point = bundle_dir.join("subpaths").join(index.to_string());
+                if let Err(error) = mount_sub_path(source, sub_path, &mount_point) {
+                    // The kubelet's message; the reason goes to the node's log.
+                    tracing::warn!("subPath of {}: {error:#}", launch.identity.name);
+                    return Err(StartError::Config(format!(
+                        "failed to prepare subPath for volumeMount {:?} of container {:?}: {error:#}",
+                        volume_mount.name, launch.container.name
+                    )));
+                }
+                mount_point
             }
             None => source.clone(),
         };
@@ -269,7 +279,13 @@ pub async fn start_container(
             .unwrap_or_else(|| launch.image.entry.working_dir.clone()),
         hostname: launch.sandbox.hostname.clone(),
         netns_path: launch.sandbox.network.netns_path.clone(),
-        mounts: mounts(&launch)?,
+        mounts: match mounts(&launch, &bundle_dir) {
+            Ok(mounts) => mounts,
+            Err(error) => {
+                let _ = remove_bundle_dir(&bundle_dir);
+                return Err(error);
+            }
+        },
         terminal: launch.container.tty.unwrap_or(false),
     };
     let with_stdin = launch.container.stdin.unwrap_or(false);

@@ -32,6 +32,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
 pub mod status;
+pub mod sub_path;
 pub mod terminal;
 mod volume_watch;
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::mount::{MsFlags, mount};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -62,6 +62,10 @@ pub enum StartError {
     /// runc ran but the container's process never started (e.g. the command does not exist).
     #[error("{message}")]
     Failed { exit_code: i32, message: String },
+    /// The pod's spec cannot be turned into a container on this node (`CreateContainerConfigError`
+    /// in the kubelet, e.g. a subPath that cannot be prepared); the text says why.
+    #[error("{0}")]
+    Config(String),
     /// runc itself could not be run or waited for.
     #[error(transparent)]
     Runtime(#[from] anyhow::Error),
@@ -312,16 +316,17 @@ fn last_runc_error(log: &Path) -> Option<String> {
 
 /// Unmounts a bundle's root filesystem and removes the bundle directory.
 pub fn remove_bundle(bundle: &Bundle) -> Result<()> {
-    match umount2(&bundle.rootfs, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(error) => {
-            return Err(error).with_context(|| format!("unmounting {}", bundle.rootfs.display()));
-        }
-    }
-    match std::fs::remove_dir_all(&bundle.dir) {
+    remove_bundle_dir(&bundle.dir)
+}
+
+/// Unmounts everything under a bundle directory (its root filesystem, its subPath mounts,
+/// which must never be recursed into by the removal), then removes it.
+pub fn remove_bundle_dir(dir: &Path) -> Result<()> {
+    crate::mounts::unmount_under(dir)?;
+    match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == ErrorKind::NotFound => Ok(()),
-        Err(error) => Err(error).with_context(|| format!("removing {}", bundle.dir.display())),
+        Err(error) => Err(error).with_context(|| format!("removing {}", dir.display())),
     }
 }
 

@@ -100,3 +100,62 @@ async fn a_pod_sees_its_image_not_the_host() {
     }
     cluster.stop().await;
 }
+
+/// CVE-2017-1002101: a container replaces a directory of its emptyDir with a symlink to the
+/// host's `/etc` and restarts; its next attempt mounts that path as a subPath. The node must
+/// not follow the symlink: the attempt fails with CreateContainerConfigError and nothing of
+/// the host is read. (A `..` subPath never gets this far: the API server refuses it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_path_never_follows_a_symlink_out_of_its_volume() {
+    let canary = Canary::plant();
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let script = format!(
+        "if [ -L /data/escape ]; then cat /host-etc/{name}; exit 0; fi; \
+         rmdir /data/escape && ln -s /etc /data/escape && echo planted; exit 1",
+        name = canary.name
+    );
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "escaper"},
+            "spec": {"restartPolicy": "OnFailure", "containers": [{
+                "name": "main", "image": "busybox", "command": ["sh", "-c", script],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "data", "mountPath": "/host-etc", "subPath": "escape"}]}],
+                "volumes": [{"name": "data", "emptyDir": {}}]},
+        }),
+    )
+    .await;
+    // Refused, or (what must not happen) succeeded after reading through the link.
+    let ended = wait_for(&pods, "escaper", |pod| {
+        let refused = common::first_container(pod)
+            .and_then(|status| status.state)
+            .and_then(|state| state.waiting)
+            .is_some_and(|waiting| waiting.reason.as_deref() == Some("CreateContainerConfigError"));
+        let succeeded = pod
+            .and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Succeeded");
+        refused || succeeded
+    })
+    .await;
+    let status = common::first_container(Some(&ended)).unwrap();
+    let waiting = status.state.and_then(|state| state.waiting);
+    assert!(waiting.is_some(), "the pod ran through the link: {ended:?}");
+    let message = waiting
+        .and_then(|waiting| waiting.message)
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "failed to prepare subPath for volumeMount \"data\" of container \"main\""
+        ),
+        "{message}"
+    );
+    // The first attempt planted the link; no later one ran (it would have printed the canary).
+    let log = pods.logs("escaper", &LogParams::default()).await.unwrap();
+    assert_eq!(log, "planted\n");
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}

@@ -185,11 +185,25 @@ impl PodWorker {
                 slot.attempts -= 1;
                 self.create_failed(index, format!("{error:#}"));
             }
+            Err(StartError::Config(message)) => {
+                slot.attempts -= 1;
+                self.config_failed(index, message);
+            }
         }
+    }
+
+    /// `CreateContainerConfigError`: retried with back-off, as the kubelet does (the spec
+    /// cannot change, but what it refers to may).
+    pub(super) fn config_failed(&mut self, index: usize, message: String) {
+        self.not_created(index, "CreateContainerConfigError", message);
     }
 
     /// `CreateContainerError`: retried with back-off.
     pub(super) fn create_failed(&mut self, index: usize, message: String) {
+        self.not_created(index, "CreateContainerError", message);
+    }
+
+    fn not_created(&mut self, index: usize, reason: &str, message: String) {
         let name = self.slots[index].container.name.clone();
         self.context.events.kubelet(
             &self.involved,
@@ -199,7 +213,7 @@ impl PodWorker {
             format!("Error: {message}"),
         );
         let slot = &mut self.slots[index];
-        slot.state = SlotState::waiting("CreateContainerError", Some(message));
+        slot.state = SlotState::waiting(reason, Some(message));
         slot.backoff = next_backoff(slot.backoff);
         slot.due = Some(Instant::now() + slot.backoff);
     }
