@@ -19,7 +19,7 @@ use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, NodeConnection, NodeConnections, TerminalSize,
 };
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{PodTarget, StatusError, query_bool, query_values};
 
@@ -226,7 +226,21 @@ async fn run_session(
         resize,
         exit,
     } = session;
+    // kubectl 1.29's (alpha) WebSocket client starts reading before it has registered its
+    // streams and drops what arrives in between ("Unknown stream id 1, discarding message"),
+    // which an early first frame, such as attach's output written before it, can hit. Output
+    // waits until the client has answered a ping (or sent anything): its reader runs, and its
+    // streams, made right after the reader starts, are there. One round trip for any client.
+    let (client_ready, ready) = oneshot::channel();
+    if sink
+        .send(Message::Ping(Bytes::from_static(b"k8s-labs")))
+        .await
+        .is_err()
+    {
+        return;
+    }
     let output = async {
+        let _ = ready.await;
         let mut outputs = stream::select(
             labelled(stdout, STREAM_STDOUT, wants.0),
             labelled(stderr, STREAM_STDERR, wants.1),
@@ -250,7 +264,7 @@ async fn run_session(
     };
     tokio::select! {
         () = output => {}
-        () = read_client(source, stdin, resize) => {}
+        () = read_client(source, stdin, resize, client_ready) => {}
     }
 }
 
@@ -339,13 +353,19 @@ fn internal_error(message: String, attach: bool) -> Value {
 }
 
 /// Reads the client's messages until it goes away: stdin data, the v5 stdin close signal and
-/// terminal resizes. Returns when the connection ends (close, error or drop).
+/// terminal resizes; `ready` is told at the first message (the pong of the first ping, or
+/// anything else). Returns when the connection ends (close, error or drop).
 async fn read_client(
     mut source: SplitStream<WebSocket>,
     mut stdin: Option<mpsc::Sender<Bytes>>,
     resize: Option<mpsc::Sender<TerminalSize>>,
+    ready: oneshot::Sender<()>,
 ) {
+    let mut ready = Some(ready);
     while let Some(Ok(message)) = source.next().await {
+        if let Some(ready) = ready.take() {
+            let _ = ready.send(());
+        }
         let data = match message {
             Message::Binary(data) => data,
             Message::Close(_) => return,
