@@ -146,14 +146,11 @@ impl EmbeddedCluster {
         let client = self.client().await?;
         bootstrap::create_cluster_dns_service(&client, config.dns_ip).await?;
 
-        let controllers = ControllerManager::start_with(
-            client.clone(),
-            ControllerConfig {
-                volume_dir: Some(self.state_dir.join("volumes")),
-            },
-        )
-        .await
-        .context("starting the controllers")?;
+        // Provisioned volumes live on the node, below its root directory (removed at stop).
+        let controllers =
+            ControllerManager::start_with(client.clone(), ControllerConfig::default())
+                .await
+                .context("starting the controllers")?;
         let dns_address = SocketAddr::from((config.dns_ip, 53));
         let udp = self.network.bind_udp(dns_address).with_context(|| {
             format!("binding cluster DNS on udp {dns_address} in the node network")

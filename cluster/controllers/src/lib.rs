@@ -29,9 +29,10 @@ use tokio::task::JoinSet;
 
 pub use reconcile_error::ReconcileError;
 
-/// Where provisioned volumes live when the configuration names no directory (the analogue of
-/// kind's `/var/local-path-provisioner`).
-pub const DEFAULT_VOLUME_DIR: &str = "/var/lib/k8s-labs/volumes";
+/// Where provisioned volumes live on the node when the configuration names no directory
+/// (kind's local-path-provisioner's directory). A path of the node: the node agent resolves
+/// it below its own root directory, never on the machine's `/`.
+pub const DEFAULT_VOLUME_DIR: &str = "/var/local-path-provisioner";
 
 /// How long [`ControllerManager::shutdown`] lets running reconciliations finish.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

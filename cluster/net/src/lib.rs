@@ -303,8 +303,24 @@ impl NodeNetwork {
         Ok(())
     }
 
-    /// Removes a pod's network and gives its IP back. Repeating it is harmless.
+    /// The network of a `hostNetwork: true` pod: the node's own namespace (the one this node
+    /// made, never the machine's), with the node's address as the pod IP, as on a real node.
+    /// Deleting it deletes nothing.
+    pub fn host_network(&self) -> PodNetwork {
+        PodNetwork {
+            netns_name: self.netns_name().to_string(),
+            netns_path: self.netns_path().to_path_buf(),
+            ip: self.gateway(),
+            host_veth: String::new(),
+        }
+    }
+
+    /// Removes a pod's network and gives its IP back. Repeating it is harmless; for a
+    /// [`NodeNetwork::host_network`] pod it does nothing.
     pub fn delete_pod_network(&self, pod: &PodNetwork) -> Result<()> {
+        if pod.netns_name == self.netns_name() {
+            return Ok(());
+        }
         // Deleting the namespace destroys eth0 and with it the node-side veth.
         netns::delete(&pod.netns_name)
             .with_context(|| format!("deleting network namespace {}", pod.netns_name))?;

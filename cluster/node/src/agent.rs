@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub image_dir: PathBuf,
 }
 
+/// The node's root directory under its state directory: where `hostPath` volumes live.
+pub const NODE_ROOT: &str = "node-root";
+
 /// Starts node agents.
 pub struct NodeAgent;
 
@@ -56,7 +59,8 @@ impl NodeAgent {
     pub async fn start(client: Client, config: NodeConfig) -> Result<NodeHandle> {
         let runc_root = config.state_dir.join("runc");
         let pods_dir = config.state_dir.join("pods");
-        for dir in [&runc_root, &pods_dir] {
+        let node_root = config.state_dir.join(NODE_ROOT);
+        for dir in [&runc_root, &pods_dir, &node_root] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let catalog = Catalog::embedded()?;
@@ -77,6 +81,7 @@ impl NodeAgent {
             images: ImageStore::new(config.image_dir.clone()),
             registry: ContainerRegistry::default(),
             pods_dir,
+            node_root,
             dns: DnsSettings {
                 nameserver: config.dns_ip,
                 cluster_domain: config.cluster_domain.clone(),

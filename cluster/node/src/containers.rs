@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::ResolvedImage;
@@ -17,6 +17,7 @@ use crate::container_stop::StopTarget;
 use crate::oci_spec::{BindMount, ContainerSpec};
 use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle, remove_bundle_dir};
 use crate::sandbox::{PodIdentity, PodSandbox};
+use crate::security_context::process_security;
 use crate::sub_path::mount_sub_path;
 use crate::terminal::{ProcessHandle, TerminalMaster, open_terminal};
 
@@ -120,6 +121,8 @@ impl RunningContainer {
 /// What a container attempt is started from.
 pub struct ContainerLaunch<'a> {
     pub identity: &'a PodIdentity,
+    /// The pod (its security context and host namespaces).
+    pub pod: &'a Pod,
     pub sandbox: &'a PodSandbox,
     pub container: &'a Container,
     pub image: &'a ResolvedImage,
@@ -257,6 +260,7 @@ pub async fn start_container(
     launch: ContainerLaunch<'_>,
 ) -> Result<RunningContainer, StartError> {
     let name = launch.container.name.clone();
+    let security = process_security(launch.pod, launch.container).map_err(StartError::Config)?;
     let id = runc_id(launch.identity, &name, launch.attempt);
     let bundle_dir = launch.sandbox.dir.join("containers").join(&id);
     let log_path = launch
@@ -287,6 +291,7 @@ pub async fn start_container(
             }
         },
         terminal: launch.container.tty.unwrap_or(false),
+        security,
     };
     let with_stdin = launch.container.stdin.unwrap_or(false);
     let (stdio, terminal) = if spec.terminal {

@@ -23,6 +23,9 @@ pub struct NodeContext {
     pub images: ImageStore,
     pub registry: ContainerRegistry,
     pub pods_dir: PathBuf,
+    /// The node's own root directory, where `hostPath` volumes live (as a kind node's are in
+    /// its container): `<state dir>/node-root`, never the machine's `/`.
+    pub node_root: PathBuf,
     pub dns: DnsSettings,
     pub events: EventRecorder,
     /// Bumped on every PersistentVolumeClaim or PersistentVolume change (see

@@ -31,12 +31,13 @@ pub mod reference;
 pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
+pub mod security_context;
 pub mod status;
 pub mod sub_path;
 pub mod terminal;
 mod volume_watch;
 
-pub use agent::{NodeAgent, NodeConfig, NodeHandle};
+pub use agent::{NODE_ROOT, NodeAgent, NodeConfig, NodeHandle};
 pub use connection::RuncNodeConnection;
 pub use instance::{RUN_ROOT, claim_instance, cleanup_leftovers};
 pub use preflight::preflight;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::security_context::{ProcessSecurity, Seccomp};
+
 /// The default capability set of containerd and Docker. runc's own default is smaller, and
 /// with it nginx dies at once (`chown("/var/lib/nginx/body") … Operation not permitted`).
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -45,11 +47,77 @@ pub struct ContainerSpec {
     pub netns_path: PathBuf,
     pub mounts: Vec<BindMount>,
     pub terminal: bool,
+    /// User, groups, capabilities and the rest of the security context.
+    pub security: ProcessSecurity,
+}
+
+/// System calls the runtime default seccomp profile refuses (with EPERM): those Docker's and
+/// containerd's default profiles leave out, written here as a deny list over an allow-all
+/// default. Calls unknown on this architecture are skipped by runc.
+const SECCOMP_DENIED: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "create_module",
+    "delete_module",
+    "finit_module",
+    "fsconfig",
+    "fsmount",
+    "fsopen",
+    "fspick",
+    "get_kernel_syms",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kcmp",
+    "kexec_file_load",
+    "kexec_load",
+    "keyctl",
+    "lookup_dcookie",
+    "mount",
+    "move_mount",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "open_tree",
+    "perf_event_open",
+    "pivot_root",
+    "process_vm_readv",
+    "process_vm_writev",
+    "ptrace",
+    "query_module",
+    "quotactl",
+    "reboot",
+    "request_key",
+    "setns",
+    "settimeofday",
+    "swapoff",
+    "swapon",
+    "sysfs",
+    "_sysctl",
+    "umount2",
+    "unshare",
+    "uselib",
+    "userfaultfd",
+    "ustat",
+];
+
+/// The `linux.seccomp` section of the runtime default profile.
+fn runtime_default_seccomp() -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": SECCOMP_DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    })
 }
 
 /// Builds `config.json` for a bundle whose root filesystem is `rootfs`.
 pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
-    let capabilities: Vec<&str> = DEFAULT_CAPABILITIES.to_vec();
+    let security = &spec.security;
+    let capabilities = &security.capabilities;
+    // A privileged container may write /sys (still in its own mount namespace).
+    let sys_access = if security.privileged { "rw" } else { "ro" };
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc",
                "options": ["nosuid", "noexec", "nodev"]}),
@@ -62,7 +130,7 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-               "options": ["nosuid", "noexec", "nodev", "ro"]}),
+               "options": ["nosuid", "noexec", "nodev", sys_access]}),
         json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "nodev", "mode=755"]}),
         json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
@@ -77,11 +145,15 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
             "options": ["rbind", "rprivate", access],
         }));
     }
-    json!({
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": spec.terminal,
-            "user": {"uid": 0, "gid": 0},
+            "user": {
+                "uid": security.uid,
+                "gid": security.gid,
+                "additionalGids": security.additional_gids,
+            },
             "args": spec.args,
             "env": spec.env,
             "cwd": spec.working_dir,
@@ -90,9 +162,9 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
                 "effective": capabilities,
                 "permitted": capabilities,
             },
-            "noNewPrivileges": false,
+            "noNewPrivileges": security.no_new_privileges,
         },
-        "root": {"path": rootfs, "readonly": false},
+        "root": {"path": rootfs, "readonly": security.read_only_root},
         "hostname": spec.hostname,
         "mounts": mounts,
         "linux": {
@@ -104,16 +176,33 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
                 {"type": "network", "path": spec.netns_path},
             ],
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "maskedPaths": [
-                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-                "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-            ],
-            "readonlyPaths": [
-                "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
-            ],
         },
-    })
+    });
+    if !security.privileged {
+        config["linux"]["maskedPaths"] = json!([
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/proc/scsi",
+            "/sys/firmware",
+        ]);
+        config["linux"]["readonlyPaths"] = json!([
+            "/proc/bus",
+            "/proc/fs",
+            "/proc/irq",
+            "/proc/sys",
+            "/proc/sysrq-trigger",
+        ]);
+    }
+    if security.seccomp == Seccomp::RuntimeDefault {
+        config["linux"]["seccomp"] = runtime_default_seccomp();
+    }
+    config
 }
 
 #[cfg(test)]
@@ -134,6 +223,7 @@ mod tests {
                 read_only: false,
             }],
             terminal: false,
+            security: ProcessSecurity::default(),
         };
         let config = config_json(&spec, Path::new("/b/rootfs"));
         assert_eq!(config["hostname"], "web-0");
@@ -149,5 +239,8 @@ mod tests {
         let last_mount = config["mounts"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last_mount["destination"], "/etc/hosts");
         assert_eq!(last_mount["type"], "bind");
+        assert_eq!(config["process"]["user"]["uid"], 0);
+        assert!(config["linux"].get("seccomp").is_none());
+        assert_eq!(config["linux"]["maskedPaths"][0], "/proc/acpi");
     }
 }

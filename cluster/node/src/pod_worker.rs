@@ -275,6 +275,7 @@ impl PodWorker {
         let created = tokio::task::spawn_blocking(move || {
             create_sandbox(
                 &context.network,
+                &context.node_root,
                 &context.pods_dir,
                 &pod,
                 &context.dns,

@@ -110,6 +110,7 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
 /// part fails.
 pub fn create_sandbox(
     node_network: &NodeNetwork,
+    node_root: &Path,
     pods_dir: &Path,
     pod: &Pod,
     dns: &DnsSettings,
@@ -119,7 +120,12 @@ pub fn create_sandbox(
     let dir = pods_dir.join(&identity.uid);
     std::fs::create_dir_all(dir.join("etc"))
         .with_context(|| format!("creating {}", dir.display()))?;
-    let network = node_network.create_pod_network(&identity.uid)?;
+    let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
+    let network = if host_network {
+        node_network.host_network()
+    } else {
+        node_network.create_pod_network(&identity.uid)?
+    };
     let sandbox = PodSandbox {
         hosts_file: dir.join("etc/hosts"),
         resolv_conf: dir.join("etc/resolv.conf"),
@@ -130,7 +136,7 @@ pub fn create_sandbox(
         volumes: BTreeMap::new(),
         read_only_volumes: BTreeSet::new(),
     };
-    match fill_sandbox(sandbox.clone(), &identity, pod, dns, claims) {
+    match fill_sandbox(sandbox.clone(), node_root, &identity, pod, dns, claims) {
         Ok(sandbox) => Ok(sandbox),
         Err(error) => {
             let _ = remove_sandbox(node_network, &sandbox);
@@ -141,6 +147,7 @@ pub fn create_sandbox(
 
 fn fill_sandbox(
     mut sandbox: PodSandbox,
+    node_root: &Path,
     identity: &PodIdentity,
     pod: &Pod,
     dns: &DnsSettings,
@@ -161,37 +168,19 @@ fn fill_sandbox(
             std::fs::create_dir_all(&path)?;
             path
         } else if let Some(host_path) = &volume.host_path {
-            let path = PathBuf::from(&host_path.path);
-            if host_path.type_.as_deref() == Some("DirectoryOrCreate") {
-                std::fs::create_dir_all(&path)?;
-            } else if !path.exists() {
-                bail!(
-                    "hostPath volume {}: {} does not exist",
-                    volume.name,
-                    path.display()
-                );
-            }
-            path
+            let create = host_path.type_.as_deref() == Some("DirectoryOrCreate");
+            node_path(&sandbox, node_root, &volume.name, &host_path.path, create)?
         } else if volume.persistent_volume_claim.is_some() {
-            // The claim's volume directory: outside the sandbox, so removing the sandbox
-            // leaves the data for the next pod with the same claim.
+            // The claim's volume directory is a path on the node (outside the sandbox, so
+            // removing the sandbox leaves the data for the next pod with the same claim).
             let claimed = claims
                 .get(&volume.name)
                 .with_context(|| format!("volume {}: its claim was not resolved", volume.name))?;
-            if claimed.create {
-                std::fs::create_dir_all(&claimed.path)
-                    .with_context(|| format!("creating {}", claimed.path.display()))?;
-            } else if !claimed.path.is_dir() {
-                bail!(
-                    "volume {}: {} does not exist",
-                    volume.name,
-                    claimed.path.display()
-                );
-            }
             if claimed.read_only {
                 sandbox.read_only_volumes.insert(volume.name.clone());
             }
-            claimed.path.clone()
+            let path = claimed.path.to_string_lossy();
+            node_path(&sandbox, node_root, &volume.name, &path, claimed.create)?
         } else {
             bail!(
                 "volume {}: only emptyDir, hostPath and persistentVolumeClaim volumes are \
@@ -202,6 +191,23 @@ fn fill_sandbox(
         sandbox.volumes.insert(volume.name.clone(), path);
     }
     Ok(sandbox)
+}
+
+/// A path of the node (`hostPath`, or the `hostPath` of a claim's volume), resolved below the
+/// node's root directory, as a kind node's paths are its container's, never the machine's:
+/// opened without following symlinks (a pod may have planted one through an earlier
+/// `hostPath` mount) and mounted at `<sandbox>/node-paths/<volume>`.
+fn node_path(
+    sandbox: &PodSandbox,
+    node_root: &Path,
+    volume: &str,
+    path: &str,
+    create_missing: bool,
+) -> Result<PathBuf> {
+    let mount_point = sandbox.dir.join("node-paths").join(volume);
+    crate::sub_path::mount_below(node_root, path, create_missing, &mount_point)
+        .with_context(|| format!("hostPath volume {volume}: {path}"))?;
+    Ok(mount_point)
 }
 
 /// Removes a sandbox: the pod's network namespace and IP, the mounts under its directory and

@@ -19,8 +19,21 @@ use nix::sys::stat::{Mode, mkdirat};
 /// Mounts `sub_path` of the volume at `volume` onto `mount_point` (created, as a directory or
 /// an empty file like what it mounts). Fails if a component is a symlink, a component before
 /// the last is not a directory, or the path climbs out (`..`, which the API server refuses).
+/// Missing directories are created, as the kubelet creates a missing subPath.
 pub fn mount_sub_path(volume: &Path, sub_path: &str, mount_point: &Path) -> Result<()> {
-    let opened = open_below(volume, sub_path)?;
+    mount_below(volume, sub_path, true, mount_point)
+}
+
+/// [`mount_sub_path`] for any path below `root` (the node's root directory for `hostPath`),
+/// creating missing directories only when `create_missing`.
+pub fn mount_below(
+    root: &Path,
+    path: &str,
+    create_missing: bool,
+    mount_point: &Path,
+) -> Result<()> {
+    let sub_path = path;
+    let opened = open_below(root, path, create_missing)?;
     let is_dir = File::from(opened.try_clone()?)
         .metadata()
         .context("reading what the subPath names")?
@@ -50,7 +63,7 @@ pub fn mount_sub_path(volume: &Path, sub_path: &str, mount_point: &Path) -> Resu
 }
 
 /// An `O_PATH` descriptor of `sub_path` below `volume`, reached without following symlinks.
-fn open_below(volume: &Path, sub_path: &str) -> Result<OwnedFd> {
+fn open_below(volume: &Path, sub_path: &str, create_missing: bool) -> Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut current = open(volume, flags | OFlag::O_DIRECTORY, Mode::empty())
         .with_context(|| format!("opening volume directory {}", volume.display()))?;
@@ -65,6 +78,9 @@ fn open_below(volume: &Path, sub_path: &str) -> Result<OwnedFd> {
         let last = index + 1 == components.len();
         let next = match openat(&current, *component, flags, Mode::empty()) {
             Ok(fd) => fd,
+            Err(Errno::ENOENT) if !create_missing => {
+                bail!("{sub_path:?} does not exist ({component:?} is missing)");
+            }
             Err(Errno::ENOENT) => {
                 // mkdirat does not follow a symlink in the last component either.
                 mkdirat(&current, *component, Mode::from_bits_truncate(0o755))
@@ -117,7 +133,8 @@ mod tests {
     #[test]
     fn creates_missing_directories_and_refuses_symlinks_anywhere_on_the_way() {
         let volume = scratch("volume");
-        open_below(&volume, "a/b/c").unwrap();
+        assert!(open_below(&volume, "a/b/c", false).is_err());
+        open_below(&volume, "a/b/c", true).unwrap();
         assert!(volume.join("a/b/c").is_dir());
         std::os::unix::fs::symlink("/etc", volume.join("escape")).unwrap();
         std::os::unix::fs::symlink("/etc", volume.join("a/inner")).unwrap();
@@ -129,11 +146,12 @@ mod tests {
             "../x",
             "a/../../x",
         ] {
-            assert!(open_below(&volume, bad).is_err(), "{bad}");
+            assert!(open_below(&volume, bad, true).is_err(), "{bad}");
         }
         std::fs::write(volume.join("file"), "x").unwrap();
-        assert!(open_below(&volume, "file").is_ok());
-        assert!(open_below(&volume, "file/below").is_err());
+        assert!(open_below(&volume, "file", false).is_ok());
+        assert!(open_below(&volume, "", false).is_ok(), "the root itself");
+        assert!(open_below(&volume, "file/below", true).is_err());
         std::fs::remove_dir_all(&volume).unwrap();
     }
 }

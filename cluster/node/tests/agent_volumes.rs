@@ -14,7 +14,10 @@ use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::await_condition;
 
 /// A volume like the cluster's provisioner makes: a `DirectoryOrCreate` hostPath.
-async fn create_volume(cluster: &Cluster, name: &str, path: &Path, claim: &str) {
+/// A PersistentVolume `name` bound to `claim`, its data at the node path
+/// `/var/local-path-provisioner/<name>` (see [`volume_dir`] for where that is on the machine).
+async fn create_volume(cluster: &Cluster, name: &str, claim: &str) {
+    let path = format!("/var/local-path-provisioner/{name}");
     let volumes: Api<PersistentVolume> = Api::all(cluster.client.clone());
     let volume: PersistentVolume = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},
@@ -103,9 +106,14 @@ async fn run_to_completion(cluster: &Cluster, pod: Pod) -> String {
     log
 }
 
-/// Where the cluster keeps provisioned volumes: under the state directory, removed at stop.
+/// Where a volume of [`create_volume`] is on the machine: below the node's root directory,
+/// under the state directory, removed at stop.
 fn volume_dir(cluster: &Cluster, name: &str) -> PathBuf {
-    cluster.state_dir.join("volumes").join(name)
+    cluster
+        .state_dir
+        .join(k8s_labs_node::NODE_ROOT)
+        .join("var/local-path-provisioner")
+        .join(name)
 }
 
 fn assert_not_mounted_on_host(path: &Path) {
@@ -120,7 +128,7 @@ fn assert_not_mounted_on_host(path: &Path) {
 async fn data_written_through_a_claim_outlives_the_pod() {
     let cluster = Cluster::start().await;
     let path = volume_dir(&cluster, "pvc-data");
-    create_volume(&cluster, "pvc-data", &path, "data").await;
+    create_volume(&cluster, "pvc-data", "data").await;
     create_claim(&cluster, "data").await;
     bind(&cluster, "data", "pvc-data").await;
 
@@ -220,7 +228,7 @@ async fn a_pod_waits_in_container_creating_until_its_claim_binds() {
 
     // Bound: the pod starts and writes into the volume.
     let path = volume_dir(&cluster, "pvc-www-web-0");
-    create_volume(&cluster, "pvc-www-web-0", &path, "www-web-0").await;
+    create_volume(&cluster, "pvc-www-web-0", "www-web-0").await;
     bind(&cluster, "www-web-0", "pvc-www-web-0").await;
     tokio::time::timeout(
         Duration::from_secs(60),

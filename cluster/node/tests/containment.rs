@@ -159,3 +159,105 @@ async fn a_sub_path_never_follows_a_symlink_out_of_its_volume() {
     delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
 }
+
+/// `hostPath: /` is the node's root directory (as in a kind node's container), never the
+/// machine's: the canary in the machine's `/etc` is not there, and what the pod writes lands
+/// below the node's root under the cluster's state directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_path_is_the_nodes_root_not_the_machines() {
+    let canary = Canary::plant();
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let script = format!(
+        "cat /host/etc/{name} 2>&1; mkdir -p /host/etc && echo from-pod > /host/etc/written; \
+         ls /host",
+        name = canary.name
+    );
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "host-root"},
+            "spec": {"restartPolicy": "Never", "containers": [{
+                "name": "main", "image": "busybox", "command": ["sh", "-c", script],
+                "volumeMounts": [{"name": "root", "mountPath": "/host"}]}],
+                "volumes": [{"name": "root", "hostPath": {"path": "/"}}]},
+        }),
+    )
+    .await;
+    wait_for(&pods, "host-root", |pod| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Succeeded")
+    })
+    .await;
+    let log = pods.logs("host-root", &LogParams::default()).await.unwrap();
+    assert!(!log.contains(&canary.secret), "{log}");
+    assert!(log.contains("No such file or directory"), "{log}");
+    let node_root = cluster.state_dir.join(k8s_labs_node::NODE_ROOT);
+    assert_eq!(
+        std::fs::read_to_string(node_root.join("etc/written")).unwrap(),
+        "from-pod\n"
+    );
+    assert!(!std::path::Path::new("/etc/written").exists());
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}
+
+/// `hostNetwork: true` joins the node's network namespace (the one the cluster made): the pod
+/// sees exactly its interfaces, not the machine's, and its IP is the node's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_network_is_the_nodes_namespace_not_the_machines() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let created = create_pod(
+        &pods,
+        serde_json::json!({
+            "metadata": {"name": "on-node"},
+            "spec": {"restartPolicy": "Never", "hostNetwork": true, "containers": [{
+                "name": "main", "image": "busybox",
+                "command": ["sh", "-c", "ls /sys/class/net | sort"]}]},
+        }),
+    )
+    .await;
+    let done = wait_for(&pods, "on-node", |pod| {
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref())
+            == Some("Succeeded")
+    })
+    .await;
+    let log = pods.logs("on-node", &LogParams::default()).await.unwrap();
+    let in_pod: Vec<&str> = log.lines().collect();
+    let output = std::process::Command::new("ip")
+        .args(["-n", cluster.network.netns_name(), "-o", "link", "show"])
+        .output()
+        .unwrap();
+    let mut in_node: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name).to_string())
+        .collect();
+    in_node.sort();
+    assert_eq!(
+        in_pod, in_node,
+        "the pod's interfaces are the node namespace's"
+    );
+    let machine = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "lo")
+        .collect::<Vec<_>>();
+    for name in &machine {
+        assert!(
+            !in_pod.contains(&name.as_str()),
+            "{name} of the machine is in the pod: {log}"
+        );
+    }
+    let status = done.status.unwrap();
+    assert_eq!(
+        status.pod_ip, status.host_ip,
+        "a host-network pod has the node's IP"
+    );
+    delete_and_wait(&cluster, &pods, &created).await;
+    cluster.stop().await;
+}

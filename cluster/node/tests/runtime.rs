@@ -60,6 +60,7 @@ impl Node {
         };
         create_sandbox(
             &self.network,
+            &self.state_dir.join(k8s_labs_node::NODE_ROOT),
             &self.state_dir.join("pods"),
             pod,
             &dns,
@@ -85,6 +86,7 @@ impl Node {
             .unwrap();
         let launch = ContainerLaunch {
             identity: &PodIdentity::of(pod).unwrap(),
+            pod,
             sandbox,
             container,
             image_root: self.images.rootfs(&image.entry).unwrap(),

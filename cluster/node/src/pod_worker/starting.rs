@@ -92,6 +92,7 @@ impl PodWorker {
         let attempt = self.slots[index].attempts;
         let launch = ContainerLaunch {
             identity: &self.identity,
+            pod: &self.pod,
             sandbox: &sandbox,
             container: &container,
             image: &image,
