@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Cluster, create_pod, delete_and_wait, wait_for};
+use common::{Cluster, create_pod, delete_and_wait, first_waiting, run_to_end, wait_for};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 
@@ -52,26 +52,12 @@ fn rand_suffix() -> u32 {
 
 /// Runs `script` in a one-shot pod of `image`; its log once it has ended.
 async fn run(pods: &Api<Pod>, cluster: &Cluster, name: &str, image: &str, script: &str) -> String {
-    let created = create_pod(
-        pods,
-        serde_json::json!({
-            "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never", "containers": [
-                {"name": "main", "image": image, "command": ["sh", "-c", script]}]},
-        }),
-    )
-    .await;
-    wait_for(pods, name, |pod| {
-        matches!(
-            pod.and_then(|pod| pod.status.as_ref())
-                .and_then(|status| status.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        )
-    })
-    .await;
-    let log = pods.logs(name, &LogParams::default()).await.unwrap();
-    delete_and_wait(cluster, pods, &created).await;
-    log
+    let manifest = serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "main", "image": image, "command": ["sh", "-c", script]}]},
+    });
+    run_to_end(cluster, pods, manifest).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,19 +116,12 @@ async fn a_sub_path_never_follows_a_symlink_out_of_its_volume() {
     .await;
     // Refused, or (what must not happen) succeeded after reading through the link.
     let ended = wait_for(&pods, "escaper", |pod| {
-        let refused = common::first_container(pod)
-            .and_then(|status| status.state)
-            .and_then(|state| state.waiting)
+        let refused = first_waiting(pod)
             .is_some_and(|waiting| waiting.reason.as_deref() == Some("CreateContainerConfigError"));
-        let succeeded = pod
-            .and_then(|pod| pod.status.as_ref())
-            .and_then(|status| status.phase.as_deref())
-            == Some("Succeeded");
-        refused || succeeded
+        refused || common::ended(pod)
     })
     .await;
-    let status = common::first_container(Some(&ended)).unwrap();
-    let waiting = status.state.and_then(|state| state.waiting);
+    let waiting = first_waiting(Some(&ended));
     assert!(waiting.is_some(), "the pod ran through the link: {ended:?}");
     let message = waiting
         .and_then(|waiting| waiting.message)
@@ -173,7 +152,8 @@ async fn host_path_is_the_nodes_root_not_the_machines() {
          ls /host",
         name = canary.name
     );
-    let created = create_pod(
+    let (done, log) = run_to_end(
+        &cluster,
         &pods,
         serde_json::json!({
             "metadata": {"name": "host-root"},
@@ -184,13 +164,6 @@ async fn host_path_is_the_nodes_root_not_the_machines() {
         }),
     )
     .await;
-    wait_for(&pods, "host-root", |pod| {
-        pod.and_then(|pod| pod.status.as_ref())
-            .and_then(|status| status.phase.as_deref())
-            == Some("Succeeded")
-    })
-    .await;
-    let log = pods.logs("host-root", &LogParams::default()).await.unwrap();
     assert!(!log.contains(&canary.secret), "{log}");
     assert!(log.contains("No such file or directory"), "{log}");
     let node_root = cluster.state_dir.join(k8s_labs_node::NODE_ROOT);
@@ -199,7 +172,8 @@ async fn host_path_is_the_nodes_root_not_the_machines() {
         "from-pod\n"
     );
     assert!(!std::path::Path::new("/etc/written").exists());
-    delete_and_wait(&cluster, &pods, &created).await;
+    let phase = done.status.and_then(|status| status.phase);
+    assert_eq!(phase.as_deref(), Some("Succeeded"), "{log}");
     cluster.stop().await;
 }
 
@@ -209,7 +183,8 @@ async fn host_path_is_the_nodes_root_not_the_machines() {
 async fn host_network_is_the_nodes_namespace_not_the_machines() {
     let cluster = Cluster::start().await;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = create_pod(
+    let (done, log) = run_to_end(
+        &cluster,
         &pods,
         serde_json::json!({
             "metadata": {"name": "on-node"},
@@ -219,13 +194,6 @@ async fn host_network_is_the_nodes_namespace_not_the_machines() {
         }),
     )
     .await;
-    let done = wait_for(&pods, "on-node", |pod| {
-        pod.and_then(|pod| pod.status.as_ref())
-            .and_then(|status| status.phase.as_deref())
-            == Some("Succeeded")
-    })
-    .await;
-    let log = pods.logs("on-node", &LogParams::default()).await.unwrap();
     let in_pod: Vec<&str> = log.lines().collect();
     let output = std::process::Command::new("ip")
         .args(["-n", cluster.network.netns_name(), "-o", "link", "show"])
@@ -258,6 +226,5 @@ async fn host_network_is_the_nodes_namespace_not_the_machines() {
         status.pod_ip, status.host_ip,
         "a host-network pod has the node's IP"
     );
-    delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
 }

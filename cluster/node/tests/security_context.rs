@@ -5,9 +5,9 @@
 
 mod common;
 
-use common::{Cluster, create_pod, delete_and_wait, first_container, wait_for};
+use common::{Cluster, create_pod, delete_and_wait, first_waiting, run_to_end, wait_for};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, LogParams};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 const STATUS_LINES: &str = "grep -E '^(Seccomp|NoNewPrivs|CapEff):' /proc/self/status";
@@ -21,27 +21,13 @@ async fn run(
     script: &str,
 ) -> String {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
-    let created = create_pod(
-        &pods,
-        json!({
-            "metadata": {"name": name},
-            "spec": {"restartPolicy": "Never", "securityContext": pod_context, "containers": [{
-                "name": "main", "image": "busybox", "command": ["sh", "-c", script],
-                "securityContext": context}]},
-        }),
-    )
-    .await;
-    wait_for(&pods, name, |pod| {
-        matches!(
-            pod.and_then(|pod| pod.status.as_ref())
-                .and_then(|status| status.phase.as_deref()),
-            Some("Succeeded" | "Failed")
-        )
-    })
-    .await;
-    let log = pods.logs(name, &LogParams::default()).await.unwrap();
-    delete_and_wait(cluster, &pods, &created).await;
-    log
+    let manifest = json!({
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "securityContext": pod_context, "containers": [{
+            "name": "main", "image": "busybox", "command": ["sh", "-c", script],
+            "securityContext": context}]},
+    });
+    run_to_end(cluster, &pods, manifest).await.1
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,16 +88,11 @@ async fn run_as_non_root_on_a_root_image_is_a_create_container_config_error() {
     )
     .await;
     let refused = wait_for(&pods, "nonroot", |pod| {
-        first_container(pod)
-            .and_then(|status| status.state)
-            .and_then(|state| state.waiting)
+        first_waiting(pod)
             .is_some_and(|waiting| waiting.reason.as_deref() == Some("CreateContainerConfigError"))
     })
     .await;
-    let waiting = first_container(Some(&refused))
-        .and_then(|status| status.state)
-        .and_then(|state| state.waiting)
-        .unwrap();
+    let waiting = first_waiting(Some(&refused)).unwrap();
     let uid = created.metadata.uid.clone().unwrap();
     assert_eq!(
         waiting.message.unwrap(),

@@ -13,9 +13,9 @@ use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::{ExecRequest, NodeConnections};
-use k8s_openapi::api::core::v1::{ContainerStatus, Event, Pod};
+use k8s_openapi::api::core::v1::{ContainerStateWaiting, ContainerStatus, Event, Pod};
 use kube::Client;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -292,6 +292,37 @@ pub async fn create_pod(pods: &Api<Pod>, value: serde_json::Value) -> Pod {
     pods.create(&PostParams::default(), &pod_from(value))
         .await
         .expect("the API server creates the pod")
+}
+
+/// Whether the pod has ended (phase Succeeded or Failed).
+pub fn ended(pod: Option<&Pod>) -> bool {
+    matches!(
+        pod.and_then(|pod| pod.status.as_ref())
+            .and_then(|status| status.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// The waiting state of the pod's first container, while it waits.
+pub fn first_waiting(pod: Option<&Pod>) -> Option<ContainerStateWaiting> {
+    first_container(pod)
+        .and_then(|status| status.state)
+        .and_then(|state| state.waiting)
+}
+
+/// Creates the pod written as JSON, waits until it has ended and deletes it: the pod as it
+/// ended, and its log.
+pub async fn run_to_end(
+    cluster: &Cluster,
+    pods: &Api<Pod>,
+    value: serde_json::Value,
+) -> (Pod, String) {
+    let created = create_pod(pods, value).await;
+    let name = created.metadata.name.clone().unwrap_or_default();
+    let done = wait_for(pods, &name, ended).await;
+    let log = pods.logs(&name, &LogParams::default()).await.unwrap();
+    delete_and_wait(cluster, pods, &created).await;
+    (done, log)
 }
 
 pub fn first_container(pod: Option<&Pod>) -> Option<ContainerStatus> {
