@@ -30,6 +30,7 @@ use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
+use crate::watchdog::Watchdog;
 
 /// How the node agent is set up.
 #[derive(Debug, Clone)]
@@ -63,6 +64,7 @@ impl NodeAgent {
         for dir in [&runc_root, &pods_dir, &node_root] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        let watchdog = Watchdog::start(&runc_root)?;
         let catalog = Catalog::embedded()?;
         let facts = NodeFacts {
             node_name: config.node_name.clone(),
@@ -95,6 +97,7 @@ impl NodeAgent {
         Ok(NodeHandle {
             inner: Arc::new(HandleInner {
                 context,
+                watchdog: Mutex::new(Some(watchdog)),
                 shutdown,
                 pods_on_node,
                 tasks: Mutex::new(Some((main, events_task))),
@@ -111,6 +114,8 @@ pub struct NodeHandle {
 
 struct HandleInner {
     context: Arc<NodeContext>,
+    /// Kills the containers if this process dies without stopping the node.
+    watchdog: Mutex<Option<Watchdog>>,
     shutdown: CancellationToken,
     pods_on_node: watch::Sender<BTreeSet<String>>,
     tasks: Mutex<Option<(JoinHandle<()>, JoinHandle<()>)>>,
@@ -160,6 +165,17 @@ impl NodeHandle {
         })
         .await
         .context("cleaning up after the pod workers")??;
+        let watchdog = self
+            .inner
+            .watchdog
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(watchdog) = watchdog {
+            tokio::task::spawn_blocking(move || watchdog.stop())
+                .await
+                .context("stopping the container watchdog")?;
+        }
         Ok(())
     }
 }

@@ -36,6 +36,7 @@ pub mod status;
 pub mod sub_path;
 pub mod terminal;
 mod volume_watch;
+mod watchdog;
 
 pub use agent::{NODE_ROOT, NodeAgent, NodeConfig, NodeHandle};
 pub use connection::RuncNodeConnection;
