@@ -294,17 +294,9 @@ fn default_pod(object: &mut Value) -> ApiResult<()> {
             }
         }
     }
-    let burstable = object
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.pointer("/resources/requests").is_some()
-                    || c.pointer("/resources/limits").is_some()
-            })
-        });
     if let Some(spec) = object.get_mut("spec") {
         default_pod_spec(spec);
+        crate::qos::default_requests_to_limits(spec);
         if let Some(s) = spec.as_object_mut() {
             set_default(s, "enableServiceLinks", json!(true));
             set_default(s, "serviceAccountName", json!("default"));
@@ -316,13 +308,12 @@ fn default_pod(object: &mut Value) -> ApiResult<()> {
             set_default(s, "priority", json!(0));
         }
     }
+    let qos_class = object
+        .get("spec")
+        .map_or("BestEffort", crate::qos::qos_class);
     if let Some(status) = object_mut(object, "status") {
         set_default(status, "phase", json!("Pending"));
-        set_default(
-            status,
-            "qosClass",
-            json!(if burstable { "Burstable" } else { "BestEffort" }),
-        );
+        set_default(status, "qosClass", json!(qos_class));
     }
     Ok(())
 }
@@ -452,6 +443,20 @@ mod tests {
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(pod["metadata"]["namespace"], "default");
         assert_eq!(pod["metadata"]["generation"], 1);
+        assert_eq!(pod["status"]["qosClass"], "BestEffort");
+    }
+
+    #[test]
+    fn requests_default_to_limits_and_equal_ones_are_guaranteed() {
+        let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "image": "nginx", "resources": {"limits": {"cpu": "1", "memory": "64Mi"}}}
+        ]}});
+        prepare_create(find("", "v1", "pods").unwrap(), &mut pod, Some("default")).unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][0]["resources"]["requests"],
+            json!({"cpu": "1", "memory": "64Mi"})
+        );
+        assert_eq!(pod["status"]["qosClass"], "Guaranteed");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
 pub mod protobuf;
+pub mod qos;
 pub mod registry;
 pub mod routes;
 pub mod scale;

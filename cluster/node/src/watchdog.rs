@@ -7,8 +7,8 @@
 //! containers itself.
 
 use std::io::Write as _;
-use std::path::Path;
 use std::os::unix::process::CommandExt as _;
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use anyhow::{Context, Result};
