@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -29,6 +29,9 @@ struct StoreInner {
     /// Root filesystems ready in this process, by image name. The lock is held during a build,
     /// so that pods of one image wait for one build.
     ready: Mutex<HashMap<String, PathBuf>>,
+    /// The host's package database, read at the first image this process needs (images are
+    /// keyed by package versions, so it is read once per start, not once per image).
+    database: OnceLock<PackageDatabase>,
 }
 
 impl ImageStore {
@@ -37,6 +40,7 @@ impl ImageStore {
         ImageStore(Arc::new(StoreInner {
             dir,
             ready: Mutex::new(HashMap::new()),
+            database: OnceLock::new(),
         }))
     }
 
@@ -51,7 +55,13 @@ impl ImageStore {
             return Ok(dir.clone());
         }
         let started = Instant::now();
-        let database = PackageDatabase::read()?;
+        let database = match self.0.database.get() {
+            Some(database) => database,
+            None => {
+                let database = PackageDatabase::read()?;
+                self.0.database.get_or_init(|| database)
+            }
+        };
         let files = image_files(entry)?;
         let links = applet_links(entry)?;
         let recipe = RootfsRecipe {
@@ -62,7 +72,7 @@ impl ImageStore {
             files: &files,
             links: &links,
         };
-        let (dir, built) = ensure_rootfs(&self.0.dir, &database, &recipe)?;
+        let (dir, built) = ensure_rootfs(&self.0.dir, database, &recipe)?;
         if built {
             tracing::info!(
                 "built the root filesystem of image {} in {:.1} s: {}",

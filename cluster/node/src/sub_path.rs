@@ -32,7 +32,6 @@ pub fn mount_below(
     create_missing: bool,
     mount_point: &Path,
 ) -> Result<()> {
-    let sub_path = path;
     let opened = open_below(root, path, create_missing)?;
     let is_dir = File::from(opened.try_clone()?)
         .metadata()
@@ -54,12 +53,7 @@ pub fn mount_below(
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .with_context(|| {
-        format!(
-            "bind-mounting subPath {sub_path:?} onto {}",
-            mount_point.display()
-        )
-    })
+    .with_context(|| format!("bind-mounting {path:?} onto {}", mount_point.display()))
 }
 
 /// An `O_PATH` descriptor of `sub_path` below `volume`, reached without following symlinks.
