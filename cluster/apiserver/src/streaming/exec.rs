@@ -31,6 +31,9 @@ const STREAM_RESIZE: u8 = 4;
 /// v5: `[STREAM_CLOSE, id]` half-closes stream `id`.
 const STREAM_CLOSE: u8 = 255;
 
+/// How long after the client's first pong its first output frame waits (see `run_session`).
+const CLIENT_SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+
 const PROTOCOL_V5: &str = "v5.channel.k8s.io";
 const PROTOCOL_V4: &str = "v4.channel.k8s.io";
 /// In preference order; both carry a JSON `Status` on the error stream.
@@ -226,11 +229,14 @@ async fn run_session(
         resize,
         exit,
     } = session;
-    // kubectl 1.29's (alpha) WebSocket client starts reading before it has registered its
-    // streams and drops what arrives in between ("Unknown stream id 1, discarding message"),
-    // which an early first frame, such as attach's output written before it, can hit. Output
-    // waits until the client has answered a ping (or sent anything): its reader runs, and its
-    // streams, made right after the reader starts, are there. One round trip for any client.
+    // kubectl's WebSocket client (1.29 … 1.33, client-go's `wsStreamCreator`) starts its reader
+    // goroutine and only then registers its streams; a frame that arrives in between is
+    // dropped ("Unknown stream id 1, discarding message"), and the client says nothing that
+    // would tell us when the streams exist. An early first frame, such as attach's output
+    // written before it, can hit that window when the machine is loaded (1 kubectl run in
+    // about 700 did). So the first frame waits until the client has answered a ping (its
+    // reader runs), and then until CLIENT_SETTLE has passed: a client-side race no server
+    // signal can close, made negligible. Later frames go at once.
     let (client_ready, ready) = oneshot::channel();
     if sink
         .send(Message::Ping(Bytes::from_static(b"k8s-labs")))
@@ -241,15 +247,21 @@ async fn run_session(
     }
     let output = async {
         let _ = ready.await;
+        let settled = tokio::time::Instant::now() + CLIENT_SETTLE;
+        let mut first = true;
         let mut outputs = stream::select(
             labelled(stdout, STREAM_STDOUT, wants.0),
             labelled(stderr, STREAM_STDERR, wants.1),
         );
         while let Some((stream_id, chunk)) = outputs.next().await {
-            if let Some(chunk) = chunk
-                && sink.send(frame(stream_id, &chunk)).await.is_err()
-            {
-                return;
+            if let Some(chunk) = chunk {
+                if first {
+                    first = false;
+                    tokio::time::sleep_until(settled).await;
+                }
+                if sink.send(frame(stream_id, &chunk)).await.is_err() {
+                    return;
+                }
             }
         }
         let status = match exit.await {
