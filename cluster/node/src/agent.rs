@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::Catalog;
+use crate::cgroups::NodeCgroups;
 use crate::connection::RuncNodeConnection;
 use crate::containers::ContainerRegistry;
 use crate::context::NodeContext;
@@ -64,6 +65,12 @@ impl NodeAgent {
         for dir in [&runc_root, &pods_dir, &node_root] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        let instance = config
+            .state_dir
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .context("the node's state directory has no name")?;
+        let cgroups = NodeCgroups::create(&config.state_dir, &instance)?;
         let watchdog = Watchdog::start(&runc_root)?;
         let catalog = Catalog::embedded()?;
         let facts = NodeFacts {
@@ -79,6 +86,7 @@ impl NodeAgent {
             node_name: config.node_name.clone(),
             network: config.network.clone(),
             runc: Runc::new(runc_root),
+            cgroups,
             catalog,
             images: ImageStore::new(config.image_dir.clone()),
             registry: ContainerRegistry::default(),
@@ -161,7 +169,7 @@ impl NodeHandle {
                 context.runc.force_delete_blocking(&id);
             }
             crate::mounts::unmount_under(&context.pods_dir)?;
-            Ok(())
+            context.cgroups.remove()
         })
         .await
         .context("cleaning up after the pod workers")??;

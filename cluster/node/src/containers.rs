@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::ResolvedImage;
+use crate::cgroups::ContainerLimits;
 pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
@@ -27,6 +28,8 @@ pub struct ExitInfo {
     /// The exit code, or 128 + signal number when killed by a signal (as runc reports it).
     pub exit_code: i32,
     pub finished_at: jiff::Timestamp,
+    /// Killed by the kernel's OOM killer (the container's memory limit, or the machine's).
+    pub oom_killed: bool,
 }
 
 /// The key exec, logs and attach find a container by.
@@ -272,7 +275,23 @@ pub async fn start_container(
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).context("creating the log directory")?;
     }
+    let with_stdin = launch.container.stdin.unwrap_or(false);
+    let (stdio, terminal) = if launch.container.tty.unwrap_or(false) {
+        let (master, slave) = open_terminal().context("opening the container's terminal")?;
+        (ContainerStdio::Terminal(slave), Some(master))
+    } else if with_stdin {
+        (ContainerStdio::Piped, None)
+    } else {
+        (ContainerStdio::Null, None)
+    };
+    let limits = ContainerLimits::of(launch.container);
+    let cgroup = launch
+        .sandbox
+        .cgroup
+        .create_container(&id, &limits)
+        .context("creating the container's cgroup")?;
     let spec = ContainerSpec {
+        cgroups_path: Some(cgroup.runc_path()),
         args: process_args(launch.container, launch.image),
         env: environment(&launch),
         working_dir: launch
@@ -287,27 +306,26 @@ pub async fn start_container(
             Ok(mounts) => mounts,
             Err(error) => {
                 let _ = remove_bundle_dir(&bundle_dir);
+                cgroup.finish();
                 return Err(error);
             }
         },
         terminal: launch.container.tty.unwrap_or(false),
         security,
     };
-    let with_stdin = launch.container.stdin.unwrap_or(false);
-    let (stdio, terminal) = if spec.terminal {
-        let (master, slave) = open_terminal().context("opening the container's terminal")?;
-        (ContainerStdio::Terminal(slave), Some(master))
-    } else if with_stdin {
-        (ContainerStdio::Piped, None)
-    } else {
-        (ContainerStdio::Null, None)
+    let bundle = match runc.create_bundle(&bundle_dir, &launch.image_root, &spec) {
+        Ok(bundle) => bundle,
+        Err(error) => {
+            cgroup.finish();
+            return Err(error.into());
+        }
     };
-    let bundle = runc.create_bundle(&bundle_dir, &launch.image_root, &spec)?;
     let mut started = match runc.run(&id, &bundle, stdio).await {
         Ok(started) => started,
         Err(error) => {
             let _ = runc.delete(&id).await;
             let _ = remove_bundle(&bundle);
+            cgroup.finish();
             return Err(error);
         }
     };
@@ -375,9 +393,14 @@ pub async fn start_container(
         if let Err(error) = remove_bundle(&bundle) {
             tracing::warn!("removing the bundle of {}: {error:#}", bundle.dir.display());
         }
+        // runc has removed its cgroup; ours (the limits, the OOM watch) goes now.
+        let oom_killed = tokio::task::spawn_blocking(move || cgroup.finish())
+            .await
+            .unwrap_or(false);
         let exit = ExitInfo {
             exit_code,
             finished_at: jiff::Timestamp::now(),
+            oom_killed,
         };
         let _ = running_tx.send(false);
         let _ = exit_watch_tx.send(Some(exit.clone()));

@@ -8,6 +8,7 @@ use k8s_labs_net::NodeNetwork;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
+use crate::cgroups::NodeCgroups;
 use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
 use crate::image_store::ImageStore;
@@ -19,6 +20,8 @@ pub struct NodeContext {
     pub node_name: String,
     pub network: Arc<NodeNetwork>,
     pub runc: Runc,
+    /// The node's cgroup tree: pods' and containers' limits.
+    pub cgroups: NodeCgroups,
     pub catalog: Catalog,
     pub images: ImageStore,
     pub registry: ContainerRegistry,

@@ -125,6 +125,7 @@ fn remove_instance(instance: &str, dir: &Path) -> Result<()> {
         }
     }
     crate::mounts::unmount_under(dir)?;
+    crate::cgroups::remove_recorded(dir)?;
     k8s_labs_net::delete_instance_namespaces(instance)?;
     match std::fs::remove_dir_all(dir) {
         Ok(()) => Ok(()),

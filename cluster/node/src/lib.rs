@@ -11,6 +11,7 @@
 mod agent;
 mod attach;
 pub mod catalog;
+pub mod cgroups;
 pub mod claims;
 mod connection;
 pub mod container_io;

@@ -39,6 +39,9 @@ pub struct BindMount {
 /// Everything that goes into one container's `config.json`.
 #[derive(Debug, Clone)]
 pub struct ContainerSpec {
+    /// `linux.cgroupsPath` (see [`crate::cgroups::ContainerCgroup::runc_path`]); runc's default
+    /// when `None`.
+    pub cgroups_path: Option<String>,
     pub args: Vec<String>,
     /// `NAME=value` entries.
     pub env: Vec<String>,
@@ -199,6 +202,9 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
             "/proc/sysrq-trigger",
         ]);
     }
+    if let Some(path) = &spec.cgroups_path {
+        config["linux"]["cgroupsPath"] = json!(path);
+    }
     if security.seccomp == Seccomp::RuntimeDefault {
         config["linux"]["seccomp"] = runtime_default_seccomp();
     }
@@ -212,6 +218,7 @@ mod tests {
     #[test]
     fn joins_the_pod_network_and_grants_the_runtime_default_capabilities() {
         let spec = ContainerSpec {
+            cgroups_path: None,
             args: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
             env: vec!["PATH=/usr/bin".into()],
             working_dir: "/".into(),

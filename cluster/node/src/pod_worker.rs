@@ -44,6 +44,7 @@ enum WorkerEvent {
         attempt: i32,
         exit_code: i32,
         finished_at: jiff::Timestamp,
+        oom_killed: bool,
     },
     Readiness {
         index: usize,
@@ -275,6 +276,7 @@ impl PodWorker {
         let created = tokio::task::spawn_blocking(move || {
             create_sandbox(
                 &context.network,
+                &context.cgroups,
                 &context.node_root,
                 &context.pods_dir,
                 &pod,
@@ -381,6 +383,7 @@ impl PodWorker {
                 attempt,
                 exit_code,
                 finished_at,
+                oom_killed,
             } => {
                 let Some(slot) = self.slots.get_mut(index) else {
                     return;
@@ -394,7 +397,7 @@ impl PodWorker {
                 };
                 let terminated = Terminated {
                     exit_code,
-                    reason: Terminated::reason_for(exit_code).to_string(),
+                    reason: Terminated::reason_for(exit_code, oom_killed).to_string(),
                     message: None,
                     started_at,
                     finished_at,

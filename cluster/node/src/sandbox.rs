@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use k8s_labs_net::{NodeNetwork, PodNetwork};
 use k8s_openapi::api::core::v1::Pod;
 
+use crate::cgroups::{NodeCgroups, PodCgroup};
 use crate::claims::ClaimedVolumes;
 
 /// Cluster-wide DNS settings the resolv.conf of every pod gets.
@@ -33,6 +34,8 @@ pub struct PodSandbox {
     pub volumes: BTreeMap<String, PathBuf>,
     /// Volumes every container gets read-only (`persistentVolumeClaim.readOnly`).
     pub read_only_volumes: BTreeSet<String>,
+    /// The pod's cgroup, parent of its containers' cgroups.
+    pub cgroup: PodCgroup,
 }
 
 /// The names a pod is known by, from its spec.
@@ -110,6 +113,7 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
 /// part fails.
 pub fn create_sandbox(
     node_network: &NodeNetwork,
+    cgroups: &NodeCgroups,
     node_root: &Path,
     pods_dir: &Path,
     pod: &Pod,
@@ -120,11 +124,19 @@ pub fn create_sandbox(
     let dir = pods_dir.join(&identity.uid);
     std::fs::create_dir_all(dir.join("etc"))
         .with_context(|| format!("creating {}", dir.display()))?;
+    let cgroup = cgroups.create_pod(&identity.uid)?;
     let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
     let network = if host_network {
-        node_network.host_network()
+        Ok(node_network.host_network())
     } else {
-        node_network.create_pod_network(&identity.uid)?
+        node_network.create_pod_network(&identity.uid)
+    };
+    let network = match network {
+        Ok(network) => network,
+        Err(error) => {
+            let _ = cgroup.remove();
+            return Err(error);
+        }
     };
     let sandbox = PodSandbox {
         hosts_file: dir.join("etc/hosts"),
@@ -135,6 +147,7 @@ pub fn create_sandbox(
         network,
         volumes: BTreeMap::new(),
         read_only_volumes: BTreeSet::new(),
+        cgroup,
     };
     match fill_sandbox(sandbox.clone(), node_root, &identity, pod, dns, claims) {
         Ok(sandbox) => Ok(sandbox),
@@ -210,11 +223,13 @@ fn node_path(
     Ok(mount_point)
 }
 
-/// Removes a sandbox: the pod's network namespace and IP, the mounts under its directory and
-/// the directory (its containers must be gone first). Every part is tried even when one fails,
-/// so that one failure leaks no more than itself; the first error is returned.
+/// Removes a sandbox: the pod's network namespace and IP, the mounts under its directory, the
+/// directory and the pod's cgroup (its containers must be gone first). Every part is tried
+/// even when one fails, so that one failure leaks no more than itself; the first error is
+/// returned.
 pub fn remove_sandbox(node_network: &NodeNetwork, sandbox: &PodSandbox) -> Result<()> {
     let network = node_network.delete_pod_network(&sandbox.network);
+    let cgroup = sandbox.cgroup.remove();
     let files = crate::mounts::unmount_under(&sandbox.dir).and_then(|()| {
         match std::fs::remove_dir_all(&sandbox.dir) {
             Ok(()) => Ok(()),
@@ -222,7 +237,7 @@ pub fn remove_sandbox(node_network: &NodeNetwork, sandbox: &PodSandbox) -> Resul
             Err(error) => Err(error).with_context(|| format!("removing {}", sandbox.dir.display())),
         }
     });
-    network.and(files)
+    network.and(files).and(cgroup)
 }
 
 #[cfg(test)]

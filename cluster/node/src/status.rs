@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terminated {
     pub exit_code: i32,
-    /// `Completed` (exit 0), `Error`, `StartError`.
+    /// `Completed` (exit 0), `Error`, `OOMKilled`, `StartError`.
     pub reason: String,
     pub message: Option<String>,
     pub started_at: Option<jiff::Timestamp>,
@@ -20,9 +20,14 @@ pub struct Terminated {
 }
 
 impl Terminated {
-    /// The kubelet's reason for an exit code.
-    pub fn reason_for(exit_code: i32) -> &'static str {
-        if exit_code == 0 { "Completed" } else { "Error" }
+    /// The kubelet's reason for how a container ended: `OOMKilled` when the runtime saw the
+    /// OOM killer end it, whatever the exit code.
+    pub fn reason_for(exit_code: i32, oom_killed: bool) -> &'static str {
+        match (exit_code, oom_killed) {
+            (_, true) => "OOMKilled",
+            (0, false) => "Completed",
+            _ => "Error",
+        }
     }
 }
 
@@ -197,7 +202,7 @@ mod tests {
     fn exited(code: i32) -> SlotState {
         SlotState::Terminated(Terminated {
             exit_code: code,
-            reason: Terminated::reason_for(code).to_string(),
+            reason: Terminated::reason_for(code, false).to_string(),
             message: None,
             started_at: None,
             finished_at: jiff::Timestamp::now(),

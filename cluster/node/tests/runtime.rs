@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::catalog::Catalog;
+use k8s_labs_node::cgroups::NodeCgroups;
 use k8s_labs_node::claims::ClaimedVolumes;
 use k8s_labs_node::container_stop::stop_container;
 use k8s_labs_node::containers::{
@@ -26,9 +27,18 @@ struct Node {
     network: Arc<NodeNetwork>,
     state_dir: PathBuf,
     runc: Runc,
+    cgroups: NodeCgroups,
     catalog: Catalog,
     images: ImageStore,
     registry: ContainerRegistry,
+}
+
+/// The node's cgroups go with it; its other leftovers go at the next start, as a crashed
+/// cluster's do.
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.cgroups.remove();
+    }
 }
 
 impl Node {
@@ -37,6 +47,7 @@ impl Node {
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
         let (instance, state_dir) =
             k8s_labs_node::claim_instance(Path::new(TEST_RUN_ROOT)).unwrap();
+        let cgroups = NodeCgroups::create(&state_dir, &instance).unwrap();
         let network = NodeNetwork::create(NodeNetworkConfig {
             instance,
             pod_cidr: "10.244.0.0/16".into(),
@@ -46,6 +57,7 @@ impl Node {
         Node {
             network: Arc::new(network),
             runc: Runc::new(state_dir.join("runc")),
+            cgroups,
             images: ImageStore::new(PathBuf::from(DEFAULT_IMAGE_DIR)),
             catalog: Catalog::embedded().unwrap(),
             registry: ContainerRegistry::default(),
@@ -60,6 +72,7 @@ impl Node {
         };
         create_sandbox(
             &self.network,
+            &self.cgroups,
             &self.state_dir.join(k8s_labs_node::NODE_ROOT),
             &self.state_dir.join("pods"),
             pod,

@@ -71,6 +71,13 @@ impl Quantity {
         self.numerator.div_ceil(self.denominator)
     }
 
+    /// The value in thousandths rounded up (apimachinery's `MilliValue`: CPU in millicores).
+    pub fn milli_ceil(self) -> u128 {
+        self.numerator
+            .saturating_mul(1000)
+            .div_ceil(self.denominator)
+    }
+
     pub fn is_zero(self) -> bool {
         self.numerator == 0
     }
@@ -118,6 +125,16 @@ mod tests {
         assert_eq!(ceil("Gi"), None);
         assert_eq!(ceil("1Xi"), None);
         assert_eq!(ceil("-1Gi"), None);
+    }
+
+    #[test]
+    fn millis_round_up() {
+        let milli = |text: &str| Quantity::parse(text).map(Quantity::milli_ceil);
+        assert_eq!(milli("500m"), Some(500));
+        assert_eq!(milli("1.5"), Some(1500));
+        assert_eq!(milli("2"), Some(2000));
+        assert_eq!(milli("100u"), Some(1));
+        assert_eq!(milli("0"), Some(0));
     }
 
     #[test]

@@ -133,6 +133,7 @@ impl PodWorker {
                             attempt,
                             exit_code: exit.exit_code,
                             finished_at: exit.finished_at,
+                            oom_killed: exit.oom_killed,
                         });
                     }
                 });

@@ -228,6 +228,19 @@ impl Cluster {
             !k8s_labs_net::netns::netns_path(&netns).exists(),
             "{netns} left"
         );
+        for dir in self.node_cgroups() {
+            let pod_cgroup = dir.join(format!("pod{uid}"));
+            assert!(!pod_cgroup.exists(), "{} left", pod_cgroup.display());
+        }
+    }
+
+    /// The node's cgroup directories, in every hierarchy, as the node recorded them.
+    pub fn node_cgroups(&self) -> Vec<PathBuf> {
+        std::fs::read_to_string(self.state_dir.join("cgroups"))
+            .unwrap()
+            .lines()
+            .map(PathBuf::from)
+            .collect()
     }
 
     /// Asserts that the node left nothing behind: no runc container, no mount under its state
@@ -246,6 +259,12 @@ impl Cluster {
             .filter(|name| name.starts_with(&prefix))
             .collect();
         assert_eq!(left, Vec::<String>::new());
+        let cgroups: Vec<PathBuf> = self
+            .node_cgroups()
+            .into_iter()
+            .filter(|dir| dir.exists())
+            .collect();
+        assert_eq!(cgroups, Vec::<PathBuf>::new());
         let pods_dir = self.state_dir.join("pods");
         let pod_dirs: Vec<_> = std::fs::read_dir(&pods_dir)
             .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
