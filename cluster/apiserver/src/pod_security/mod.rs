@@ -12,10 +12,12 @@
 //! - no exemptions (usernames, runtime classes, namespaces) can be configured, which is
 //!   kube-apiserver's default.
 
+mod admission;
 mod baseline;
 mod checks;
 mod level;
 mod restricted;
 
+pub use admission::{Admission, Review};
 pub use checks::{Violation, evaluate, forbidden_detail, forbidden_reason};
 pub use level::{Level, LevelVersion, Policy, Version, policy_from_labels};
