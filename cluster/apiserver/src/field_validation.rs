@@ -75,7 +75,9 @@ pub fn check(
 pub fn add_warnings(response: &mut axum::response::Response, warnings: &[String]) {
     for warning in warnings {
         let quoted = warning.replace('\\', "\\\\").replace('"', "\\\"");
-        if let Ok(value) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
+        // As bytes: a warning may quote UTF-8 text (an annotation's value), which
+        // kube-apiserver sends as it is.
+        if let Ok(value) = HeaderValue::from_bytes(format!("299 - \"{quoted}\"").as_bytes()) {
             response.headers_mut().append(http::header::WARNING, value);
         }
     }

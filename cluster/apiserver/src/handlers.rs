@@ -12,6 +12,7 @@ use crate::defaults;
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::field_validation::{self, FieldValidation};
 use crate::patch::{self, PatchType};
+use crate::pod_security::{Admission, Review};
 use crate::registry::{self, ResourceInfo};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{Change, Outcome};
@@ -161,12 +162,13 @@ pub fn check_namespace(
 }
 
 /// Creates `object` (already parsed) at `target`; shared by POST and server-side apply.
+/// Returns the created object and the warnings of admission (Pod Security's).
 pub fn create_object(
     state: &Shared,
     target: &Target,
     object: Value,
     dry_run: bool,
-) -> ApiResult<Value> {
+) -> ApiResult<(Value, Vec<String>)> {
     let view = target.resource;
     let resource = storage(view);
     let mut object = to_storage(view, object);
@@ -186,6 +188,8 @@ pub fn create_object(
     }
     defaults::prepare_create(resource, &mut object, target.namespace.as_deref())?;
     crate::validation::validate(resource, &object)?;
+    // Validating admission runs after validation, as in kube-apiserver.
+    let review = Admission::prepare(&state.store, target).review(None, &object)?;
     let allocated = if resource.plural == "services" {
         crate::services::prepare_service(&mut object, &state.ips)?
     } else {
@@ -210,7 +214,8 @@ pub fn create_object(
     if result.is_err() || dry_run {
         allocated.iter().for_each(|ip| state.ips.release(ip));
     }
-    Ok(to_view(view, result?.into_object()))
+    let created = to_view(view, result?.into_object());
+    Ok((created, review.into_warnings(&state.store)))
 }
 
 pub fn create(
@@ -222,8 +227,9 @@ pub fn create(
 ) -> ApiResult<Response> {
     let directive = FieldValidation::from_query(query)?;
     let object = parse_object(headers, body)?;
-    let warnings = field_validation::check(directive, target.resource, &object)?;
-    let created = create_object(state, target, object, query.dry_run())?;
+    let mut warnings = field_validation::check(directive, target.resource, &object)?;
+    let (created, admitted) = create_object(state, target, object, query.dry_run())?;
+    warnings.extend(admitted);
     let mut response = json_response(StatusCode::CREATED, &created);
     field_validation::add_warnings(&mut response, &warnings);
     Ok(response)
@@ -252,16 +258,29 @@ pub fn mutate_existing(
     )
 }
 
-/// [`mutate_existing`] then [`finish`]: the object as an update answers it.
+/// [`mutate_existing`], admission of the object `decide` chose, then [`finish`]: the object
+/// as an update answers it, and the warnings of admission (Pod Security's). Every update verb
+/// (PUT, PATCH, apply, `/scale`, `/status`) goes through here.
 pub fn update_existing(
     state: &Shared,
     target: &Target,
     name: &str,
     dry_run: bool,
     decide: impl FnOnce(&Value) -> ApiResult<Change>,
-) -> ApiResult<Value> {
-    let outcome = mutate_existing(state, target, name, dry_run, decide)?;
-    Ok(finish(state, target.resource, outcome, dry_run))
+) -> ApiResult<(Value, Vec<String>)> {
+    // Read before the transaction: the store is locked while `decide` runs.
+    let admission = Admission::prepare(&state.store, target);
+    let mut review = Review::default();
+    let outcome = mutate_existing(state, target, name, dry_run, |old| {
+        let change = decide(old)?;
+        // A no-op update is admitted too, as kube-apiserver admits it before comparing.
+        if let Change::Put(new) | Change::Keep(new) = &change {
+            review = admission.review(Some(old), new)?;
+        }
+        Ok(change)
+    })?;
+    let object = finish(state, target.resource, outcome, dry_run);
+    Ok((object, review.into_warnings(&state.store)))
 }
 
 /// Finishes an update: releases a deleted Service's cluster IP; 200 with the object.
@@ -312,9 +331,10 @@ pub fn update(
         let mut object = to_view(resource, new);
         object["metadata"]["name"] = json!(name);
         match create_object(state, target, object, dry_run) {
-            Ok(created) => {
+            Ok((created, admitted)) => {
                 let mut response = json_response(StatusCode::CREATED, &created);
                 field_validation::add_warnings(&mut response, &warnings);
+                field_validation::add_warnings(&mut response, &admitted);
                 return Ok(response);
             }
             Err(e) if e.reason == "AlreadyExists" => {
@@ -323,11 +343,12 @@ pub fn update(
             Err(e) => return Err(e),
         }
     }
-    let object = update_existing(state, target, &name, dry_run, |old| {
+    let (object, admitted) = update_existing(state, target, &name, dry_run, |old| {
         update_change(storage(resource), sub, old, new)
     })?;
     let mut response = json_response(StatusCode::OK, &object);
     field_validation::add_warnings(&mut response, &warnings);
+    field_validation::add_warnings(&mut response, &admitted);
     Ok(response)
 }
 
@@ -370,13 +391,14 @@ pub fn patch(
         return apply(state, target, &name, request, patch_body);
     }
     let mut warnings = Vec::new();
-    let object = update_existing(state, target, &name, dry_run, |old| {
+    let (object, admitted) = update_existing(state, target, &name, dry_run, |old| {
         let patched = patch::apply_patch(patch_type, &to_view(resource, old.clone()), &patch_body)?;
         warnings = field_validation::check(directive, resource, &patched)?;
         update_change(storage(resource), sub, old, to_storage(resource, patched))
     })?;
     let mut response = json_response(StatusCode::OK, &object);
     field_validation::add_warnings(&mut response, &warnings);
+    field_validation::add_warnings(&mut response, &admitted);
     Ok(response)
 }
 
@@ -424,9 +446,10 @@ fn apply(
         );
         let warnings = field_validation::check(directive, resource, &object)?;
         match create_object(state, target, object, dry_run) {
-            Ok(created) => {
+            Ok((created, admitted)) => {
                 let mut response = json_response(StatusCode::CREATED, &created);
                 field_validation::add_warnings(&mut response, &warnings);
+                field_validation::add_warnings(&mut response, &admitted);
                 return Ok(response);
             }
             Err(e) if e.reason == "AlreadyExists" => {}
@@ -434,7 +457,7 @@ fn apply(
         }
     }
     let mut warnings = Vec::new();
-    let object = update_existing(state, target, name, dry_run, |old| {
+    let (object, admitted) = update_existing(state, target, name, dry_run, |old| {
         let mut merged = to_view(resource, old.clone());
         if let Some(previous) = patch::applied_fields(&merged, manager, sub) {
             patch::remove_unapplied(&mut merged, &previous, &fields);
@@ -454,6 +477,7 @@ fn apply(
     })?;
     let mut response = json_response(StatusCode::OK, &object);
     field_validation::add_warnings(&mut response, &warnings);
+    field_validation::add_warnings(&mut response, &admitted);
     Ok(response)
 }
 

@@ -15,6 +15,7 @@ pub mod ipalloc;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod patch;
+pub mod pod_security;
 pub mod protobuf;
 pub mod qos;
 pub mod registry;

@@ -51,7 +51,8 @@ fn write(
 ) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let parent = update_existing(state, target, &name, dry_run, |old| {
+    // `/scale` is a subresource: Pod Security admission leaves it alone, so no warnings.
+    let (parent, _) = update_existing(state, target, &name, dry_run, |old| {
         let scale = make_scale(&to_scale(old))?;
         if let Some(rv) = str_at(&scale, "/metadata/resourceVersion").filter(|v| !v.is_empty())
             && Some(rv) != str_at(old, "/metadata/resourceVersion")
