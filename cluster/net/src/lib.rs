@@ -224,6 +224,20 @@ impl NodeNetwork {
     /// Creates a pod's network: its own namespace, a veth pair made inside the node namespace
     /// whose peer becomes the pod's `eth0`, a pod IP, the default route via the gateway.
     pub fn create_pod_network(&self, pod_uid: &str) -> Result<PodNetwork> {
+        self.create_pod_network_with(pod_uid, &|path: &Path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            netns::create(&name.context("a network namespace path without a name")?)
+        })
+    }
+
+    /// As [`NodeNetwork::create_pod_network`], with the namespace made by `make_namespace`,
+    /// which pins a new network namespace at the path it is given (under
+    /// [`netns::NETNS_DIR`]): for a namespace owned by the pod's user namespace.
+    pub fn create_pod_network_with(
+        &self,
+        pod_uid: &str,
+        make_namespace: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<PodNetwork> {
         let safe_uid: String = pod_uid
             .chars()
             .map(|c| {
@@ -250,7 +264,7 @@ impl NodeNetwork {
             ip,
             host_veth: format!("veth{:08x}", u32::from(ip)),
         };
-        match self.wire_pod(&pod) {
+        match self.wire_pod(&pod, make_namespace) {
             Ok(()) => {
                 self.lock().pods.insert(pod.netns_name.clone(), pod.clone());
                 Ok(pod)
@@ -264,12 +278,17 @@ impl NodeNetwork {
         }
     }
 
-    fn wire_pod(&self, pod: &PodNetwork) -> Result<()> {
+    fn wire_pod(
+        &self,
+        pod: &PodNetwork,
+        make_namespace: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<()> {
         let node = self.netns_name.as_str();
         let pod_ns = pod.netns_name.as_str();
         // A stale namespace of the same name (a pod whose teardown was interrupted) goes first.
         netns::delete(pod_ns)?;
-        netns::create(pod_ns)?;
+        std::fs::create_dir_all(netns::NETNS_DIR).context("creating /run/netns")?;
+        make_namespace(&pod.netns_path)?;
         netns::ip(&[
             "-n",
             node,

@@ -31,6 +31,7 @@ use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
+use crate::user_namespace::{self, IdRanges};
 use crate::watchdog::Watchdog;
 
 /// How the node agent is set up.
@@ -71,6 +72,19 @@ impl NodeAgent {
             .map(|name| name.to_string_lossy().into_owned())
             .context("the node's state directory has no name")?;
         let cgroups = NodeCgroups::create(&config.state_dir, &instance)?;
+        let user_namespaces = match user_namespace::probe(
+            &config.image_dir,
+            &config.state_dir.join("userns-probe"),
+        ) {
+            Ok(()) => Some(Arc::new(IdRanges::default())),
+            Err(error) => {
+                tracing::warn!(
+                    "pods run without user namespaces (root in a container is root of this \
+                     machine): this kernel cannot give them one: {error:#}"
+                );
+                None
+            }
+        };
         let watchdog = Watchdog::start(&runc_root)?;
         let catalog = Catalog::embedded()?;
         let facts = NodeFacts {
@@ -87,6 +101,7 @@ impl NodeAgent {
             network: config.network.clone(),
             runc: Runc::new(runc_root),
             cgroups,
+            user_namespaces,
             catalog,
             images: ImageStore::new(config.image_dir.clone()),
             registry: ContainerRegistry::default(),

@@ -292,6 +292,11 @@ pub async fn start_container(
         .context("creating the container's cgroup")?;
     let spec = ContainerSpec {
         cgroups_path: Some(cgroup.runc_path()),
+        user_namespace: launch
+            .sandbox
+            .user_namespace
+            .as_ref()
+            .map(|userns| (userns.path.clone(), userns.mapping())),
         args: process_args(launch.container, launch.image),
         env: environment(&launch),
         working_dir: launch
@@ -313,7 +318,8 @@ pub async fn start_container(
         terminal: launch.container.tty.unwrap_or(false),
         security,
     };
-    let bundle = match runc.create_bundle(&bundle_dir, &launch.image_root, &spec) {
+    let userns = launch.sandbox.user_namespace.as_ref();
+    let bundle = match runc.create_bundle(&bundle_dir, &launch.image_root, &spec, userns) {
         Ok(bundle) => bundle,
         Err(error) => {
             cgroup.finish();

@@ -14,6 +14,7 @@ use crate::events::EventRecorder;
 use crate::image_store::ImageStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
+use crate::user_namespace::IdRanges;
 
 pub struct NodeContext {
     pub client: kube::Client,
@@ -22,6 +23,8 @@ pub struct NodeContext {
     pub runc: Runc,
     /// The node's cgroup tree: pods' and containers' limits.
     pub cgroups: NodeCgroups,
+    /// Id ranges for pods' user namespaces; `None` where the kernel cannot give pods one.
+    pub user_namespaces: Option<Arc<IdRanges>>,
     pub catalog: Catalog,
     pub images: ImageStore,
     pub registry: ContainerRegistry,

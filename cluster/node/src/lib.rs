@@ -20,6 +20,7 @@ pub mod containers;
 mod context;
 pub mod debian_packages;
 pub mod events;
+mod idmap;
 pub mod image_store;
 mod instance;
 pub mod mounts;
@@ -36,6 +37,7 @@ pub mod security_context;
 pub mod status;
 pub mod sub_path;
 pub mod terminal;
+pub mod user_namespace;
 mod volume_watch;
 mod watchdog;
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::security_context::{ProcessSecurity, Seccomp};
+use crate::user_namespace::IdMapping;
 
 /// The default capability set of containerd and Docker. runc's own default is smaller, and
 /// with it nginx dies at once (`chown("/var/lib/nginx/body") … Operation not permitted`).
@@ -42,6 +43,9 @@ pub struct ContainerSpec {
     /// `linux.cgroupsPath` (see [`crate::cgroups::ContainerCgroup::runc_path`]); runc's default
     /// when `None`.
     pub cgroups_path: Option<String>,
+    /// The pod's user namespace (pinned at the path) and its id map; the machine's when
+    /// `None`.
+    pub user_namespace: Option<(PathBuf, IdMapping)>,
     pub args: Vec<String>,
     /// `NAME=value` entries.
     pub env: Vec<String>,
@@ -205,6 +209,17 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
     if let Some(path) = &spec.cgroups_path {
         config["linux"]["cgroupsPath"] = json!(path);
     }
+    if let Some((path, mapping)) = &spec.user_namespace {
+        // runc joins a user namespace first and the others from inside it (the pod's network
+        // namespace is owned by it); it reads the maps to know who root is.
+        if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
+            namespaces.insert(0, json!({"type": "user", "path": path}));
+        }
+        let map = json!([{"containerID": mapping.container_id, "hostID": mapping.host_id,
+                          "size": mapping.size}]);
+        config["linux"]["uidMappings"] = map.clone();
+        config["linux"]["gidMappings"] = map;
+    }
     if security.seccomp == Seccomp::RuntimeDefault {
         config["linux"]["seccomp"] = runtime_default_seccomp();
     }
@@ -219,6 +234,7 @@ mod tests {
     fn joins_the_pod_network_and_grants_the_runtime_default_capabilities() {
         let spec = ContainerSpec {
             cgroups_path: None,
+            user_namespace: None,
             args: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
             env: vec!["PATH=/usr/bin".into()],
             working_dir: "/".into(),

@@ -18,7 +18,7 @@ use crate::claims::resolve_claims;
 use crate::container_stop::StopTarget;
 use crate::context::NodeContext;
 use crate::events::{EventType, InvolvedPod};
-use crate::sandbox::{PodIdentity, PodSandbox, create_sandbox};
+use crate::sandbox::{PodIdentity, PodSandbox, SandboxHost, create_sandbox};
 use crate::status::{Conditions, SlotState, Terminated};
 
 mod reporting;
@@ -274,15 +274,15 @@ impl PodWorker {
         let context = self.context.clone();
         let pod = self.pod.clone();
         let created = tokio::task::spawn_blocking(move || {
-            create_sandbox(
-                &context.network,
-                &context.cgroups,
-                &context.node_root,
-                &context.pods_dir,
-                &pod,
-                &context.dns,
-                &claims,
-            )
+            let host = SandboxHost {
+                network: &context.network,
+                cgroups: &context.cgroups,
+                user_namespaces: context.user_namespaces.as_ref(),
+                node_root: &context.node_root,
+                pods_dir: &context.pods_dir,
+                dns: &context.dns,
+            };
+            create_sandbox(&host, &pod, &claims)
         })
         .await;
         match created {

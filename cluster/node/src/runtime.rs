@@ -20,6 +20,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
 
 use crate::oci_spec::{ContainerSpec, config_json};
+use crate::user_namespace::PodUserNamespace;
 
 /// The runc binary and its state directory (`--root`), one per cluster instance so that
 /// clusters never see each other's containers.
@@ -101,50 +102,36 @@ impl Runc {
     }
 
     /// Creates a bundle in `dir`: the overlay root filesystem on `image_root` and
-    /// `config.json`.
+    /// `config.json`. In a pod's user namespace, the image and every bind mount's source are
+    /// mounted idmapped (see [`crate::idmap`]), so they keep their owners inside.
     pub fn create_bundle(
         &self,
         dir: &Path,
         image_root: &Path,
         spec: &ContainerSpec,
+        user_namespace: Option<&PodUserNamespace>,
     ) -> Result<Bundle> {
-        let rootfs = dir.join("rootfs");
-        let upper = dir.join("upper");
-        let work = dir.join("work");
-        for path in [&rootfs, &upper, &work] {
-            std::fs::create_dir_all(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-        }
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            image_root.display(),
-            upper.display(),
-            work.display()
-        );
-        mount(
-            Some("overlay"),
-            &rootfs,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .with_context(|| {
-            format!(
-                "mounting the overlay root filesystem at {}",
-                rootfs.display()
-            )
-        })?;
         let bundle = Bundle {
             dir: dir.to_path_buf(),
-            rootfs,
+            rootfs: dir.join("rootfs"),
         };
-        let config = config_json(spec, &bundle.rootfs);
-        let written = serde_json::to_vec_pretty(&config)
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| Ok(std::fs::write(dir.join("config.json"), bytes)?));
+        let made = match user_namespace {
+            Some(userns) => {
+                idmapped_mounts(dir, image_root, spec, userns).and_then(|(lower, spec)| {
+                    mount_root(dir, &lower, Some(userns.host_id))?;
+                    Ok(spec)
+                })
+            }
+            None => mount_root(dir, image_root, None).map(|()| spec.clone()),
+        };
+        let written = made.and_then(|spec| {
+            let config = config_json(&spec, &bundle.rootfs);
+            let bytes = serde_json::to_vec_pretty(&config)?;
+            std::fs::write(dir.join("config.json"), bytes).context("writing config.json")
+        });
         if let Err(error) = written {
             let _ = remove_bundle(&bundle);
-            return Err(error.context("writing config.json"));
+            return Err(error);
         }
         Ok(bundle)
     }
@@ -312,6 +299,81 @@ fn last_runc_error(log: &Path) -> Option<String> {
         .filter(|entry| entry["level"] == "error" || entry["level"] == "fatal")
         .filter_map(|entry| entry["msg"].as_str().map(str::to_string))
         .next_back()
+}
+
+/// Mounts the container's root filesystem at `<dir>/rootfs`: an overlay whose lower layer is
+/// `lower` and whose upper and work directories are the bundle's. In a user namespace, the
+/// upper directory's root belongs to the namespace's root (`owner`), as the image's does
+/// through its idmapped mount.
+fn mount_root(dir: &Path, lower: &Path, owner: Option<u32>) -> Result<()> {
+    let rootfs = dir.join("rootfs");
+    let upper = dir.join("upper");
+    let work = dir.join("work");
+    for path in [&rootfs, &upper, &work] {
+        std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    if let Some(id) = owner {
+        let id = Some(nix::unistd::Uid::from_raw(id));
+        let gid = owner.map(nix::unistd::Gid::from_raw);
+        nix::unistd::chown(&upper, id, gid).context("giving the upper directory to the pod")?;
+    }
+    mount_overlay(lower, &upper, &work, &rootfs)
+}
+
+/// Mounts an overlay of `lower` under `upper` (with `work`) at `target`.
+pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .with_context(|| {
+        format!(
+            "mounting the overlay root filesystem at {}",
+            target.display()
+        )
+    })
+}
+
+/// The idmapped mounts of a container in a pod's user namespace: the image at
+/// `<dir>/lower`, and each bind mount's source at `<dir>/idmapped/<n>`. Returns the lower
+/// layer and the spec with the bind mounts' sources replaced.
+fn idmapped_mounts(
+    dir: &Path,
+    image_root: &Path,
+    spec: &ContainerSpec,
+    userns: &PodUserNamespace,
+) -> Result<(PathBuf, ContainerSpec)> {
+    let namespace =
+        std::fs::File::open(&userns.path).context("opening the pod's user namespace")?;
+    let lower = dir.join("lower");
+    std::fs::create_dir_all(&lower)?;
+    crate::idmap::bind_idmapped(image_root, &lower, &namespace)?;
+    let mut spec = spec.clone();
+    let mapped = dir.join("idmapped");
+    std::fs::create_dir_all(&mapped)?;
+    for (index, mount) in spec.mounts.iter_mut().enumerate() {
+        let target = mapped.join(index.to_string());
+        if std::fs::metadata(&mount.source)
+            .with_context(|| format!("reading {}", mount.source.display()))?
+            .is_dir()
+        {
+            std::fs::create_dir(&target)?;
+        } else {
+            std::fs::File::create(&target)?;
+        }
+        crate::idmap::bind_idmapped(&mount.source, &target, &namespace)?;
+        mount.source = target;
+    }
+    Ok((lower, spec))
 }
 
 /// Unmounts a bundle's root filesystem and removes the bundle directory.

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use k8s_labs_net::{NodeNetwork, PodNetwork};
@@ -12,6 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::cgroups::{NodeCgroups, PodCgroup};
 use crate::claims::ClaimedVolumes;
+use crate::user_namespace::{IdRanges, PodUserNamespace};
 
 /// Cluster-wide DNS settings the resolv.conf of every pod gets.
 #[derive(Debug, Clone)]
@@ -36,6 +38,9 @@ pub struct PodSandbox {
     pub read_only_volumes: BTreeSet<String>,
     /// The pod's cgroup, parent of its containers' cgroups.
     pub cgroup: PodCgroup,
+    /// The pod's user namespace; `None` for a `hostNetwork` pod, or where the kernel cannot
+    /// give pods one.
+    pub user_namespace: Option<PodUserNamespace>,
 }
 
 /// The names a pod is known by, from its spec.
@@ -108,64 +113,90 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
     )
 }
 
+/// What the node gives every sandbox.
+pub struct SandboxHost<'a> {
+    pub network: &'a NodeNetwork,
+    pub cgroups: &'a NodeCgroups,
+    /// Id ranges for pods' user namespaces; `None` where the kernel cannot give pods one.
+    pub user_namespaces: Option<&'a Arc<IdRanges>>,
+    /// The node's root directory, where `hostPath` volumes live.
+    pub node_root: &'a Path,
+    pub pods_dir: &'a Path,
+    pub dns: &'a DnsSettings,
+}
+
 /// Creates the sandbox of `pod` under `pods_dir`, with the host directories of its
 /// `persistentVolumeClaim` volumes resolved beforehand (see [`crate::claims`]). Undone if any
 /// part fails.
 pub fn create_sandbox(
-    node_network: &NodeNetwork,
-    cgroups: &NodeCgroups,
-    node_root: &Path,
-    pods_dir: &Path,
+    host: &SandboxHost<'_>,
     pod: &Pod,
-    dns: &DnsSettings,
     claims: &ClaimedVolumes,
 ) -> Result<PodSandbox> {
     let identity = PodIdentity::of(pod)?;
-    let dir = pods_dir.join(&identity.uid);
+    let dir = host.pods_dir.join(&identity.uid);
     std::fs::create_dir_all(dir.join("etc"))
         .with_context(|| format!("creating {}", dir.display()))?;
-    let cgroup = cgroups.create_pod(&identity.uid)?;
-    let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
-    let network = if host_network {
-        Ok(node_network.host_network())
-    } else {
-        node_network.create_pod_network(&identity.uid)
-    };
-    let network = match network {
-        Ok(network) => network,
-        Err(error) => {
-            let _ = cgroup.remove();
-            return Err(error);
-        }
-    };
-    let sandbox = PodSandbox {
+    let cgroup = host.cgroups.create_pod(&identity.uid)?;
+    let mut sandbox = PodSandbox {
         hosts_file: dir.join("etc/hosts"),
         resolv_conf: dir.join("etc/resolv.conf"),
         hostname_file: dir.join("etc/hostname"),
         hostname: identity.hostname.clone(),
         dir,
-        network,
+        // Until the pod's own network is made: removing this one removes nothing.
+        network: host.network.host_network(),
+        user_namespace: None,
         volumes: BTreeMap::new(),
         read_only_volumes: BTreeSet::new(),
         cgroup,
     };
-    match fill_sandbox(sandbox.clone(), node_root, &identity, pod, dns, claims) {
-        Ok(sandbox) => Ok(sandbox),
+    match fill_sandbox(&mut sandbox, host, &identity, pod, claims) {
+        Ok(()) => Ok(sandbox),
         Err(error) => {
-            let _ = remove_sandbox(node_network, &sandbox);
+            let _ = remove_sandbox(host.network, &sandbox);
             Err(error)
         }
     }
 }
 
-fn fill_sandbox(
-    mut sandbox: PodSandbox,
-    node_root: &Path,
+/// The pod's user and network namespaces. A `hostNetwork` pod joins the node's network
+/// namespace and, as Kubernetes requires of such a pod (`hostUsers: true`), the machine's
+/// user namespace.
+fn make_namespaces(
+    sandbox: &mut PodSandbox,
+    host: &SandboxHost<'_>,
     identity: &PodIdentity,
     pod: &Pod,
-    dns: &DnsSettings,
+) -> Result<()> {
+    let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
+    if host_network {
+        return Ok(());
+    }
+    let Some(ranges) = host.user_namespaces else {
+        sandbox.network = host.network.create_pod_network(&identity.uid)?;
+        return Ok(());
+    };
+    let user_namespace = PodUserNamespace::create(ranges, &sandbox.dir.join("ns/user"))?;
+    sandbox.user_namespace = Some(user_namespace.clone());
+    sandbox.network = host
+        .network
+        .create_pod_network_with(&identity.uid, &|path: &Path| {
+            user_namespace.create_network_namespace(path)
+        })?;
+    Ok(())
+}
+
+fn fill_sandbox(
+    sandbox: &mut PodSandbox,
+    host: &SandboxHost<'_>,
+    identity: &PodIdentity,
+    pod: &Pod,
     claims: &ClaimedVolumes,
-) -> Result<PodSandbox> {
+) -> Result<()> {
+    make_namespaces(sandbox, host, identity, pod)?;
+    let dns = host.dns;
+    let node_root = host.node_root;
     let hosts = hosts_file(identity, sandbox.network.ip, &dns.cluster_domain);
     std::fs::write(&sandbox.hosts_file, hosts)?;
     std::fs::write(&sandbox.resolv_conf, resolv_conf(&identity.namespace, dns))?;
@@ -182,7 +213,7 @@ fn fill_sandbox(
             path
         } else if let Some(host_path) = &volume.host_path {
             let create = host_path.type_.as_deref() == Some("DirectoryOrCreate");
-            node_path(&sandbox, node_root, &volume.name, &host_path.path, create)?
+            node_path(sandbox, node_root, &volume.name, &host_path.path, create)?
         } else if volume.persistent_volume_claim.is_some() {
             // The claim's volume directory is a path on the node (outside the sandbox, so
             // removing the sandbox leaves the data for the next pod with the same claim).
@@ -193,7 +224,7 @@ fn fill_sandbox(
                 sandbox.read_only_volumes.insert(volume.name.clone());
             }
             let path = claimed.path.to_string_lossy();
-            node_path(&sandbox, node_root, &volume.name, &path, claimed.create)?
+            node_path(sandbox, node_root, &volume.name, &path, claimed.create)?
         } else {
             bail!(
                 "volume {}: only emptyDir, hostPath and persistentVolumeClaim volumes are \
@@ -203,7 +234,7 @@ fn fill_sandbox(
         };
         sandbox.volumes.insert(volume.name.clone(), path);
     }
-    Ok(sandbox)
+    Ok(())
 }
 
 /// A path of the node (`hostPath`, or the `hostPath` of a claim's volume), resolved below the
@@ -237,6 +268,12 @@ pub fn remove_sandbox(node_network: &NodeNetwork, sandbox: &PodSandbox) -> Resul
             Err(error) => Err(error).with_context(|| format!("removing {}", sandbox.dir.display())),
         }
     });
+    // Its pin is unmounted (and its network namespace gone): nothing holds the namespace.
+    if files.is_ok()
+        && let Some(user_namespace) = &sandbox.user_namespace
+    {
+        user_namespace.release();
+    }
     network.and(files).and(cgroup)
 }
 

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use common::{Cluster, create_pod, delete_and_wait, first_container, run_to_end, wait_for};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
+use kube::api::Api;
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 
 fn busybox(
     name: &str,
@@ -166,34 +165,7 @@ async fn cpu_and_memory_limits_are_the_container_cgroups() {
     .await;
     wait_for(&pods, "limited", common::running_and_ready).await;
     // The container's pid 1, as the host sees it.
-    let mut attached = pods
-        .exec(
-            "limited",
-            ["sh", "-c", "echo ok"],
-            &AttachParams::default().stderr(false),
-        )
-        .await
-        .unwrap();
-    let mut out = String::new();
-    attached
-        .stdout()
-        .unwrap()
-        .read_to_string(&mut out)
-        .await
-        .unwrap();
-    assert_eq!(out, "ok\n");
-    let id = common::runc_list(&cluster.state_dir)
-        .into_iter()
-        .find(|id| id.contains("main"))
-        .expect("the container");
-    let state = std::process::Command::new("runc")
-        .arg("--root")
-        .arg(cluster.state_dir.join("runc"))
-        .args(["state", &id])
-        .output()
-        .unwrap();
-    let state: serde_json::Value = serde_json::from_slice(&state.stdout).unwrap();
-    let pid = state["pid"].to_string();
+    let pid = common::container_pid(&cluster.state_dir, "limited").to_string();
     let read = |dir: PathBuf, file: &str| {
         std::fs::read_to_string(dir.join(file))
             .unwrap()

@@ -17,8 +17,9 @@ use k8s_labs_node::containers::{
 use k8s_labs_node::image_store::{DEFAULT_IMAGE_DIR, ImageStore};
 use k8s_labs_node::runtime::{Runc, StartError};
 use k8s_labs_node::sandbox::{
-    DnsSettings, PodIdentity, PodSandbox, create_sandbox, remove_sandbox,
+    DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
 };
+use k8s_labs_node::user_namespace::IdRanges;
 use k8s_openapi::api::core::v1::Pod;
 
 const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
@@ -28,6 +29,7 @@ struct Node {
     state_dir: PathBuf,
     runc: Runc,
     cgroups: NodeCgroups,
+    user_namespaces: Arc<IdRanges>,
     catalog: Catalog,
     images: ImageStore,
     registry: ContainerRegistry,
@@ -58,6 +60,7 @@ impl Node {
             network: Arc::new(network),
             runc: Runc::new(state_dir.join("runc")),
             cgroups,
+            user_namespaces: Arc::default(),
             images: ImageStore::new(PathBuf::from(DEFAULT_IMAGE_DIR)),
             catalog: Catalog::embedded().unwrap(),
             registry: ContainerRegistry::default(),
@@ -70,16 +73,15 @@ impl Node {
             nameserver: Ipv4Addr::new(10, 96, 0, 10),
             cluster_domain: "cluster.local".into(),
         };
-        create_sandbox(
-            &self.network,
-            &self.cgroups,
-            &self.state_dir.join(k8s_labs_node::NODE_ROOT),
-            &self.state_dir.join("pods"),
-            pod,
-            &dns,
-            &ClaimedVolumes::new(),
-        )
-        .unwrap()
+        let host = SandboxHost {
+            network: &self.network,
+            cgroups: &self.cgroups,
+            user_namespaces: Some(&self.user_namespaces),
+            node_root: &self.state_dir.join(k8s_labs_node::NODE_ROOT),
+            pods_dir: &self.state_dir.join("pods"),
+            dns: &dns,
+        };
+        create_sandbox(&host, pod, &ClaimedVolumes::new()).unwrap()
     }
 
     async fn start(&self, pod: &Pod, sandbox: &PodSandbox) -> Result<RunningContainer, StartError> {

@@ -188,6 +188,22 @@ pub fn runc_processes(state_dir: &Path, subcommand: &str) -> Vec<i32> {
     found
 }
 
+/// The machine's pid of the init process of pod `pod`'s running container (runc's state).
+pub fn container_pid(state_dir: &Path, pod: &str) -> u32 {
+    let id = runc_list(state_dir)
+        .into_iter()
+        .find(|id| id.starts_with(&format!("{pod}-")))
+        .unwrap_or_else(|| panic!("no container of pod {pod}"));
+    let output = std::process::Command::new("runc")
+        .arg("--root")
+        .arg(state_dir.join("runc"))
+        .args(["state", &id])
+        .output()
+        .unwrap();
+    let state: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    u32::try_from(state["pid"].as_u64().unwrap()).unwrap()
+}
+
 impl Cluster {
     /// Waits until the node has finished with the pod (a terminal pod is gone from the API at
     /// once, before the node has removed its sandbox), then asserts that nothing of it is
