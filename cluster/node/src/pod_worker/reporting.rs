@@ -91,8 +91,18 @@ impl PodWorker {
     }
 }
 
-/// `BestEffort` without any requests or limits, else `Burstable` (Guaranteed is not worked out).
-fn qos_class(pod: &Pod) -> &'static str {
+/// The pod's QoS class as the kubelet's `GetPodQOS` takes it: the one the API server set in
+/// the status at creation (the class never changes); for a pod without one, `BestEffort`
+/// without any requests or limits, else `Burstable`.
+fn qos_class(pod: &Pod) -> String {
+    if let Some(class) = pod
+        .status
+        .as_ref()
+        .and_then(|status| status.qos_class.as_deref())
+        .filter(|class| !class.is_empty())
+    {
+        return class.to_string();
+    }
     let has_resources = pod
         .spec
         .iter()
@@ -110,8 +120,8 @@ fn qos_class(pod: &Pod) -> &'static str {
             })
         });
     if has_resources {
-        "Burstable"
+        "Burstable".to_string()
     } else {
-        "BestEffort"
+        "BestEffort".to_string()
     }
 }
