@@ -19,6 +19,7 @@ pub mod container_stop;
 pub mod containers;
 mod context;
 pub mod debian_packages;
+pub mod empty_dir;
 pub mod events;
 pub mod image_store;
 mod instance;
