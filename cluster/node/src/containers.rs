@@ -247,6 +247,20 @@ fn mounts(launch: &ContainerLaunch<'_>, bundle_dir: &Path) -> Result<Vec<BindMou
     Ok(mounts)
 }
 
+/// The size of a container's `/tmp` when its memory is not limited below it. Kubernetes keeps
+/// `/tmp` on the writable layer; here it is a tmpfs (runc's and Docker's habit, and fast), and
+/// an unbounded tmpfs could take half of the machine's memory.
+pub const DEFAULT_TMP_SIZE: u64 = 64 << 20;
+
+/// `size=` of a container's `/tmp`: [`DEFAULT_TMP_SIZE`], or the container's memory limit when
+/// that is smaller. tmpfs pages count against the memory limit anyway; the smaller size makes
+/// a full `/tmp` fail a write with ENOSPC instead of an OOM kill.
+pub fn tmp_size(limits: &ContainerLimits) -> u64 {
+    limits
+        .memory_bytes
+        .map_or(DEFAULT_TMP_SIZE, |memory| memory.min(DEFAULT_TMP_SIZE))
+}
+
 fn bind(source: &std::path::Path, destination: &str, read_only: bool) -> BindMount {
     BindMount {
         source: source.to_path_buf(),
@@ -310,6 +324,7 @@ pub async fn start_container(
                 return Err(error);
             }
         },
+        tmp_size_bytes: tmp_size(&limits),
         terminal: launch.container.tty.unwrap_or(false),
         security,
     };
@@ -413,4 +428,20 @@ pub async fn start_container(
         exit: exit_rx,
         ended: exit_watch_rx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmp_is_64_mib_or_the_memory_limit_when_smaller() {
+        let limits = |memory_bytes| ContainerLimits {
+            memory_bytes,
+            ..ContainerLimits::default()
+        };
+        assert_eq!(tmp_size(&limits(None)), 64 << 20);
+        assert_eq!(tmp_size(&limits(Some(32 << 20))), 32 << 20);
+        assert_eq!(tmp_size(&limits(Some(1 << 30))), 64 << 20);
+    }
 }
