@@ -148,6 +148,17 @@ pub fn runc_id(identity: &PodIdentity, container: &str, attempt: i32) -> String 
     format!("{}-{uid}-{container}-{attempt}", identity.name)
 }
 
+/// The bundle directory of a container attempt (see [`Runc::create_bundle`]), in its pod's
+/// sandbox directory.
+pub fn bundle_dir(sandbox_dir: &Path, runc_id: &str) -> PathBuf {
+    sandbox_dir.join("containers").join(runc_id)
+}
+
+/// Where the logs of every attempt of a container are kept, in its pod's sandbox directory.
+pub fn log_dir(sandbox_dir: &Path, container: &str) -> PathBuf {
+    sandbox_dir.join("logs").join(container)
+}
+
 /// The process arguments with Kubernetes semantics: `command` replaces the image's entrypoint
 /// (and drops its cmd), `args` replace the image's cmd.
 pub fn process_args(container: &Container, image: &ResolvedImage) -> Vec<String> {
@@ -279,13 +290,8 @@ pub async fn start_container(
     let name = launch.container.name.clone();
     let security = process_security(launch.pod, launch.container).map_err(StartError::Config)?;
     let id = runc_id(launch.identity, &name, launch.attempt);
-    let bundle_dir = launch.sandbox.dir.join("containers").join(&id);
-    let log_path = launch
-        .sandbox
-        .dir
-        .join("logs")
-        .join(&name)
-        .join(format!("{}.log", launch.attempt));
+    let bundle_dir = bundle_dir(&launch.sandbox.dir, &id);
+    let log_path = log_dir(&launch.sandbox.dir, &name).join(format!("{}.log", launch.attempt));
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).context("creating the log directory")?;
     }

@@ -21,6 +21,7 @@ mod context;
 pub mod debian_packages;
 pub mod empty_dir;
 pub mod events;
+pub mod eviction;
 pub mod image_store;
 mod instance;
 pub mod mounts;

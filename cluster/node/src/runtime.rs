@@ -109,7 +109,7 @@ impl Runc {
         spec: &ContainerSpec,
     ) -> Result<Bundle> {
         let rootfs = dir.join("rootfs");
-        let upper = dir.join("upper");
+        let upper = writable_layer(dir);
         let work = dir.join("work");
         for path in [&rootfs, &upper, &work] {
             std::fs::create_dir_all(path)
@@ -312,6 +312,11 @@ fn last_runc_error(log: &Path) -> Option<String> {
         .filter(|entry| entry["level"] == "error" || entry["level"] == "fatal")
         .filter_map(|entry| entry["msg"].as_str().map(str::to_string))
         .next_back()
+}
+
+/// The upper directory of a bundle's overlay: the container's writable layer.
+pub fn writable_layer(bundle_dir: &Path) -> PathBuf {
+    bundle_dir.join("upper")
 }
 
 /// Unmounts a bundle's root filesystem and removes the bundle directory.
