@@ -13,6 +13,7 @@ use crate::empty_dir::Medium;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limit {
     pub bytes: u64,
+    /// As `Quantity.String()` prints it: what the messages quote.
     pub text: String,
 }
 

@@ -49,7 +49,9 @@ pub const DEFAULT_POD_EPHEMERAL_STORAGE: u64 = 1 << 30;
 pub struct WatchedPod {
     pub namespace: String,
     pub name: String,
+    /// `<state dir>/pods/<uid>`: the pod's volumes, logs and container bundles.
     pub sandbox_dir: PathBuf,
+    /// Read from the pod's spec when its sandbox was made.
     pub limits: StorageLimits,
     /// Where the eviction's message goes: the pod worker.
     pub evict: mpsc::UnboundedSender<String>,

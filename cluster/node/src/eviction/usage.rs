@@ -24,6 +24,7 @@ use super::limits::StorageLimits;
 /// of each container's current attempt.
 #[derive(Debug, Clone)]
 pub struct PodDirs {
+    /// `<state dir>/pods/<uid>`.
     pub sandbox: PathBuf,
     /// Each container's bundle directory, by container name, once it has started.
     pub bundles: Vec<(String, PathBuf)>,
