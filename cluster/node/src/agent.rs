@@ -26,6 +26,7 @@ use crate::connection::RuncNodeConnection;
 use crate::containers::ContainerRegistry;
 use crate::context::NodeContext;
 use crate::events::{EventRecord, EventRecorder, EventType, InvolvedPod};
+use crate::eviction::WatchedPods;
 use crate::image_store::ImageStore;
 use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
@@ -112,6 +113,7 @@ impl NodeAgent {
                 cluster_domain: config.cluster_domain.clone(),
             },
             events,
+            eviction: WatchedPods::default(),
             volume_changes: watch::channel(0).0,
         });
         let shutdown = CancellationToken::new();
@@ -226,6 +228,7 @@ async fn run(
         context.volume_changes.clone(),
         shutdown.clone(),
     ));
+    let eviction = tokio::spawn(crate::eviction::run(context.clone(), shutdown.clone()));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -289,6 +292,7 @@ async fn run(
         let _ = worker.task.await;
     }
     volume_watch.abort();
+    eviction.abort();
     pods_on_node.send_replace(BTreeSet::new());
 }
 

@@ -148,6 +148,17 @@ pub fn runc_id(identity: &PodIdentity, container: &str, attempt: i32) -> String 
     format!("{}-{uid}-{container}-{attempt}", identity.name)
 }
 
+/// The bundle directory of a container attempt (see [`Runc::create_bundle`]), in its pod's
+/// sandbox directory.
+pub fn bundle_dir(sandbox_dir: &Path, runc_id: &str) -> PathBuf {
+    sandbox_dir.join("containers").join(runc_id)
+}
+
+/// Where the logs of every attempt of a container are kept, in its pod's sandbox directory.
+pub fn log_dir(sandbox_dir: &Path, container: &str) -> PathBuf {
+    sandbox_dir.join("logs").join(container)
+}
+
 /// The process arguments with Kubernetes semantics: `command` replaces the image's entrypoint
 /// (and drops its cmd), `args` replace the image's cmd.
 pub fn process_args(container: &Container, image: &ResolvedImage) -> Vec<String> {
@@ -247,6 +258,20 @@ fn mounts(launch: &ContainerLaunch<'_>, bundle_dir: &Path) -> Result<Vec<BindMou
     Ok(mounts)
 }
 
+/// The size of a container's `/tmp` when its memory is not limited below it. Kubernetes keeps
+/// `/tmp` on the writable layer; here it is a tmpfs (runc's and Docker's habit, and fast), and
+/// an unbounded tmpfs could take half of the machine's memory.
+pub const DEFAULT_TMP_SIZE: u64 = 64 << 20;
+
+/// `size=` of a container's `/tmp`: [`DEFAULT_TMP_SIZE`], or the container's memory limit when
+/// that is smaller. tmpfs pages count against the memory limit anyway; the smaller size makes
+/// a full `/tmp` fail a write with ENOSPC instead of an OOM kill.
+pub fn tmp_size(limits: &ContainerLimits) -> u64 {
+    limits
+        .memory_bytes
+        .map_or(DEFAULT_TMP_SIZE, |memory| memory.min(DEFAULT_TMP_SIZE))
+}
+
 fn bind(source: &std::path::Path, destination: &str, read_only: bool) -> BindMount {
     BindMount {
         source: source.to_path_buf(),
@@ -265,13 +290,8 @@ pub async fn start_container(
     let name = launch.container.name.clone();
     let security = process_security(launch.pod, launch.container).map_err(StartError::Config)?;
     let id = runc_id(launch.identity, &name, launch.attempt);
-    let bundle_dir = launch.sandbox.dir.join("containers").join(&id);
-    let log_path = launch
-        .sandbox
-        .dir
-        .join("logs")
-        .join(&name)
-        .join(format!("{}.log", launch.attempt));
+    let bundle_dir = bundle_dir(&launch.sandbox.dir, &id);
+    let log_path = log_dir(&launch.sandbox.dir, &name).join(format!("{}.log", launch.attempt));
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).context("creating the log directory")?;
     }
@@ -315,6 +335,7 @@ pub async fn start_container(
                 return Err(error);
             }
         },
+        tmp_size_bytes: tmp_size(&limits),
         terminal: launch.container.tty.unwrap_or(false),
         security,
     };
@@ -419,4 +440,20 @@ pub async fn start_container(
         exit: exit_rx,
         ended: exit_watch_rx,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tmp_is_64_mib_or_the_memory_limit_when_smaller() {
+        let limits = |memory_bytes| ContainerLimits {
+            memory_bytes,
+            ..ContainerLimits::default()
+        };
+        assert_eq!(tmp_size(&limits(None)), 64 << 20);
+        assert_eq!(tmp_size(&limits(Some(32 << 20))), 32 << 20);
+        assert_eq!(tmp_size(&limits(Some(1 << 30))), 64 << 20);
+    }
 }

@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::cgroups::NodeCgroups;
 use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
+use crate::eviction::WatchedPods;
 use crate::image_store::ImageStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
@@ -34,6 +35,8 @@ pub struct NodeContext {
     pub node_root: PathBuf,
     pub dns: DnsSettings,
     pub events: EventRecorder,
+    /// The pods whose storage the eviction check measures (see [`crate::eviction`]).
+    pub eviction: WatchedPods,
     /// Bumped on every PersistentVolumeClaim or PersistentVolume change (see
     /// [`crate::volume_watch`]): what pods waiting for a claim to bind wait on.
     pub volume_changes: watch::Sender<u64>,

@@ -167,12 +167,22 @@ fn cpu_count() -> usize {
 
 /// `MemTotal` of `/proc/meminfo` as a quantity (`4025436Ki`).
 fn memory_quantity() -> String {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    memory_total_kib().map_or_else(|| "0".to_string(), |kib| format!("{kib}Ki"))
+}
+
+fn memory_total_kib() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     meminfo
         .lines()
         .find_map(|line| line.strip_prefix("MemTotal:"))
         .and_then(|rest| rest.split_whitespace().next())
-        .map_or_else(|| "0".to_string(), |kib| format!("{kib}Ki"))
+        .and_then(|kib| kib.parse().ok())
+}
+
+/// The machine's memory in bytes, what the Node reports as its capacity and allocatable
+/// memory; `None` if `/proc/meminfo` cannot be read.
+pub(crate) fn memory_total_bytes() -> Option<u64> {
+    memory_total_kib().map(|kib| kib.saturating_mul(1024))
 }
 
 fn read_trimmed(path: &str) -> String {

@@ -53,6 +53,8 @@ pub struct ContainerSpec {
     pub hostname: String,
     pub netns_path: PathBuf,
     pub mounts: Vec<BindMount>,
+    /// `size=` of the container's `/tmp` tmpfs, in bytes.
+    pub tmp_size_bytes: u64,
     pub terminal: bool,
     /// User, groups, capabilities and the rest of the security context.
     pub security: ProcessSecurity,
@@ -141,7 +143,7 @@ pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
         json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
                "options": ["nosuid", "nodev", "mode=755"]}),
         json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "nodev", "mode=1777"]}),
+               "options": ["nosuid", "nodev", "mode=1777", format!("size={}", spec.tmp_size_bytes)]}),
     ];
     for mount in &spec.mounts {
         let access = if mount.read_only { "ro" } else { "rw" };
@@ -245,6 +247,7 @@ mod tests {
                 destination: "/etc/hosts".into(),
                 read_only: false,
             }],
+            tmp_size_bytes: 64 << 20,
             terminal: false,
             security: ProcessSecurity::default(),
         };
@@ -262,6 +265,9 @@ mod tests {
         let last_mount = config["mounts"].as_array().unwrap().last().unwrap().clone();
         assert_eq!(last_mount["destination"], "/etc/hosts");
         assert_eq!(last_mount["type"], "bind");
+        let tmp = config["mounts"][7].clone();
+        assert_eq!(tmp["destination"], "/tmp");
+        assert_eq!(tmp["options"][3], "size=67108864");
         assert_eq!(config["process"]["user"]["uid"], 0);
         assert!(config["linux"].get("seccomp").is_none());
         assert_eq!(config["linux"]["maskedPaths"][0], "/proc/acpi");

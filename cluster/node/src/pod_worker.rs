@@ -1,8 +1,8 @@
 //! One pod on this node, from sandbox to teardown: the kubelet's pod worker. It creates the
 //! sandbox, starts each container (image from the catalog, back-off on pull failures and
-//! crashes), follows exits and readiness, writes the pod's status through the API, and on
-//! deletion stops the containers within the grace period, removes everything and deletes the
-//! pod for good.
+//! crashes), follows exits and readiness, writes the pod's status through the API, evicts the
+//! pod when the node's storage check finds it over a limit, and on deletion stops the
+//! containers within the grace period, removes everything and deletes the pod for good.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,7 @@ use crate::events::{EventType, InvolvedPod};
 use crate::sandbox::{PodIdentity, PodSandbox, SandboxHost, create_sandbox};
 use crate::status::{Conditions, SlotState, Terminated};
 
+mod evicting;
 mod reporting;
 mod starting;
 mod stopping;
@@ -100,6 +101,11 @@ pub struct PodWorker {
     last_reported: Option<serde_json::Value>,
     events_tx: mpsc::UnboundedSender<WorkerEvent>,
     events_rx: mpsc::UnboundedReceiver<WorkerEvent>,
+    /// The node's storage check sends an eviction's message here (see [`crate::eviction`]).
+    evictions_tx: mpsc::UnboundedSender<String>,
+    evictions_rx: mpsc::UnboundedReceiver<String>,
+    /// Why the pod was evicted, once it has been: it has ended for good.
+    evicted: Option<String>,
 }
 
 impl PodWorker {
@@ -138,6 +144,7 @@ impl PodWorker {
             })
             .collect();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (evictions_tx, evictions_rx) = mpsc::unbounded_channel();
         Ok(PodWorker {
             context: context.clone(),
             pod,
@@ -157,6 +164,9 @@ impl PodWorker {
             last_reported: None,
             events_tx,
             events_rx,
+            evictions_tx,
+            evictions_rx,
+            evicted: None,
         })
     }
 
@@ -216,6 +226,7 @@ impl PodWorker {
                     Err(_) => self.gone = true,
                 },
                 Some(event) = self.events_rx.recv() => self.handle(event).await,
+                Some(message) = self.evictions_rx.recv() => self.evict(message).await,
                 changed = self.volume_changes.changed(), if self.waiting_for_volumes => {
                     match changed {
                         Ok(()) => self.sandbox_retry_at = Some(Instant::now()),
@@ -286,7 +297,10 @@ impl PodWorker {
         })
         .await;
         match created {
-            Ok(Ok(sandbox)) => self.sandbox = Some(sandbox),
+            Ok(Ok(sandbox)) => {
+                self.watch_storage(&sandbox);
+                self.sandbox = Some(sandbox);
+            }
             Ok(Err(error)) => {
                 self.context.events.kubelet(
                     &self.involved,
@@ -385,7 +399,9 @@ impl PodWorker {
                 finished_at,
                 oom_killed,
             } => {
-                let Some(slot) = self.slots.get_mut(index) else {
+                // An evicted pod's containers were stopped for good; their ends are recorded.
+                let Some(slot) = self.slots.get_mut(index).filter(|_| self.evicted.is_none())
+                else {
                     return;
                 };
                 if slot.attempts != attempt + 1 {

@@ -307,7 +307,7 @@ fn last_runc_error(log: &Path) -> Option<String> {
 /// through its idmapped mount.
 fn mount_root(dir: &Path, lower: &Path, owner: Option<u32>) -> Result<()> {
     let rootfs = dir.join("rootfs");
-    let upper = dir.join("upper");
+    let upper = writable_layer(dir);
     let work = dir.join("work");
     for path in [&rootfs, &upper, &work] {
         std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
@@ -374,6 +374,11 @@ fn idmapped_mounts(
         mount.source = target;
     }
     Ok((lower, spec))
+}
+
+/// The upper directory of a bundle's overlay: the container's writable layer.
+pub fn writable_layer(bundle_dir: &Path) -> PathBuf {
+    bundle_dir.join("upper")
 }
 
 /// Unmounts a bundle's root filesystem and removes the bundle directory.

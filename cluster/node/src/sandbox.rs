@@ -207,9 +207,11 @@ fn fill_sandbox(
         .and_then(|spec| spec.volumes.clone())
         .unwrap_or_default();
     for volume in volumes {
-        let path = if volume.empty_dir.is_some() {
+        let path = if let Some(empty_dir) = &volume.empty_dir {
+            // Under the sandbox directory, so that its removal unmounts a memory-backed one.
             let path = sandbox.dir.join("volumes").join(&volume.name);
-            std::fs::create_dir_all(&path)?;
+            crate::empty_dir::set_up(pod, empty_dir, &path)
+                .with_context(|| format!("emptyDir volume {}", volume.name))?;
             path
         } else if let Some(host_path) = &volume.host_path {
             let create = host_path.type_.as_deref() == Some("DirectoryOrCreate");

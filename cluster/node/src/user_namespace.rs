@@ -146,6 +146,20 @@ fn probe_in(image_dir: &Path, scratch: &Path) -> Result<()> {
     }
     crate::idmap::bind_idmapped(image_dir, &image_view, &namespace)?;
     crate::idmap::bind_idmapped(&local, &local_view, &namespace)?;
+    // emptyDir volumes of `medium: Memory` are tmpfs (idmappable since Linux 6.3).
+    let [memory, memory_view] = ["memory", "memory-view"].map(|name| scratch.join(name));
+    for dir in [&memory, &memory_view] {
+        std::fs::create_dir_all(dir)?;
+    }
+    mount(
+        Some("tmpfs"),
+        &memory,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=64k"),
+    )
+    .context("mounting a tmpfs")?;
+    crate::idmap::bind_idmapped(&memory, &memory_view, &namespace)?;
     crate::runtime::mount_overlay(&image_view, &upper, &work, &root)?;
     Ok(())
 }

@@ -8,14 +8,26 @@ use super::PodWorker;
 use crate::status::{ContainerView, SlotState, container_status, pod_phase};
 
 impl PodWorker {
-    pub(super) fn build_status(&mut self) -> serde_json::Value {
-        let policy = self.restart_policy();
+    /// The pod's phase, from its containers and restart policy; an evicted pod has ended
+    /// (`Failed`), whatever its restart policy.
+    pub(super) fn phase(&self) -> &'static str {
+        if self.evicted.is_some() {
+            return "Failed";
+        }
         let states: Vec<(&SlotState, bool)> = self
             .slots
             .iter()
             .map(|slot| (&slot.state, slot.has_run()))
             .collect();
-        let phase = pod_phase(&policy, &states);
+        pod_phase(&self.restart_policy(), &states)
+    }
+
+    pub(super) fn build_status(&mut self) -> serde_json::Value {
+        let phase = self.phase();
+        if matches!(phase, "Succeeded" | "Failed") {
+            // An ended pod is no longer active: the kubelet evicts only active pods.
+            self.context.eviction.forget(&self.identity.uid);
+        }
         let all_ready = !self.slots.is_empty() && self.slots.iter().all(|slot| slot.ready);
         let not_ready_reason = (!all_ready).then_some("ContainersNotReady");
         let has_sandbox = self.sandbox.is_some();
@@ -58,6 +70,10 @@ impl PodWorker {
             "containerStatuses": statuses,
             "qosClass": qos_class(&self.pod),
         });
+        if let Some(message) = &self.evicted {
+            status["reason"] = serde_json::json!("Evicted");
+            status["message"] = serde_json::json!(message);
+        }
         if let Some(sandbox) = &self.sandbox {
             let ip = sandbox.network.ip.to_string();
             status["podIP"] = serde_json::json!(ip);

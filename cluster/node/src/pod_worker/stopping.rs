@@ -9,16 +9,20 @@ use kube::api::{DeleteParams, Preconditions};
 
 use super::PodWorker;
 use crate::container_stop::stop_container;
+use crate::containers::ExitInfo;
 use crate::events::EventType;
 use crate::sandbox::remove_sandbox;
 
 impl PodWorker {
     /// Stops every container (SIGTERM, SIGKILL after `grace`; see [`stop_container`]) and
-    /// removes the sandbox.
-    pub(super) async fn terminate(&mut self, grace: Duration) {
+    /// removes the sandbox. Returns how each running container ended, by slot index (`None`
+    /// when that could not be learned).
+    pub(super) async fn terminate(&mut self, grace: Duration) -> Vec<(usize, Option<ExitInfo>)> {
+        // Nothing of the pod is left to measure once the sandbox goes.
+        self.context.eviction.forget(&self.identity.uid);
         let runc = self.context.runc.clone();
         let mut stopping = Vec::new();
-        for slot in &mut self.slots {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
             slot.due = None;
             if let Some(probe) = slot.probe.take() {
                 probe.abort();
@@ -34,15 +38,15 @@ impl PodWorker {
                 "Killing",
                 format!("Stopping container {name}"),
             );
-            stopping.push(target);
+            stopping.push((index, target));
         }
-        let stops = stopping.iter().map(|target| {
+        let stops = stopping.iter().map(|(_, target)| {
             let runc = runc.clone();
             let target = target.clone();
             async move { stop_container(&runc, target, grace).await }
         });
-        futures::future::join_all(stops).await;
-        for target in &stopping {
+        let exits = futures::future::join_all(stops).await;
+        for (_, target) in &stopping {
             let _ = runc.delete(&target.runc_id).await;
         }
         self.context
@@ -59,6 +63,11 @@ impl PodWorker {
                 Err(error) => tracing::warn!("removing a pod sandbox panicked: {error}"),
             }
         }
+        stopping
+            .into_iter()
+            .map(|(index, _)| index)
+            .zip(exits)
+            .collect()
     }
 
     /// Deletes the pod with grace period 0: what finally removes it from the API once the node
