@@ -78,7 +78,12 @@ async fn a_container_over_its_memory_limit_is_oom_killed() {
     // Restarted per its restartPolicy, with the kubelet's back-off.
     let again = create_pod(
         &pods,
-        busybox("oom-again", "Always", "tail /dev/zero", limits),
+        busybox(
+            "oom-again",
+            "Always",
+            "tail /dev/zero",
+            json!({"limits": {"memory": "64Mi", "cpu": "500m"}}),
+        ),
     )
     .await;
     let restarted = wait_for(&pods, "oom-again", |pod| {
@@ -92,10 +97,11 @@ async fn a_container_over_its_memory_limit_is_oom_killed() {
         })
     })
     .await;
-    assert_eq!(
-        restarted.status.and_then(|s| s.phase).as_deref(),
-        Some("Running")
-    );
+    let status = restarted.status.unwrap_or_default();
+    assert_eq!(status.phase.as_deref(), Some("Running"));
+    // Requests default to the limits of cpu and memory: Guaranteed, also once the node has
+    // reported the pod.
+    assert_eq!(status.qos_class.as_deref(), Some("Guaranteed"));
     delete_and_wait(&cluster, &pods, &again).await;
     cluster.stop().await;
 }
