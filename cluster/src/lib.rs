@@ -21,6 +21,7 @@ use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_controllers::{ControllerConfig, ControllerManager};
 use k8s_labs_dns::{DnsConfig, DnsServer};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
+use k8s_labs_node::user_namespace::NodeUserNamespaces;
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::NodeConnections;
 use k8s_labs_proxy::ServiceProxy;
@@ -72,6 +73,8 @@ pub struct EmbeddedCluster {
     kubeconfig_yaml: String,
     network: Arc<NodeNetwork>,
     state_dir: PathBuf,
+    /// The node's user namespace (which owns the node network) and its pods' id ranges.
+    user_namespaces: Option<NodeUserNamespaces>,
     parts: Option<Parts>,
 }
 
@@ -96,18 +99,33 @@ impl EmbeddedCluster {
         k8s_labs_node::cleanup_leftovers(run_root)
             .context("removing what an earlier embedded cluster left behind")?;
         let (instance, state_dir) = k8s_labs_node::claim_instance(run_root)?;
-        let network = NodeNetwork::create(NodeNetworkConfig {
+        let image_dir = Path::new(k8s_labs_node::image_store::DEFAULT_IMAGE_DIR);
+        let user_namespaces = NodeUserNamespaces::create(&state_dir, image_dir);
+        let network_config = NodeNetworkConfig {
             instance,
             pod_cidr: config.pod_cidr.clone(),
             local_addresses: vec![config.dns_ip],
-        })
-        .context("creating the node network namespace")?;
+        };
+        let network = match &user_namespaces {
+            Some(namespaces) => NodeNetwork::create_with(network_config, &|path: &Path| {
+                namespaces.node.create_network_namespace(path)
+            }),
+            None => NodeNetwork::create(network_config),
+        };
+        let network = match network {
+            Ok(network) => network,
+            Err(error) => {
+                let _ = remove_state_dir(&state_dir);
+                return Err(error.context("creating the node network namespace"));
+            }
+        };
         let network = Arc::new(network);
         let mut cluster = EmbeddedCluster {
             kubeconfig: kube::config::Kubeconfig::default(),
             kubeconfig_yaml: String::new(),
             network,
             state_dir,
+            user_namespaces,
             parts: None,
         };
         match cluster.start_parts(&config).await {
@@ -187,6 +205,7 @@ impl EmbeddedCluster {
                 cluster_domain: CLUSTER_DOMAIN.to_string(),
                 kubelet_version: config.kubernetes_version.clone(),
                 image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                user_namespaces: self.user_namespaces.clone(),
             },
         )
         .await
@@ -268,17 +287,25 @@ impl EmbeddedCluster {
         if let Err(error) = network.destroy() {
             first_error.get_or_insert(error.context("removing the node network"));
         }
-        if let Err(error) = std::fs::remove_dir_all(&state_dir)
-            && error.kind() != std::io::ErrorKind::NotFound
-        {
-            first_error.get_or_insert(
-                anyhow::Error::new(error).context(format!("removing {}", state_dir.display())),
-            );
+        if let Err(error) = remove_state_dir(&state_dir) {
+            first_error.get_or_insert(error);
         }
         match first_error {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+}
+
+/// Removes the instance directory, unmounting what is mounted below it first (the pin of the
+/// node's user namespace).
+fn remove_state_dir(state_dir: &Path) -> Result<()> {
+    k8s_labs_node::mounts::unmount_under(state_dir)?;
+    match std::fs::remove_dir_all(state_dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(error).context(format!("removing {}", state_dir.display())))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -81,9 +81,23 @@ impl NodeNetwork {
     /// Creates the node namespace `k8s-labs-<instance>-node`: loopback up, the bridge with the
     /// gateway address, the local addresses, IP forwarding on. Undone on failure.
     pub fn create(config: NodeNetworkConfig) -> Result<NodeNetwork> {
+        NodeNetwork::create_with(config, &|path: &Path| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            netns::create(&name.context("a network namespace path without a name")?)
+        })
+    }
+
+    /// As [`NodeNetwork::create`], with the node namespace made by `make_namespace`, which
+    /// pins a new network namespace at the path it is given (under [`netns::NETNS_DIR`]): for
+    /// a namespace owned by the node's user namespace.
+    pub fn create_with(
+        config: NodeNetworkConfig,
+        make_namespace: &dyn Fn(&Path) -> Result<()>,
+    ) -> Result<NodeNetwork> {
         let cidr = Ipv4Cidr::parse(&config.pod_cidr)?;
         let netns_name = format!("k8s-labs-{}-node", config.instance);
-        netns::create(&netns_name)?;
+        std::fs::create_dir_all(netns::NETNS_DIR).context("creating /run/netns")?;
+        make_namespace(&netns::netns_path(&netns_name))?;
         let network = NodeNetwork {
             instance: config.instance.clone(),
             netns_path: netns::netns_path(&netns_name),

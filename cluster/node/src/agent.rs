@@ -32,7 +32,7 @@ use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
-use crate::user_namespace::{self, IdRanges};
+use crate::user_namespace::NodeUserNamespaces;
 use crate::watchdog::Watchdog;
 
 /// How the node agent is set up.
@@ -47,6 +47,10 @@ pub struct NodeConfig {
     pub cluster_domain: String,
     /// What the Node reports as `kubeletVersion` (`v1.33.0`).
     pub kubelet_version: String,
+    /// The node's user namespace (which owns `network`'s namespace) and its pods' id ranges;
+    /// `None` where the machine cannot give pods user namespaces (see
+    /// [`NodeUserNamespaces::create`]).
+    pub user_namespaces: Option<NodeUserNamespaces>,
     /// Where image root filesystems are built and kept across starts
     /// ([`crate::image_store::DEFAULT_IMAGE_DIR`] unless configured).
     pub image_dir: PathBuf,
@@ -73,19 +77,7 @@ impl NodeAgent {
             .map(|name| name.to_string_lossy().into_owned())
             .context("the node's state directory has no name")?;
         let cgroups = NodeCgroups::create(&config.state_dir, &instance)?;
-        let user_namespaces = match user_namespace::probe(
-            &config.image_dir,
-            &config.state_dir.join("userns-probe"),
-        ) {
-            Ok(()) => Some(Arc::new(IdRanges::default())),
-            Err(error) => {
-                tracing::warn!(
-                    "pods run without user namespaces (root in a container is root of this \
-                     machine): this kernel cannot give them one: {error:#}"
-                );
-                None
-            }
-        };
+        let user_namespaces = config.user_namespaces.clone();
         let watchdog = Watchdog::start(&runc_root)?;
         let catalog = Catalog::embedded()?;
         let facts = NodeFacts {

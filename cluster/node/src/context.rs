@@ -15,7 +15,7 @@ use crate::eviction::WatchedPods;
 use crate::image_store::ImageStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
-use crate::user_namespace::IdRanges;
+use crate::user_namespace::NodeUserNamespaces;
 
 pub struct NodeContext {
     pub client: kube::Client,
@@ -24,8 +24,9 @@ pub struct NodeContext {
     pub runc: Runc,
     /// The node's cgroup tree: pods' and containers' limits.
     pub cgroups: NodeCgroups,
-    /// Id ranges for pods' user namespaces; `None` where the kernel cannot give pods one.
-    pub user_namespaces: Option<Arc<IdRanges>>,
+    /// The node's user namespace and its pods' id ranges; `None` where the kernel cannot
+    /// give pods one.
+    pub user_namespaces: Option<NodeUserNamespaces>,
     pub catalog: Catalog,
     pub images: ImageStore,
     pub registry: ContainerRegistry,

@@ -186,6 +186,10 @@ impl PodWorker {
     pub async fn run(mut self) {
         if self.refresh() {
             self.conditions.set("PodScheduled", true, None);
+            // As the kubelet's first sync: the pod is Pending with its containers
+            // ContainerCreating before its volumes are mounted (which may wait, with a
+            // FailedMount event, for a claim to bind).
+            self.report_status().await;
             self.create_sandbox().await;
         }
         loop {

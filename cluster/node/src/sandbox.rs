@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use k8s_labs_net::{NodeNetwork, PodNetwork};
@@ -13,7 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 
 use crate::cgroups::{NodeCgroups, PodCgroup};
 use crate::claims::ClaimedVolumes;
-use crate::user_namespace::{IdRanges, PodUserNamespace};
+use crate::user_namespace::{NodeUserNamespaces, PodUserNamespace};
 
 /// Cluster-wide DNS settings the resolv.conf of every pod gets.
 #[derive(Debug, Clone)]
@@ -38,8 +37,8 @@ pub struct PodSandbox {
     pub read_only_volumes: BTreeSet<String>,
     /// The pod's cgroup, parent of its containers' cgroups.
     pub cgroup: PodCgroup,
-    /// The pod's user namespace; `None` for a `hostNetwork` pod, or where the kernel cannot
-    /// give pods one.
+    /// The pod's user namespace (the node's for a `hostNetwork` pod); `None` where the kernel
+    /// cannot give pods one.
     pub user_namespace: Option<PodUserNamespace>,
 }
 
@@ -117,8 +116,9 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
 pub struct SandboxHost<'a> {
     pub network: &'a NodeNetwork,
     pub cgroups: &'a NodeCgroups,
-    /// Id ranges for pods' user namespaces; `None` where the kernel cannot give pods one.
-    pub user_namespaces: Option<&'a Arc<IdRanges>>,
+    /// The node's user namespace and its pods' id ranges; `None` where the kernel cannot give
+    /// pods one.
+    pub user_namespaces: Option<&'a NodeUserNamespaces>,
     /// The node's root directory, where `hostPath` volumes live.
     pub node_root: &'a Path,
     pub pods_dir: &'a Path,
@@ -161,8 +161,7 @@ pub fn create_sandbox(
 }
 
 /// The pod's user and network namespaces. A `hostNetwork` pod joins the node's network
-/// namespace and, as Kubernetes requires of such a pod (`hostUsers: true`), the machine's
-/// user namespace.
+/// namespace and the node's user namespace, which owns it.
 fn make_namespaces(
     sandbox: &mut PodSandbox,
     host: &SandboxHost<'_>,
@@ -170,14 +169,18 @@ fn make_namespaces(
     pod: &Pod,
 ) -> Result<()> {
     let host_network = pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true);
-    if host_network {
-        return Ok(());
-    }
-    let Some(ranges) = host.user_namespaces else {
-        sandbox.network = host.network.create_pod_network(&identity.uid)?;
+    let Some(namespaces) = host.user_namespaces else {
+        if !host_network {
+            sandbox.network = host.network.create_pod_network(&identity.uid)?;
+        }
         return Ok(());
     };
-    let user_namespace = PodUserNamespace::create(ranges, &sandbox.dir.join("ns/user"))?;
+    if host_network {
+        sandbox.user_namespace = Some(namespaces.node.clone());
+        return Ok(());
+    }
+    let user_namespace =
+        PodUserNamespace::create(&namespaces.ranges, &sandbox.dir.join("ns/user"))?;
     sandbox.user_namespace = Some(user_namespace.clone());
     sandbox.network = host
         .network

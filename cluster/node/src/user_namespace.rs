@@ -64,6 +64,8 @@ pub struct PodUserNamespace {
     /// The machine's id that uid and gid 0 inside are.
     pub host_id: u32,
     ranges: Arc<IdRanges>,
+    /// The node's own, which `hostNetwork` pods share: never given back by a pod.
+    shared: bool,
 }
 
 impl PartialEq for PodUserNamespace {
@@ -87,6 +89,7 @@ impl PodUserNamespace {
                 path: path.to_path_buf(),
                 host_id,
                 ranges: ranges.clone(),
+                shared: false,
             }),
             Err(error) => {
                 ranges.release(host_id);
@@ -115,10 +118,48 @@ impl PodUserNamespace {
         }
     }
 
-    /// Gives the id range back. Call once the pod's containers are gone and the pin is
-    /// unmounted.
+    /// Gives the id range back (not the node's own). Call once the pod's containers are gone
+    /// and the pin is unmounted.
     pub fn release(&self) {
-        self.ranges.release(self.host_id);
+        if !self.shared {
+            self.ranges.release(self.host_id);
+        }
+    }
+}
+
+/// The user namespaces of a node: its own, which owns the node's network namespace and which
+/// `hostNetwork` pods join (as a kind node's container is in a user namespace of its own when
+/// it runs rootless), and the id ranges of its pods' namespaces.
+#[derive(Debug, Clone)]
+pub struct NodeUserNamespaces {
+    pub node: PodUserNamespace,
+    pub ranges: Arc<IdRanges>,
+}
+
+/// Where in the instance directory the node's user namespace is pinned.
+pub const NODE_USER_NAMESPACE: &str = "node-userns";
+
+impl NodeUserNamespaces {
+    /// Makes the node's user namespace, pinned in `state_dir`, if this machine can run pods in
+    /// user namespaces ([`probe`]); where it cannot, says why once and returns `None`: pods
+    /// then run in the machine's user namespace.
+    pub fn create(state_dir: &Path, image_dir: &Path) -> Option<NodeUserNamespaces> {
+        let made = probe(image_dir, &state_dir.join("userns-probe")).and_then(|()| {
+            let ranges = Arc::new(IdRanges::default());
+            let mut node = PodUserNamespace::create(&ranges, &state_dir.join(NODE_USER_NAMESPACE))?;
+            node.shared = true;
+            Ok(NodeUserNamespaces { node, ranges })
+        });
+        match made {
+            Ok(namespaces) => Some(namespaces),
+            Err(error) => {
+                tracing::warn!(
+                    "pods run without user namespaces (root in a container is root of this \
+                     machine): this kernel cannot give them one: {error:#}"
+                );
+                None
+            }
+        }
     }
 }
 

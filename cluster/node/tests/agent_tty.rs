@@ -8,6 +8,7 @@ use bytes::Bytes;
 use common::{
     Cluster, create_pod, delete_and_wait, first_container, request, running_and_ready, wait_for,
 };
+use futures::AsyncReadExt as _;
 use k8s_labs_node_api::{ExitStatus, TerminalSize};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
@@ -58,6 +59,30 @@ async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
     )
     .await;
     wait_for(&pods, "dns-test", running_and_ready).await;
+    // The shell puts its terminal in raw mode before its first prompt. A line typed before
+    // that is echoed by the terminal, then again by the shell's line editor, which redraws
+    // it: wait for the prompt in the log.
+    let log = pods
+        .log_stream(
+            "dns-test",
+            &LogParams {
+                follow: true,
+                ..LogParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut log = std::pin::pin!(log);
+    let mut logged = Vec::new();
+    while !String::from_utf8_lossy(&logged).contains("/ # ") {
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(20), log.read(&mut chunk))
+            .await
+            .expect("the first prompt within 20 s")
+            .unwrap();
+        assert_ne!(read, 0, "the log ended before the prompt: {logged:?}");
+        logged.extend_from_slice(&chunk[..read]);
+    }
     let connection = cluster.nodes.get(common::NODE).unwrap();
 
     let mut attach = request("dns-test", &[]);
@@ -77,6 +102,10 @@ async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
         .await
         .unwrap();
     let mut seen = String::new();
+    // The shell's line editor redraws its line when the size changes (SIGWINCH): typing
+    // before that redraw would be redrawn part way through.
+    read_until(&mut stdout, &mut seen, "\x1b[J").await;
+    let typed_from = seen.len();
     // The shell is on a terminal of the size the client set (runc relays the size to the
     // container's own terminal on SIGWINCH; `stty size` asks that terminal).
     stdin
@@ -85,7 +114,7 @@ async fn a_tty_container_runs_its_shell_on_a_terminal_that_attach_drives() {
         .unwrap();
     // Up to the next prompt and busybox's cursor position query after it: the shell is
     // waiting for input again (a hangup while it writes would make it exit 2, not 0).
-    read_until(&mut stdout, &mut seen, "33 101\r\n/ # \x1b[6n").await;
+    read_until_from(&mut stdout, &mut seen, typed_from, "33 101\r\n/ # \x1b[6n").await;
     assert!(as_shown(&seen).contains("/dev/pts/0\r\n"), "{seen:?}");
 
     // The client leaves: with stdinOnce its stdin closes; the shell reads end of file and

@@ -19,7 +19,7 @@ use k8s_labs_node::runtime::{Runc, StartError};
 use k8s_labs_node::sandbox::{
     DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
 };
-use k8s_labs_node::user_namespace::IdRanges;
+use k8s_labs_node::user_namespace::{NODE_USER_NAMESPACE, NodeUserNamespaces};
 use k8s_openapi::api::core::v1::Pod;
 
 const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
@@ -29,7 +29,7 @@ struct Node {
     state_dir: PathBuf,
     runc: Runc,
     cgroups: NodeCgroups,
-    user_namespaces: Arc<IdRanges>,
+    user_namespaces: NodeUserNamespaces,
     catalog: Catalog,
     images: ImageStore,
     registry: ContainerRegistry,
@@ -50,17 +50,22 @@ impl Node {
         let (instance, state_dir) =
             k8s_labs_node::claim_instance(Path::new(TEST_RUN_ROOT)).unwrap();
         let cgroups = NodeCgroups::create(&state_dir, &instance).unwrap();
-        let network = NodeNetwork::create(NodeNetworkConfig {
-            instance,
-            pod_cidr: "10.244.0.0/16".into(),
-            local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
-        })
+        let user_namespaces =
+            NodeUserNamespaces::create(&state_dir, Path::new(DEFAULT_IMAGE_DIR)).unwrap();
+        let network = NodeNetwork::create_with(
+            NodeNetworkConfig {
+                instance,
+                pod_cidr: "10.244.0.0/16".into(),
+                local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
+            },
+            &|path: &Path| user_namespaces.node.create_network_namespace(path),
+        )
         .unwrap();
         Node {
             network: Arc::new(network),
             runc: Runc::new(state_dir.join("runc")),
             cgroups,
-            user_namespaces: Arc::default(),
+            user_namespaces,
             images: ImageStore::new(PathBuf::from(DEFAULT_IMAGE_DIR)),
             catalog: Catalog::embedded().unwrap(),
             registry: ContainerRegistry::default(),
@@ -124,10 +129,14 @@ impl Node {
     /// under the state directory, no pod network namespace.
     fn assert_nothing_left(&self) {
         assert_eq!(self.runc.list_blocking().unwrap(), Vec::<String>::new());
-        assert_eq!(
-            k8s_labs_node::mounts::mounts_under(&self.state_dir).unwrap(),
-            Vec::<PathBuf>::new()
-        );
+        // The node's user namespace stays pinned as long as the node (its network) is there.
+        let node_userns = self.state_dir.join(NODE_USER_NAMESPACE);
+        let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
+            .unwrap()
+            .into_iter()
+            .filter(|path| *path != node_userns)
+            .collect();
+        assert_eq!(mounts, Vec::<PathBuf>::new());
         let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
         let pod_namespaces: Vec<String> = k8s_labs_net::netns::list()
             .unwrap()
@@ -140,6 +149,7 @@ impl Node {
     fn finish(self) {
         self.assert_nothing_left();
         self.network.destroy().unwrap();
+        k8s_labs_node::mounts::unmount_under(&self.state_dir).unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
     }
 }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
+use k8s_labs_node::user_namespace::{NODE_USER_NAMESPACE, NodeUserNamespaces};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::{ExecRequest, NodeConnections};
 use k8s_openapi::api::core::v1::{ContainerStateWaiting, ContainerStatus, Event, Pod};
@@ -62,14 +63,26 @@ impl Cluster {
         let client = Client::try_from(config).unwrap();
         let (instance, state_dir) =
             k8s_labs_node::claim_instance(Path::new(TEST_RUN_ROOT)).unwrap();
-        let network = Arc::new(
-            NodeNetwork::create(NodeNetworkConfig {
-                instance,
-                pod_cidr: "10.244.0.0/16".into(),
-                local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
+        let user_namespaces = NodeUserNamespaces::create(
+            &state_dir,
+            Path::new(k8s_labs_node::image_store::DEFAULT_IMAGE_DIR),
+        );
+        assert!(
+            user_namespaces.is_some(),
+            "this machine runs pods in user namespaces"
+        );
+        let network_config = NodeNetworkConfig {
+            instance,
+            pod_cidr: "10.244.0.0/16".into(),
+            local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
+        };
+        let network = Arc::new(match &user_namespaces {
+            Some(namespaces) => NodeNetwork::create_with(network_config, &|path: &Path| {
+                namespaces.node.create_network_namespace(path)
             })
             .unwrap(),
-        );
+            None => NodeNetwork::create(network_config).unwrap(),
+        });
         let node = NodeAgent::start(
             client.clone(),
             NodeConfig {
@@ -80,6 +93,7 @@ impl Cluster {
                 cluster_domain: "cluster.local".into(),
                 kubelet_version: "v1.33.0".into(),
                 image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                user_namespaces,
             },
         )
         .await
@@ -100,6 +114,7 @@ impl Cluster {
         self.node.clone().shutdown().await.unwrap();
         self.assert_node_clean();
         self.network.destroy().unwrap();
+        k8s_labs_node::mounts::unmount_under(&self.state_dir).unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
         self.server.shutdown().await;
     }
@@ -264,10 +279,15 @@ impl Cluster {
     /// which would remove those itself).
     pub fn assert_node_clean(&self) {
         assert_eq!(runc_list(&self.state_dir), Vec::<String>::new());
-        assert_eq!(
-            k8s_labs_node::mounts::mounts_under(&self.state_dir).unwrap(),
-            Vec::<PathBuf>::new()
-        );
+        // The node's user namespace is the cluster's (it owns the node network), pinned until
+        // the instance directory goes.
+        let node_userns = self.state_dir.join(NODE_USER_NAMESPACE);
+        let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
+            .unwrap()
+            .into_iter()
+            .filter(|path| *path != node_userns)
+            .collect();
+        assert_eq!(mounts, Vec::<PathBuf>::new());
         let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
         let left: Vec<String> = k8s_labs_net::netns::list()
             .unwrap()
