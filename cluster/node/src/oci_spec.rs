@@ -1,14 +1,27 @@
 //! The OCI runtime spec (`config.json`) of a container, as containerd's CRI plugin would write
 //! it for a pod container: its own pid/ipc/uts/mount namespaces, the pod's network namespace by
 //! path, the container-runtime default capabilities, the usual pseudo-filesystems and the
-//! pod's bind mounts.
+//! pod's bind mounts. Built as oci-spec's typed [`Spec`], every section set explicitly: its
+//! builders start from `Default` impls that describe a different container (a shell with an
+//! rlimit, default masked paths, inheritable and ambient capabilities), and runc applies
+//! whatever it finds.
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use ::oci_spec::runtime::{
+    Capabilities, Capability, Linux, LinuxBuilder, LinuxCapabilities, LinuxCapabilitiesBuilder,
+    LinuxDeviceCgroupBuilder, LinuxIdMapping, LinuxIdMappingBuilder, LinuxNamespace,
+    LinuxNamespaceBuilder, LinuxNamespaceType, LinuxResourcesBuilder, LinuxSeccomp,
+    LinuxSeccompAction, LinuxSeccompBuilder, LinuxSyscallBuilder, Mount, MountBuilder, Process,
+    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+};
+use anyhow::{Context, Result};
 
 use crate::security_context::{ProcessSecurity, Seccomp};
 use crate::user_namespace::IdMapping;
+
+/// The runtime spec version written, the one runc 1.1 implements.
+const OCI_VERSION: &str = "1.0.2";
 
 /// The default capability set of containerd and Docker. runc's own default is smaller, and
 /// with it nginx dies at once (`chown("/var/lib/nginx/body") … Operation not permitted`).
@@ -32,8 +45,11 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
 /// A bind mount into the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindMount {
+    /// The file or directory on the node.
     pub source: PathBuf,
+    /// Where it appears in the container.
     pub destination: String,
+    /// Mounted `ro` rather than `rw`.
     pub read_only: bool,
 }
 
@@ -46,15 +62,21 @@ pub struct ContainerSpec {
     /// The pod's user namespace (pinned at the path) and its id map; the machine's when
     /// `None`.
     pub user_namespace: Option<(PathBuf, IdMapping)>,
+    /// The command and its arguments (`process.args`).
     pub args: Vec<String>,
     /// `NAME=value` entries.
     pub env: Vec<String>,
+    /// `process.cwd`, inside the container.
     pub working_dir: String,
+    /// The hostname in the container's own UTS namespace.
     pub hostname: String,
+    /// The pod's network namespace, which the container joins.
     pub netns_path: PathBuf,
+    /// Bind mounts after the pseudo-filesystems, in this order.
     pub mounts: Vec<BindMount>,
     /// `size=` of the container's `/tmp` tmpfs, in bytes.
     pub tmp_size_bytes: u64,
+    /// Whether runc gives the process a pseudo-terminal (`tty: true`).
     pub terminal: bool,
     /// User, groups, capabilities and the rest of the security context.
     pub security: ProcessSecurity,
@@ -113,163 +135,311 @@ const SECCOMP_DENIED: &[&str] = &[
     "ustat",
 ];
 
-/// The `linux.seccomp` section of the runtime default profile.
-fn runtime_default_seccomp() -> Value {
-    json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": SECCOMP_DENIED, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
-    })
+/// Kernel files a container must not read (containerd's defaults), unless privileged.
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+
+/// Kernel files a container may read but not write (containerd's defaults), unless privileged.
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The errno of a denied system call: EPERM, as Docker's and containerd's profiles return.
+const SECCOMP_ERRNO: u32 = 1;
+
+/// Builds the runtime spec for a bundle whose root filesystem is `rootfs`; the caller writes
+/// it as the bundle's `config.json`.
+pub fn runtime_spec(spec: &ContainerSpec, rootfs: &Path) -> Result<Spec> {
+    let root = RootBuilder::default()
+        .path(rootfs)
+        .readonly(spec.security.read_only_root)
+        .build()?;
+    let mut config = SpecBuilder::default()
+        .version(OCI_VERSION)
+        .process(process(spec)?)
+        .root(root)
+        .hostname(spec.hostname.clone())
+        .mounts(mounts(spec)?)
+        .linux(linux(spec)?)
+        .build()
+        .context("building the OCI runtime spec")?;
+    // The builder starts from `Spec::default()`, which adds empty annotations; clear every
+    // section this container does not have, so a newer oci-spec's defaults cannot leak in.
+    config
+        .set_domainname(None)
+        .set_hooks(None)
+        .set_annotations(None)
+        .set_solaris(None)
+        .set_windows(None)
+        .set_vm(None)
+        .set_zos(None);
+    Ok(config)
 }
 
-/// Builds `config.json` for a bundle whose root filesystem is `rootfs`.
-pub fn config_json(spec: &ContainerSpec, rootfs: &Path) -> Value {
+/// The `process` section: what runs, as whom, with which capabilities.
+fn process(spec: &ContainerSpec) -> Result<Process> {
     let security = &spec.security;
-    let capabilities = &security.capabilities;
+    let user = UserBuilder::default()
+        .uid(security.uid)
+        .gid(security.gid)
+        .additional_gids(security.additional_gids.clone())
+        .build()?;
+    let mut process = ProcessBuilder::default()
+        .terminal(spec.terminal)
+        .user(user)
+        .args(spec.args.clone())
+        .env(spec.env.clone())
+        .cwd(&spec.working_dir)
+        .capabilities(capabilities(&security.capabilities)?)
+        .no_new_privileges(security.no_new_privileges)
+        .build()?;
+    // `Process::default()` is the builder's base: its RLIMIT_NOFILE of 1024 would lower the
+    // limit the container inherits from the node, and AppArmor/SELinux labels or a scheduler
+    // would be applied by runc; none of them is ours.
+    process
+        .set_console_size(None)
+        .set_command_line(None)
+        .set_rlimits(None)
+        .set_apparmor_profile(None)
+        .set_oom_score_adj(None)
+        .set_selinux_label(None)
+        .set_io_priority(None)
+        .set_scheduler(None)
+        .set_exec_cpu_affinity(None);
+    Ok(process)
+}
+
+/// The bounding, effective and permitted sets, each `names`; no inheritable or ambient set.
+fn capabilities(names: &[String]) -> Result<LinuxCapabilities> {
+    let set: Capabilities = names.iter().filter_map(|name| capability(name)).collect();
+    let mut capabilities = LinuxCapabilitiesBuilder::default()
+        .bounding(set.clone())
+        .effective(set.clone())
+        .permitted(set)
+        .build()?;
+    // `LinuxCapabilities::default()` is the builder's base and grants AUDIT_WRITE, KILL and
+    // NET_BIND_SERVICE as inheritable and ambient: ambient ones survive exec for a non-root
+    // user, who must get none (as with containerd).
+    capabilities.set_inheritable(None).set_ambient(None);
+    Ok(capabilities)
+}
+
+/// The capability named `name` (`CAP_` prefixed), or `None` for a name oci-spec does not
+/// know. Such a name (a typo in `capabilities.add`, or one newer than this node) is left out
+/// with a warning: runc 1.1 ignores unknown capabilities with a warning too, so the container
+/// is the one it would have been with the name written.
+fn capability(name: &str) -> Option<Capability> {
+    let bare = name.strip_prefix("CAP_").unwrap_or(name);
+    match bare.parse() {
+        Ok(capability) => Some(capability),
+        Err(_) => {
+            tracing::warn!(capability = name, "unknown capability: not granted");
+            None
+        }
+    }
+}
+
+/// The pseudo-filesystems every container gets, then the pod's bind mounts, in that order.
+fn mounts(spec: &ContainerSpec) -> Result<Vec<Mount>> {
     // A privileged container may write /sys (still in its own mount namespace).
-    let sys_access = if security.privileged { "rw" } else { "ro" };
-    let mut mounts = vec![
-        json!({"destination": "/proc", "type": "proc", "source": "proc",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
-        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-               "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-               "options": ["nosuid", "noexec", "nodev", sys_access]}),
-        json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "nodev", "mode=755"]}),
-        json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-               "options": ["nosuid", "nodev", "mode=1777", format!("size={}", spec.tmp_size_bytes)]}),
-    ];
-    for mount in &spec.mounts {
-        let access = if mount.read_only { "ro" } else { "rw" };
-        mounts.push(json!({
-            "destination": mount.destination,
-            "type": "bind",
-            "source": mount.source,
-            "options": ["rbind", "rprivate", access],
-        }));
-    }
-    let mut config = json!({
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": spec.terminal,
-            "user": {
-                "uid": security.uid,
-                "gid": security.gid,
-                "additionalGids": security.additional_gids,
-            },
-            "args": spec.args,
-            "env": spec.env,
-            "cwd": spec.working_dir,
-            "capabilities": {
-                "bounding": capabilities,
-                "effective": capabilities,
-                "permitted": capabilities,
-            },
-            "noNewPrivileges": security.no_new_privileges,
-        },
-        "root": {"path": rootfs, "readonly": security.read_only_root},
-        "hostname": spec.hostname,
-        "mounts": mounts,
-        "linux": {
-            "namespaces": [
-                {"type": "pid"},
-                {"type": "ipc"},
-                {"type": "uts"},
-                {"type": "mount"},
-                {"type": "network", "path": spec.netns_path},
+    let sys_access = if spec.security.privileged { "rw" } else { "ro" };
+    let tmp_size = format!("size={}", spec.tmp_size_bytes);
+    let pseudo: [(&str, &str, &str, &[&str]); 8] = [
+        ("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
+        (
+            "/dev",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+        ),
+        (
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            &[
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5",
             ],
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-        },
-    });
-    if !security.privileged {
-        config["linux"]["maskedPaths"] = json!([
-            "/proc/acpi",
-            "/proc/asound",
-            "/proc/kcore",
-            "/proc/keys",
-            "/proc/latency_stats",
-            "/proc/timer_list",
-            "/proc/timer_stats",
-            "/proc/sched_debug",
-            "/proc/scsi",
-            "/sys/firmware",
-        ]);
-        config["linux"]["readonlyPaths"] = json!([
-            "/proc/bus",
-            "/proc/fs",
-            "/proc/irq",
-            "/proc/sys",
-            "/proc/sysrq-trigger",
-        ]);
+        ),
+        (
+            "/dev/shm",
+            "tmpfs",
+            "shm",
+            &["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        ),
+        (
+            "/dev/mqueue",
+            "mqueue",
+            "mqueue",
+            &["nosuid", "noexec", "nodev"],
+        ),
+        (
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", sys_access],
+        ),
+        ("/run", "tmpfs", "tmpfs", &["nosuid", "nodev", "mode=755"]),
+        (
+            "/tmp",
+            "tmpfs",
+            "tmpfs",
+            &["nosuid", "nodev", "mode=1777", &tmp_size],
+        ),
+    ];
+    let mut mounts = Vec::with_capacity(pseudo.len() + spec.mounts.len());
+    for (destination, typ, source, options) in pseudo {
+        mounts.push(mount(destination, typ, source, options)?);
     }
-    if let Some(path) = &spec.cgroups_path {
-        config["linux"]["cgroupsPath"] = json!(path);
+    for bind in &spec.mounts {
+        let access = if bind.read_only { "ro" } else { "rw" };
+        let options = ["rbind", "rprivate", access];
+        mounts.push(mount(&bind.destination, "bind", &bind.source, &options)?);
     }
-    if let Some((path, mapping)) = &spec.user_namespace {
+    Ok(mounts)
+}
+
+/// One mount: `source` of type `typ` at `destination` with `options`.
+fn mount(
+    destination: impl Into<PathBuf>,
+    typ: &str,
+    source: impl Into<PathBuf>,
+    options: &[&str],
+) -> Result<Mount> {
+    Ok(MountBuilder::default()
+        .destination(destination)
+        .typ(typ)
+        .source(source)
+        .options(strings(options))
+        .build()?)
+}
+
+/// The `linux` section: namespaces, id maps, the cgroup, device rules, masked paths, seccomp.
+fn linux(spec: &ContainerSpec) -> Result<Linux> {
+    let security = &spec.security;
+    // Deny every device; runc then allows its default ones (null, zero, tty, …).
+    let deny_all = LinuxDeviceCgroupBuilder::default()
+        .allow(false)
+        .access("rwm")
+        .build()?;
+    let resources = LinuxResourcesBuilder::default()
+        .devices(vec![deny_all])
+        .build()?;
+    let mut linux = LinuxBuilder::default()
+        .namespaces(namespaces(spec)?)
+        .resources(resources)
+        .build()?;
+    let id_map = match &spec.user_namespace {
+        Some((_, mapping)) => Some(vec![id_mapping(mapping)?]),
+        None => None,
+    };
+    let (masked, readonly) = if security.privileged {
+        (None, None)
+    } else {
+        (Some(strings(MASKED_PATHS)), Some(strings(READONLY_PATHS)))
+    };
+    let seccomp = match security.seccomp {
+        Seccomp::RuntimeDefault => Some(runtime_default_seccomp()?),
+        Seccomp::Unconfined => None,
+    };
+    // Every other field is set too: `Linux::default()` is the builder's base and brings its
+    // own masked and read-only paths, which a privileged container must not get.
+    linux
+        .set_uid_mappings(id_map.clone())
+        .set_gid_mappings(id_map)
+        .set_cgroups_path(spec.cgroups_path.as_ref().map(PathBuf::from))
+        .set_masked_paths(masked)
+        .set_readonly_paths(readonly)
+        .set_seccomp(seccomp)
+        .set_net_devices(None)
+        .set_sysctl(None)
+        .set_devices(None)
+        .set_rootfs_propagation(None)
+        .set_mount_label(None)
+        .set_intel_rdt(None)
+        .set_memory_policy(None)
+        .set_personality(None)
+        .set_time_offsets(None);
+    Ok(linux)
+}
+
+/// The container's namespaces: new pid, ipc, uts and mount namespaces, the pod's network
+/// namespace by path, and first the pod's user namespace by path when it has one.
+fn namespaces(spec: &ContainerSpec) -> Result<Vec<LinuxNamespace>> {
+    let mut namespaces = Vec::with_capacity(6);
+    if let Some((path, _)) = &spec.user_namespace {
         // runc joins a user namespace first and the others from inside it (the pod's network
         // namespace is owned by it); it reads the maps to know who root is.
-        if let Some(namespaces) = config["linux"]["namespaces"].as_array_mut() {
-            namespaces.insert(0, json!({"type": "user", "path": path}));
-        }
-        let map = json!([{"containerID": mapping.container_id, "hostID": mapping.host_id,
-                          "size": mapping.size}]);
-        config["linux"]["uidMappings"] = map.clone();
-        config["linux"]["gidMappings"] = map;
+        namespaces.push(namespace(LinuxNamespaceType::User, Some(path))?);
     }
-    if security.seccomp == Seccomp::RuntimeDefault {
-        config["linux"]["seccomp"] = runtime_default_seccomp();
+    for typ in [
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Mount,
+    ] {
+        namespaces.push(namespace(typ, None)?);
     }
-    config
+    namespaces.push(namespace(
+        LinuxNamespaceType::Network,
+        Some(&spec.netns_path),
+    )?);
+    Ok(namespaces)
+}
+
+/// A namespace of type `typ`: joined at `path`, or new without one.
+fn namespace(typ: LinuxNamespaceType, path: Option<&Path>) -> Result<LinuxNamespace> {
+    let builder = LinuxNamespaceBuilder::default().typ(typ);
+    let builder = match path {
+        Some(path) => builder.path(path),
+        None => builder,
+    };
+    Ok(builder.build()?)
+}
+
+/// The uid (and gid) map of the pod's user namespace.
+fn id_mapping(mapping: &IdMapping) -> Result<LinuxIdMapping> {
+    Ok(LinuxIdMappingBuilder::default()
+        .container_id(mapping.container_id)
+        .host_id(mapping.host_id)
+        .size(mapping.size)
+        .build()?)
+}
+
+/// The `linux.seccomp` section of the runtime default profile.
+fn runtime_default_seccomp() -> Result<LinuxSeccomp> {
+    let denied = LinuxSyscallBuilder::default()
+        .names(strings(SECCOMP_DENIED))
+        .action(LinuxSeccompAction::ScmpActErrno)
+        .errno_ret(SECCOMP_ERRNO)
+        .build()?;
+    Ok(LinuxSeccompBuilder::default()
+        .default_action(LinuxSeccompAction::ScmpActAllow)
+        .syscalls(vec![denied])
+        .build()?)
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|item| item.to_string()).collect()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn joins_the_pod_network_and_grants_the_runtime_default_capabilities() {
-        let spec = ContainerSpec {
-            cgroups_path: None,
-            user_namespace: None,
-            args: vec!["nginx".into(), "-g".into(), "daemon off;".into()],
-            env: vec!["PATH=/usr/bin".into()],
-            working_dir: "/".into(),
-            hostname: "web-0".into(),
-            netns_path: PathBuf::from("/run/netns/k8s-labs-x-pod-1"),
-            mounts: vec![BindMount {
-                source: PathBuf::from("/run/k8s-labs/x/hosts"),
-                destination: "/etc/hosts".into(),
-                read_only: false,
-            }],
-            tmp_size_bytes: 64 << 20,
-            terminal: false,
-            security: ProcessSecurity::default(),
-        };
-        let config = config_json(&spec, Path::new("/b/rootfs"));
-        assert_eq!(config["hostname"], "web-0");
-        assert_eq!(
-            config["linux"]["namespaces"][4],
-            json!({"type": "network", "path": "/run/netns/k8s-labs-x-pod-1"})
-        );
-        let effective = config["process"]["capabilities"]["effective"]
-            .as_array()
-            .unwrap();
-        assert!(effective.contains(&json!("CAP_CHOWN")));
-        assert_eq!(effective.len(), 14);
-        let last_mount = config["mounts"].as_array().unwrap().last().unwrap().clone();
-        assert_eq!(last_mount["destination"], "/etc/hosts");
-        assert_eq!(last_mount["type"], "bind");
-        let tmp = config["mounts"][7].clone();
-        assert_eq!(tmp["destination"], "/tmp");
-        assert_eq!(tmp["options"][3], "size=67108864");
-        assert_eq!(config["process"]["user"]["uid"], 0);
-        assert!(config["linux"].get("seccomp").is_none());
-        assert_eq!(config["linux"]["maskedPaths"][0], "/proc/acpi");
-    }
-}
+mod tests;

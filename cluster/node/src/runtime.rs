@@ -19,7 +19,7 @@ use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
 
-use crate::oci_spec::{ContainerSpec, config_json};
+use crate::oci_spec::{ContainerSpec, runtime_spec};
 use crate::user_namespace::PodUserNamespace;
 
 /// The runc binary and its state directory (`--root`), one per cluster instance so that
@@ -125,7 +125,7 @@ impl Runc {
             None => mount_root(dir, image_root, None).map(|()| spec.clone()),
         };
         let written = made.and_then(|spec| {
-            let config = config_json(&spec, &bundle.rootfs);
+            let config = runtime_spec(&spec, &bundle.rootfs)?;
             let bytes = serde_json::to_vec_pretty(&config)?;
             std::fs::write(dir.join("config.json"), bytes).context("writing config.json")
         });
