@@ -108,7 +108,7 @@ impl EmbeddedCluster {
         };
         let network = match &user_namespaces {
             Some(namespaces) => NodeNetwork::create_with(network_config, &|path: &Path| {
-                namespaces.node.create_network_namespace(path)
+                namespaces.node.bind_network_namespace(path)
             }),
             None => NodeNetwork::create(network_config),
         };

@@ -303,36 +303,27 @@ impl NodeNetwork {
         netns::delete(pod_ns)?;
         std::fs::create_dir_all(netns::NETNS_DIR).context("creating /run/netns")?;
         make_namespace(&pod.netns_path)?;
-        netns::ip(&[
-            "-n",
+        netns::ip_batch(
             node,
-            "link",
-            "add",
-            &pod.host_veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            pod_ns,
-        ])?;
-        netns::ip(&[
-            "-n",
-            node,
-            "link",
-            "set",
-            &pod.host_veth,
-            "master",
-            BRIDGE,
-            "up",
-        ])?;
+            &[
+                format!(
+                    "link add {} type veth peer name eth0 netns {pod_ns}",
+                    pod.host_veth
+                ),
+                format!("link set {} master {BRIDGE} up", pod.host_veth),
+            ],
+        )?;
         let address = format!("{}/{}", pod.ip, self.cidr.prefix_len);
-        let gateway = self.cidr.gateway().to_string();
-        netns::ip(&["-n", pod_ns, "link", "set", "lo", "up"])?;
-        netns::ip(&["-n", pod_ns, "addr", "add", &address, "dev", "eth0"])?;
-        netns::ip(&["-n", pod_ns, "link", "set", "eth0", "up"])?;
-        netns::ip(&["-n", pod_ns, "route", "add", "default", "via", &gateway])?;
+        let gateway = self.cidr.gateway();
+        netns::ip_batch(
+            pod_ns,
+            &[
+                "link set lo up".to_string(),
+                format!("addr add {address} dev eth0"),
+                "link set eth0 up".to_string(),
+                format!("route add default via {gateway}"),
+            ],
+        )?;
         Ok(())
     }
 

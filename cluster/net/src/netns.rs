@@ -36,6 +36,34 @@ pub fn ip(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// Runs `ip -n <namespace> -batch -` with `commands` (one `ip` command each, without `ip`):
+/// one process for several changes to a namespace. Fails with ip's stderr, which names the
+/// failing line.
+pub fn ip_batch(namespace: &str, commands: &[String]) -> Result<()> {
+    use std::io::Write as _;
+    let mut child = Command::new("ip")
+        .args(["-n", namespace, "-batch", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running ip -batch")?;
+    let script = commands.join("\n") + "\n";
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(script.as_bytes())
+            .context("writing to ip -batch")?;
+    }
+    let output = child.wait_with_output().context("waiting for ip -batch")?;
+    if !output.status.success() {
+        bail!(
+            "ip -n {namespace} -batch failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// Creates a named network namespace (`ip netns add`).
 pub fn create(name: &str) -> Result<()> {
     ip(&["netns", "add", name])

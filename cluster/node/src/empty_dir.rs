@@ -86,7 +86,7 @@ pub fn set_up(pod: &Pod, source: &EmptyDirVolumeSource, path: &Path) -> Result<(
     let medium = Medium::of(source)?;
     std::fs::create_dir_all(path).with_context(|| format!("creating {}", path.display()))?;
     if medium == Medium::Disk {
-        return Ok(());
+        return world_writable(path);
     }
     let size = memory_size(pod, source, crate::node_object::memory_total_bytes());
     let options = size.map(|bytes| format!("size={bytes}"));
@@ -99,7 +99,16 @@ pub fn set_up(pod: &Pod, source: &EmptyDirVolumeSource, path: &Path) -> Result<(
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         options.as_deref(),
     )
-    .with_context(|| format!("mounting a tmpfs at {}", path.display()))
+    .with_context(|| format!("mounting a tmpfs at {}", path.display()))?;
+    world_writable(path)
+}
+
+/// An emptyDir is writable by every user of the pod (mode 0777, as the kubelet's `setupDir`
+/// leaves it), so that a container running as a non-root user can use it.
+fn world_writable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+        .with_context(|| format!("making {} writable", path.display()))
 }
 
 #[cfg(test)]

@@ -102,8 +102,8 @@ impl Runc {
     }
 
     /// Creates a bundle in `dir`: the overlay root filesystem on `image_root` and
-    /// `config.json`. In a pod's user namespace, the image and every bind mount's source are
-    /// mounted idmapped (see [`crate::idmap`]), so they keep their owners inside.
+    /// `config.json`. In a pod's user namespace, the image is mounted idmapped (see
+    /// [`crate::idmap`]), so that its files keep their owners inside.
     pub fn create_bundle(
         &self,
         dir: &Path,
@@ -116,16 +116,12 @@ impl Runc {
             rootfs: dir.join("rootfs"),
         };
         let made = match user_namespace {
-            Some(userns) => {
-                idmapped_mounts(dir, image_root, spec, userns).and_then(|(lower, spec)| {
-                    mount_root(dir, &lower, Some(userns.host_id))?;
-                    Ok(spec)
-                })
-            }
-            None => mount_root(dir, image_root, None).map(|()| spec.clone()),
+            Some(userns) => idmapped_image(dir, image_root, userns)
+                .and_then(|lower| mount_root(dir, &lower, Some(userns.host_id))),
+            None => mount_root(dir, image_root, None),
         };
-        let written = made.and_then(|spec| {
-            let config = runtime_spec(&spec, &bundle.rootfs)?;
+        let written = made.and_then(|()| {
+            let config = runtime_spec(spec, &bundle.rootfs)?;
             let bytes = serde_json::to_vec_pretty(&config)?;
             std::fs::write(dir.join("config.json"), bytes).context("writing config.json")
         });
@@ -343,37 +339,16 @@ pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Pa
     })
 }
 
-/// The idmapped mounts of a container in a pod's user namespace: the image at
-/// `<dir>/lower`, and each bind mount's source at `<dir>/idmapped/<n>`. Returns the lower
-/// layer and the spec with the bind mounts' sources replaced.
-fn idmapped_mounts(
-    dir: &Path,
-    image_root: &Path,
-    spec: &ContainerSpec,
-    userns: &PodUserNamespace,
-) -> Result<(PathBuf, ContainerSpec)> {
+/// The image's root filesystem seen through the pod's user namespace, mounted idmapped at
+/// `<dir>/lower`: its files, owned by 0 … 65535 on disk, belong to the same ids in the pod.
+/// (The pod's volumes are idmapped or given to the pod when its sandbox is made.)
+fn idmapped_image(dir: &Path, image_root: &Path, userns: &PodUserNamespace) -> Result<PathBuf> {
     let namespace =
         std::fs::File::open(&userns.path).context("opening the pod's user namespace")?;
     let lower = dir.join("lower");
     std::fs::create_dir_all(&lower)?;
     crate::idmap::bind_idmapped(image_root, &lower, &namespace)?;
-    let mut spec = spec.clone();
-    let mapped = dir.join("idmapped");
-    std::fs::create_dir_all(&mapped)?;
-    for (index, mount) in spec.mounts.iter_mut().enumerate() {
-        let target = mapped.join(index.to_string());
-        if std::fs::metadata(&mount.source)
-            .with_context(|| format!("reading {}", mount.source.display()))?
-            .is_dir()
-        {
-            std::fs::create_dir(&target)?;
-        } else {
-            std::fs::File::create(&target)?;
-        }
-        crate::idmap::bind_idmapped(&mount.source, &target, &namespace)?;
-        mount.source = target;
-    }
-    Ok((lower, spec))
+    Ok(lower)
 }
 
 /// The upper directory of a bundle's overlay: the container's writable layer.

@@ -179,13 +179,12 @@ fn make_namespaces(
         sandbox.user_namespace = Some(namespaces.node.clone());
         return Ok(());
     }
-    let user_namespace =
-        PodUserNamespace::create(&namespaces.ranges, &sandbox.dir.join("ns/user"))?;
+    let user_namespace = PodUserNamespace::create(&namespaces.ranges, &sandbox.dir.join("ns"))?;
     sandbox.user_namespace = Some(user_namespace.clone());
     sandbox.network = host
         .network
         .create_pod_network_with(&identity.uid, &|path: &Path| {
-            user_namespace.create_network_namespace(path)
+            user_namespace.bind_network_namespace(path)
         })?;
     Ok(())
 }
@@ -204,6 +203,14 @@ fn fill_sandbox(
     std::fs::write(&sandbox.hosts_file, hosts)?;
     std::fs::write(&sandbox.resolv_conf, resolv_conf(&identity.namespace, dns))?;
     std::fs::write(&sandbox.hostname_file, format!("{}\n", identity.hostname))?;
+    let owner = sandbox.user_namespace.as_ref().map(|userns| userns.host_id);
+    for file in [
+        &sandbox.hosts_file,
+        &sandbox.resolv_conf,
+        &sandbox.hostname_file,
+    ] {
+        give_to_pod(file, owner)?;
+    }
     let volumes = pod
         .spec
         .as_ref()
@@ -215,6 +222,7 @@ fn fill_sandbox(
             let path = sandbox.dir.join("volumes").join(&volume.name);
             crate::empty_dir::set_up(pod, empty_dir, &path)
                 .with_context(|| format!("emptyDir volume {}", volume.name))?;
+            give_to_pod(&path, owner)?;
             path
         } else if let Some(host_path) = &volume.host_path {
             let create = host_path.type_.as_deref() == Some("DirectoryOrCreate");
@@ -242,6 +250,21 @@ fn fill_sandbox(
     Ok(())
 }
 
+/// Gives a file or directory the node made for the pod alone (its `/etc` files, an emptyDir)
+/// to the pod's root, which is `owner` on the machine in the pod's user namespace: what lives
+/// and dies with the pod needs no idmapped mount.
+fn give_to_pod(path: &Path, owner: Option<u32>) -> Result<()> {
+    let Some(id) = owner else {
+        return Ok(());
+    };
+    nix::unistd::chown(
+        path,
+        Some(nix::unistd::Uid::from_raw(id)),
+        Some(nix::unistd::Gid::from_raw(id)),
+    )
+    .with_context(|| format!("giving {} to the pod's root", path.display()))
+}
+
 /// A path of the node (`hostPath`, or the `hostPath` of a claim's volume), resolved below the
 /// node's root directory, as a kind node's paths are its container's, never the machine's:
 /// opened without following symlinks (a pod may have planted one through an earlier
@@ -254,8 +277,22 @@ fn node_path(
     create_missing: bool,
 ) -> Result<PathBuf> {
     let mount_point = sandbox.dir.join("node-paths").join(volume);
-    crate::sub_path::mount_below(node_root, path, create_missing, &mount_point)
-        .with_context(|| format!("hostPath volume {volume}: {path}"))?;
+    // In a user namespace, idmapped: the pod's root owns what the machine's root owns, and
+    // what the pod writes keeps ids 0 … 65535 on disk, whichever range the next pod gets.
+    let idmap = match &sandbox.user_namespace {
+        Some(userns) => {
+            Some(std::fs::File::open(&userns.path).context("opening the pod's user namespace")?)
+        }
+        None => None,
+    };
+    crate::sub_path::mount_below(
+        node_root,
+        path,
+        create_missing,
+        &mount_point,
+        idmap.as_ref(),
+    )
+    .with_context(|| format!("hostPath volume {volume}: {path}"))?;
     Ok(mount_point)
 }
 

@@ -21,16 +21,18 @@ use nix::sys::stat::{Mode, mkdirat};
 /// the last is not a directory, or the path climbs out (`..`, which the API server refuses).
 /// Missing directories are created, as the kubelet creates a missing subPath.
 pub fn mount_sub_path(volume: &Path, sub_path: &str, mount_point: &Path) -> Result<()> {
-    mount_below(volume, sub_path, true, mount_point)
+    mount_below(volume, sub_path, true, mount_point, None)
 }
 
 /// [`mount_sub_path`] for any path below `root` (the node's root directory for `hostPath`),
-/// creating missing directories only when `create_missing`.
+/// creating missing directories only when `create_missing`; idmapped through the user
+/// namespace `idmap` when given (see [`crate::idmap`]).
 pub fn mount_below(
     root: &Path,
     path: &str,
     create_missing: bool,
     mount_point: &Path,
+    idmap: Option<&File>,
 ) -> Result<()> {
     let opened = open_below(root, path, create_missing)?;
     let is_dir = File::from(opened.try_clone()?)
@@ -46,6 +48,10 @@ pub fn mount_below(
         File::create(mount_point)?;
     }
     let source = format!("/proc/self/fd/{}", opened.as_raw_fd());
+    if let Some(userns) = idmap {
+        return crate::idmap::bind_idmapped(Path::new(&source), mount_point, userns)
+            .with_context(|| format!("mounting {path:?} onto {}", mount_point.display()));
+    }
     mount(
         Some(source.as_str()),
         mount_point,

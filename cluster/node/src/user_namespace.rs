@@ -3,24 +3,22 @@
 //! so root in a container is nobody on the machine, and the capabilities a container has are
 //! over its own namespaces only.
 //!
-//! The node makes the namespace when it makes the pod's sandbox (a short-lived `sleep` child
-//! unshares it; the node writes its id maps and pins it with a bind mount in the sandbox
-//! directory), and makes the pod's network namespace inside it, as containerd does for such a
-//! pod: root in the pod then administers its own network (binds port 80, opens raw sockets,
+//! The node makes the namespace when it makes the pod's sandbox (a short-lived `unshare`
+//! child makes it; the node writes its id maps and pins it with a bind mount in the sandbox
+//! directory), together with the pod's network namespace, owned by it, as containerd makes
+//! them for such a pod: root in the pod then administers its own network (binds port 80, opens raw sockets,
 //! mounts its `/sys`) and nothing else. Files keep their ids on disk: the image, volumes and
 //! the files the node writes are mounted idmapped ([`crate::idmap`]).
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::os::fd::AsRawFd as _;
-use std::os::unix::process::CommandExt as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use nix::mount::{MsFlags, mount};
-use nix::sched::{CloneFlags, setns, unshare};
 
 /// How many ids a pod has: 0 … 65535 inside, as the kubelet gives a pod.
 pub const IDS_PER_POD: u32 = 65_536;
@@ -59,8 +57,10 @@ impl IdRanges {
 /// A pod's user namespace, pinned at `path` until the sandbox's mounts go.
 #[derive(Debug, Clone)]
 pub struct PodUserNamespace {
-    /// The pinned namespace (a bind mount of its nsfs file in the sandbox directory).
+    /// The pinned user namespace (a bind mount of its nsfs file in the sandbox directory).
     pub path: PathBuf,
+    /// The pinned network namespace it owns, made with it.
+    pub network_path: PathBuf,
     /// The machine's id that uid and gid 0 inside are.
     pub host_id: u32,
     ranges: Arc<IdRanges>,
@@ -75,38 +75,38 @@ impl PartialEq for PodUserNamespace {
 }
 
 impl PodUserNamespace {
-    /// Makes a user namespace with a free id range, pinned at `path`.
-    pub fn create(ranges: &Arc<IdRanges>, path: &Path) -> Result<PodUserNamespace> {
+    /// Makes a user namespace with a free id range, and a network namespace it owns, pinned
+    /// at `<dir>/user` and `<dir>/net`.
+    pub fn create(ranges: &Arc<IdRanges>, dir: &Path) -> Result<PodUserNamespace> {
         let host_id = ranges.allocate()?;
-        let made = unshared_child(CloneFlags::CLONE_NEWUSER, None).and_then(|child| {
-            let pid = child.pid();
-            let result = write_id_maps(pid, host_id).and_then(|()| pin(pid, "user", path));
-            child.end();
+        let (path, network_path) = (dir.join("user"), dir.join("net"));
+        let made = NamespaceHolder::start().and_then(|holder| {
+            let pid = holder.pid();
+            let result = write_id_maps(pid, host_id)
+                .and_then(|()| pin(pid, "user", &path))
+                .and_then(|()| pin(pid, "net", &network_path));
+            holder.end();
             result
         });
         match made {
             Ok(()) => Ok(PodUserNamespace {
-                path: path.to_path_buf(),
+                path,
+                network_path,
                 host_id,
                 ranges: ranges.clone(),
                 shared: false,
             }),
             Err(error) => {
                 ranges.release(host_id);
-                Err(error.context("creating the pod's user namespace"))
+                Err(error.context("creating the pod's user and network namespaces"))
             }
         }
     }
 
-    /// Makes a network namespace owned by this user namespace, pinned at `path` (where
-    /// `ip netns` finds it).
-    pub fn create_network_namespace(&self, path: &Path) -> Result<()> {
-        let userns = File::open(&self.path).context("opening the pod's user namespace")?;
-        let child = unshared_child(CloneFlags::CLONE_NEWNET, Some(userns))?;
-        let pid = child.pid();
-        let pinned = pin(pid, "net", path);
-        child.end();
-        pinned.context("creating the pod's network namespace")
+    /// Pins the network namespace also at `path` (where `ip netns` finds it).
+    pub fn bind_network_namespace(&self, path: &Path) -> Result<()> {
+        bind_file(&self.network_path, path)
+            .with_context(|| format!("naming the network namespace {}", path.display()))
     }
 
     /// The runtime spec's id mapping: 0 … 65535 inside onto this namespace's range.
@@ -119,7 +119,7 @@ impl PodUserNamespace {
     }
 
     /// Gives the id range back (not the node's own). Call once the pod's containers are gone
-    /// and the pin is unmounted.
+    /// and the pins are unmounted.
     pub fn release(&self) {
         if !self.shared {
             self.ranges.release(self.host_id);
@@ -136,17 +136,18 @@ pub struct NodeUserNamespaces {
     pub ranges: Arc<IdRanges>,
 }
 
-/// Where in the instance directory the node's user namespace is pinned.
-pub const NODE_USER_NAMESPACE: &str = "node-userns";
+/// Where in the instance directory the node's namespaces are pinned.
+pub const NODE_NAMESPACES: &str = "node-namespaces";
 
 impl NodeUserNamespaces {
-    /// Makes the node's user namespace, pinned in `state_dir`, if this machine can run pods in
-    /// user namespaces ([`probe`]); where it cannot, says why once and returns `None`: pods
-    /// then run in the machine's user namespace.
+    /// Makes the node's user namespace and the network namespace it owns, pinned in
+    /// `state_dir`, if this machine can run pods in user namespaces ([`probe`]); where it
+    /// cannot, says why once and returns `None`: pods then run in the machine's user
+    /// namespace.
     pub fn create(state_dir: &Path, image_dir: &Path) -> Option<NodeUserNamespaces> {
         let made = probe(image_dir, &state_dir.join("userns-probe")).and_then(|()| {
             let ranges = Arc::new(IdRanges::default());
-            let mut node = PodUserNamespace::create(&ranges, &state_dir.join(NODE_USER_NAMESPACE))?;
+            let mut node = PodUserNamespace::create(&ranges, &state_dir.join(NODE_NAMESPACES))?;
             node.shared = true;
             Ok(NodeUserNamespaces { node, ranges })
         });
@@ -165,7 +166,7 @@ impl NodeUserNamespaces {
 
 /// Whether this machine can run pods in user namespaces, tried once at start in `scratch`
 /// (removed again): a user namespace, idmapped mounts of a directory of the image store's
-/// filesystem and of the state directory's (tmpfs needs Linux 6.3), and an overlay on an
+/// filesystem and of the state directory's (where the node's root is), and an overlay on an
 /// idmapped lower layer (Linux 5.19).
 pub fn probe(image_dir: &Path, scratch: &Path) -> Result<()> {
     std::fs::create_dir_all(image_dir)?;
@@ -177,7 +178,7 @@ pub fn probe(image_dir: &Path, scratch: &Path) -> Result<()> {
 
 fn probe_in(image_dir: &Path, scratch: &Path) -> Result<()> {
     let ranges = Arc::new(IdRanges::default());
-    let userns = PodUserNamespace::create(&ranges, &scratch.join("user"))?;
+    let userns = PodUserNamespace::create(&ranges, &scratch.join("ns"))?;
     let namespace = File::open(&userns.path)?;
     let local = scratch.join("local");
     let [image_view, local_view, upper, work, root] =
@@ -187,20 +188,6 @@ fn probe_in(image_dir: &Path, scratch: &Path) -> Result<()> {
     }
     crate::idmap::bind_idmapped(image_dir, &image_view, &namespace)?;
     crate::idmap::bind_idmapped(&local, &local_view, &namespace)?;
-    // emptyDir volumes of `medium: Memory` are tmpfs (idmappable since Linux 6.3).
-    let [memory, memory_view] = ["memory", "memory-view"].map(|name| scratch.join(name));
-    for dir in [&memory, &memory_view] {
-        std::fs::create_dir_all(dir)?;
-    }
-    mount(
-        Some("tmpfs"),
-        &memory,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("size=64k"),
-    )
-    .context("mounting a tmpfs")?;
-    crate::idmap::bind_idmapped(&memory, &memory_view, &namespace)?;
     crate::runtime::mount_overlay(&image_view, &upper, &work, &root)?;
     Ok(())
 }
@@ -213,46 +200,51 @@ pub struct IdMapping {
     pub size: u32,
 }
 
-/// A `sleep` child that has unshared `flags` (after joining `userns` if given) before it
-/// ran: what holds a new namespace until it is pinned.
+/// An `unshare --user --net cat` child: what holds a new user namespace, and a network
+/// namespace it owns, until they are pinned. Started with `posix_spawn` (no code of ours runs
+/// in the child), so that the cluster's process, large and multi-threaded, is not forked.
 struct NamespaceHolder(Child);
 
 impl NamespaceHolder {
+    /// Starts the holder and returns once it runs in its new namespaces: `cat` echoes a
+    /// line only after `unshare` has made them.
+    fn start() -> Result<NamespaceHolder> {
+        let mut child = Command::new("unshare")
+            .args(["--user", "--net", "--", "cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting unshare (util-linux)")?;
+        let echoed = (|| -> std::io::Result<bool> {
+            let (Some(stdin), Some(stdout)) = (child.stdin.as_mut(), child.stdout.as_mut()) else {
+                return Ok(false);
+            };
+            stdin.write_all(b"\n")?;
+            let mut byte = [0u8; 1];
+            Ok(stdout.read(&mut byte)? == 1)
+        })();
+        if matches!(echoed, Ok(true)) {
+            return Ok(NamespaceHolder(child));
+        }
+        drop(child.stdin.take());
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        let _ = child.wait();
+        anyhow::bail!("unshare --user --net failed: {}", stderr.trim())
+    }
+
     fn pid(&self) -> u32 {
         self.0.id()
     }
 
+    /// Ends the holder: `cat` ends at the end of its input.
     fn end(mut self) {
-        let _ = self.0.kill();
+        drop(self.0.stdin.take());
         let _ = self.0.wait();
     }
-}
-
-fn unshared_child(flags: CloneFlags, userns: Option<File>) -> Result<NamespaceHolder> {
-    let mut command = Command::new("sleep");
-    command
-        .arg("600")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let userns_fd = userns.as_ref().map(|file| file.as_raw_fd());
-    // SAFETY: the closure runs in the forked child before exec and only makes the setns and
-    // unshare system calls, which are async-signal-safe; the child is single-threaded, as
-    // entering a user namespace requires.
-    unsafe {
-        command.pre_exec(move || {
-            if let Some(fd) = userns_fd {
-                let fd = std::os::fd::BorrowedFd::borrow_raw(fd);
-                setns(fd, CloneFlags::CLONE_NEWUSER).map_err(std::io::Error::from)?;
-            }
-            unshare(flags).map_err(std::io::Error::from)
-        });
-    }
-    let child = command
-        .spawn()
-        .context("starting a process in new namespaces (sleep)")?;
-    drop(userns);
-    Ok(NamespaceHolder(child))
 }
 
 fn write_id_maps(pid: u32, host_id: u32) -> Result<()> {
@@ -267,19 +259,24 @@ fn write_id_maps(pid: u32, host_id: u32) -> Result<()> {
 /// Pins namespace `kind` of process `pid` at `path`: a bind mount of its nsfs file keeps the
 /// namespace alive after the process ends.
 fn pin(pid: u32, kind: &str, path: &Path) -> Result<()> {
-    if let Some(parent) = path.parent() {
+    bind_file(Path::new(&format!("/proc/{pid}/ns/{kind}")), path)
+        .with_context(|| format!("pinning the {kind} namespace at {}", path.display()))
+}
+
+/// Bind-mounts the file `source` onto `target`, made empty first.
+fn bind_file(source: &Path, target: &Path) -> Result<()> {
+    if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let source = format!("/proc/{pid}/ns/{kind}");
+    File::create(target).with_context(|| format!("creating {}", target.display()))?;
     mount(
-        Some(source.as_str()),
-        path,
+        Some(source),
+        target,
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
-    )
-    .with_context(|| format!("pinning the {kind} namespace at {}", path.display()))
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

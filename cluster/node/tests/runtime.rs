@@ -19,7 +19,7 @@ use k8s_labs_node::runtime::{Runc, StartError};
 use k8s_labs_node::sandbox::{
     DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
 };
-use k8s_labs_node::user_namespace::{NODE_USER_NAMESPACE, NodeUserNamespaces};
+use k8s_labs_node::user_namespace::{NODE_NAMESPACES, NodeUserNamespaces};
 use k8s_openapi::api::core::v1::Pod;
 
 const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
@@ -58,7 +58,7 @@ impl Node {
                 pod_cidr: "10.244.0.0/16".into(),
                 local_addresses: vec![Ipv4Addr::new(10, 96, 0, 10)],
             },
-            &|path: &Path| user_namespaces.node.create_network_namespace(path),
+            &|path: &Path| user_namespaces.node.bind_network_namespace(path),
         )
         .unwrap();
         Node {
@@ -129,12 +129,12 @@ impl Node {
     /// under the state directory, no pod network namespace.
     fn assert_nothing_left(&self) {
         assert_eq!(self.runc.list_blocking().unwrap(), Vec::<String>::new());
-        // The node's user namespace stays pinned as long as the node (its network) is there.
-        let node_userns = self.state_dir.join(NODE_USER_NAMESPACE);
+        // The node's namespaces stay pinned as long as the node (its network) is there.
+        let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
         let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
             .unwrap()
             .into_iter()
-            .filter(|path| *path != node_userns)
+            .filter(|path| !path.starts_with(&node_namespaces))
             .collect();
         assert_eq!(mounts, Vec::<PathBuf>::new());
         let prefix = format!("k8s-labs-{}-pod-", self.network.instance());

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
-use k8s_labs_node::user_namespace::{NODE_USER_NAMESPACE, NodeUserNamespaces};
+use k8s_labs_node::user_namespace::{NODE_NAMESPACES, NodeUserNamespaces};
 use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
 use k8s_labs_node_api::{ExecRequest, NodeConnections};
 use k8s_openapi::api::core::v1::{ContainerStateWaiting, ContainerStatus, Event, Pod};
@@ -78,7 +78,7 @@ impl Cluster {
         };
         let network = Arc::new(match &user_namespaces {
             Some(namespaces) => NodeNetwork::create_with(network_config, &|path: &Path| {
-                namespaces.node.create_network_namespace(path)
+                namespaces.node.bind_network_namespace(path)
             })
             .unwrap(),
             None => NodeNetwork::create(network_config).unwrap(),
@@ -279,13 +279,13 @@ impl Cluster {
     /// which would remove those itself).
     pub fn assert_node_clean(&self) {
         assert_eq!(runc_list(&self.state_dir), Vec::<String>::new());
-        // The node's user namespace is the cluster's (it owns the node network), pinned until
-        // the instance directory goes.
-        let node_userns = self.state_dir.join(NODE_USER_NAMESPACE);
+        // The node's user and network namespaces are the cluster's, pinned until the instance
+        // directory goes.
+        let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
         let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
             .unwrap()
             .into_iter()
-            .filter(|path| *path != node_userns)
+            .filter(|path| !path.starts_with(&node_namespaces))
             .collect();
         assert_eq!(mounts, Vec::<PathBuf>::new());
         let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
