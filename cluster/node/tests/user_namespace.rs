@@ -92,3 +92,29 @@ async fn volume_files_keep_their_owners_on_disk() {
     assert_eq!((on_disk.uid(), on_disk.gid()), (1000, 1000));
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privileged_and_host_network_pods_stay_in_user_namespaces() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let run = |name: &str, host_network: bool| {
+        json!({
+            "metadata": {"name": name},
+            "spec": {"restartPolicy": "Never", "hostNetwork": host_network,
+                "containers": [{"name": "main", "image": "busybox",
+                    "securityContext": {"privileged": true},
+                    "command": ["sh", "-c", "head -1 /proc/self/uid_map; mkdir -p /m && mount -t tmpfs t /m && echo mounted"]}]},
+        })
+    };
+    // A privileged container has every capability, over its own namespaces only.
+    let (_, log) = run_to_end(&cluster, &pods, run("privileged", false)).await;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.get(1), Some(&"mounted"), "{log}");
+    assert!(host_id_of(lines[0]) > FIRST_HOST_ID, "{log}");
+    // hostNetwork: the node's user namespace (the first range), which owns its network.
+    let (_, log) = run_to_end(&cluster, &pods, run("host-network", true)).await;
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(host_id_of(lines[0]), FIRST_HOST_ID, "{log}");
+    assert_eq!(lines.get(1), Some(&"mounted"), "{log}");
+    cluster.stop().await;
+}
