@@ -415,14 +415,13 @@ impl PodWorker {
                     SlotState::Running { started_at } => Some(started_at),
                     _ => None,
                 };
-                let terminated = Terminated {
+                let terminated = Terminated::exited(
                     exit_code,
-                    reason: Terminated::reason_for(exit_code, oom_killed).to_string(),
-                    message: None,
+                    oom_killed,
                     started_at,
                     finished_at,
-                    container_id: slot.container_id.clone(),
-                };
+                    slot.container_id.clone(),
+                );
                 self.after_exit(index, terminated);
             }
             WorkerEvent::Readiness {

@@ -20,6 +20,24 @@ pub struct Terminated {
 }
 
 impl Terminated {
+    /// A container attempt that ran and exited (or was killed), with the kubelet's reason.
+    pub fn exited(
+        exit_code: i32,
+        oom_killed: bool,
+        started_at: Option<jiff::Timestamp>,
+        finished_at: jiff::Timestamp,
+        container_id: Option<String>,
+    ) -> Terminated {
+        Terminated {
+            exit_code,
+            reason: Terminated::reason_for(exit_code, oom_killed).to_string(),
+            message: None,
+            started_at,
+            finished_at,
+            container_id,
+        }
+    }
+
     /// The kubelet's reason for how a container ended: `OOMKilled` when the runtime saw the
     /// OOM killer end it, whatever the exit code.
     pub fn reason_for(exit_code: i32, oom_killed: bool) -> &'static str {

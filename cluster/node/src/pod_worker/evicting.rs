@@ -60,14 +60,13 @@ impl PodWorker {
                     (exit.exit_code, exit.oom_killed, exit.finished_at)
                 });
             slot.ready = false;
-            slot.state = SlotState::Terminated(Terminated {
+            slot.state = SlotState::Terminated(Terminated::exited(
                 exit_code,
-                reason: Terminated::reason_for(exit_code, oom_killed).to_string(),
-                message: None,
+                oom_killed,
                 started_at,
                 finished_at,
-                container_id: slot.container_id.clone(),
-            });
+                slot.container_id.clone(),
+            ));
         }
     }
 }
