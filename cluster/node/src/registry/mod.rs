@@ -7,9 +7,15 @@
 mod config;
 mod digest;
 mod layer;
+mod platform;
+mod pull;
 mod reference;
+mod store;
 
 pub use config::ImageConfig;
 pub use digest::{sha256_digest, verify_file};
 pub use layer::apply_layer;
+pub use platform::{host_architecture, host_platform};
+pub use pull::Puller;
 pub use reference::{PullReference, ReferenceError};
+pub use store::{PullStore, StoredImage};
