@@ -4,6 +4,7 @@
 //! `skopeo`; then pulled by tag and by digest with the node's registry module.
 
 use std::net::TcpStream;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -101,6 +102,8 @@ fn build_and_push(dir: &Path, registry: &Registry) -> String {
     std::fs::write(rootfs.join("marker"), "pulled from a registry\n").unwrap();
     std::fs::write(rootfs.join("doomed"), "deleted by the second layer\n").unwrap();
     run("umoci", &["repack", "--image", &image, &bundle_s]);
+    // The one-layer image as `base`: it shares its layer with `v1`.
+    push(&image, &format!("{}/test/img:base", registry.host()), None);
     std::fs::remove_dir_all(&bundle).unwrap();
     run("umoci", &["unpack", "--image", &image, &bundle_s]);
     std::fs::remove_file(rootfs.join("doomed")).unwrap();
@@ -126,23 +129,24 @@ fn build_and_push(dir: &Path, registry: &Registry) -> String {
         ],
     );
     let digest_file = dir.join("digest");
-    let destination = format!("docker://{}/test/img:v1", registry.host());
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            &digest_file.display().to_string(),
-            &format!("oci:{image}"),
-            &destination,
-        ],
-    );
+    let destination = format!("{}/test/img:v1", registry.host());
+    push(&image, &destination, Some(&digest_file));
     std::fs::read_to_string(&digest_file)
         .unwrap()
         .trim()
         .to_string()
+}
+
+fn push(image: &str, destination: &str, digest_file: Option<&Path>) {
+    let source = format!("oci:{image}");
+    let destination = format!("docker://{destination}");
+    let mut args = vec!["copy", "--quiet", "--dest-tls-verify=false"];
+    let digest_file = digest_file.map(|path| path.display().to_string());
+    if let Some(path) = &digest_file {
+        args.extend(["--digestfile", path]);
+    }
+    args.extend([source.as_str(), destination.as_str()]);
+    run("skopeo", &args);
 }
 
 fn size_of(path: &Path) -> u64 {
@@ -175,6 +179,8 @@ async fn pulls_by_tag_and_digest_from_a_real_registry() {
     );
     assert_eq!(image.digest, digest);
     check_image(&image);
+
+    shares_layers(&puller, &registry, &store_dir).await;
 
     // By digest, into a second store: fetched again, the same image.
     let by_digest = format!("{}/test/img@{digest}", registry.host());
@@ -227,6 +233,26 @@ fn check_image(image: &StoredImage) {
         (config.working_dir.as_str(), config.user.as_str()),
         ("/work", "1000:1000")
     );
+}
+
+/// `base` is `v1`'s first layer: pulled into the same store, that layer is not unpacked
+/// again; `v1`'s second layer marks `doomed` deleted as overlayfs does.
+async fn shares_layers(puller: &Puller, registry: &Registry, store_dir: &Path) {
+    let base = puller
+        .pull(&format!("{}/test/img:base", registry.host()))
+        .await
+        .unwrap();
+    assert!(base.rootfs.join("doomed").is_file() && base.rootfs.join("bin/busybox").is_file());
+    let layers: Vec<PathBuf> = std::fs::read_dir(store_dir.join("layers/sha256"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    let marked = layers.iter().any(|layer| {
+        std::fs::symlink_metadata(layer.join("doomed"))
+            .is_ok_and(|metadata| metadata.file_type().is_char_device() && metadata.rdev() == 0)
+    });
+    assert!(marked, "a layer directory marks doomed deleted");
 }
 
 async fn refuses_a_tampered_blob(dir: &Path, by_digest: &str) {

@@ -1,7 +1,9 @@
 //! Applies an image layer (a tar, gzip'd, zstd'd or plain) onto a root filesystem, as
 //! containerd's and Docker's appliers do: entries are written in order, `.wh.<name>` deletes
 //! `<name>` from the layers below, and `.wh..wh..opq` empties its directory of what the layers
-//! below put there. Modes, numeric owners, symlinks and hard links are kept.
+//! below put there. Modes, numeric owners, symlinks and hard links are kept. Or unpacks a layer
+//! into its own directory with its whiteouts in overlayfs's form, as containerd's overlayfs
+//! snapshotter does, so that the directory can serve as an overlay's lower layer.
 //!
 //! A layer is data from the network, so no entry may write outside the root: absolute paths
 //! and `..` are refused, and every path is resolved (symlinks of lower layers included) and
@@ -20,8 +22,19 @@ const WHITEOUT_PREFIX: &str = ".wh.";
 /// The marker of an opaque directory.
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 
+/// What the whiteouts of a layer do where it is unpacked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// `root` holds the layers below: whiteouts delete from them.
+    Apply,
+    /// `root` is the layer's own directory: whiteouts are marked as overlayfs marks them, a
+    /// 0/0 character device for a deleted name and `trusted.overlay.opaque=y` on an opaque
+    /// directory (both need root).
+    Overlay,
+}
+
 /// Applies the layer blob at `blob` onto `root`.
-pub fn apply_layer(blob: &Path, root: &Path) -> Result<()> {
+pub fn apply_layer(blob: &Path, root: &Path, whiteouts: Whiteouts) -> Result<()> {
     let file = fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
     let root = root
         .canonicalize()
@@ -44,10 +57,15 @@ pub fn apply_layer(blob: &Path, root: &Path) -> Result<()> {
             continue; // "./": the root itself.
         };
         let parent = path.parent().unwrap_or(Path::new(""));
-        if name == OPAQUE_MARKER {
+        if name == OPAQUE_MARKER && whiteouts == Whiteouts::Apply {
             make_opaque(&root, parent, &unpacked)?;
+        } else if name == OPAQUE_MARKER {
+            overlay::mark_opaque(&root, parent)?;
         } else if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            if let Some(target) = resolve_inside(&root, &parent.join(hidden))? {
+            let hidden = parent.join(hidden);
+            if whiteouts == Whiteouts::Overlay {
+                overlay::mark_deleted(&root, &hidden)?;
+            } else if let Some(target) = resolve_inside(&root, &hidden)? {
                 remove_any(&target)?;
             }
         } else {
@@ -104,7 +122,7 @@ fn relative_path(path: &Path) -> Result<PathBuf> {
 
 /// Where `path` is under `root` once its parent's symlinks are resolved; `None` when the parent
 /// does not exist yet (nothing there to remove). An error when it resolves outside the root.
-fn resolve_inside(root: &Path, path: &Path) -> Result<Option<PathBuf>> {
+pub(super) fn resolve_inside(root: &Path, path: &Path) -> Result<Option<PathBuf>> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(None);
     };
@@ -123,7 +141,7 @@ fn resolve_inside(root: &Path, path: &Path) -> Result<Option<PathBuf>> {
 
 /// Removes what stands where an entry goes, unless it is a directory and so is the entry
 /// (directories merge across layers; anything else is replaced).
-fn clear_for(target: &Path, entry_is_dir: bool) -> Result<()> {
+pub(super) fn clear_for(target: &Path, entry_is_dir: bool) -> Result<()> {
     match fs::symlink_metadata(target) {
         Ok(metadata) if metadata.is_dir() && entry_is_dir => Ok(()),
         Ok(_) => remove_any(target),
@@ -175,6 +193,9 @@ fn prune(target: &Path, relative: &Path, unpacked: &HashSet<PathBuf>) -> Result<
     }
     Ok(())
 }
+
+#[path = "layer_overlay.rs"]
+mod overlay;
 
 #[cfg(test)]
 #[path = "layer_tests.rs"]

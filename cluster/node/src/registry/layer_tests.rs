@@ -1,6 +1,7 @@
 //! Layers built by hand: whiteouts, opaque directories, modes and owners, compression, and
 //! entries that try to leave the root.
 
+use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
@@ -76,7 +77,7 @@ impl Scratch {
     fn apply(&self, blob: &[u8]) -> Result<()> {
         let path = self.0.join("blob");
         fs::write(&path, blob).unwrap();
-        apply_layer(&path, &self.root())
+        apply_layer(&path, &self.root(), Whiteouts::Apply)
     }
 }
 
@@ -165,4 +166,41 @@ fn refuses_entries_that_leave_the_root() {
     assert!(scratch.apply(&whiteout).is_err());
     assert!(!outside.join("file").exists());
     assert!(outside.join("kept").exists());
+}
+
+#[test]
+fn a_layer_in_its_own_directory_keeps_whiteouts_as_overlayfs_marks() {
+    use std::os::unix::fs::FileTypeExt;
+    let scratch = Scratch::new("overlay");
+    let layer = tar(&[
+        Item::Dir("a"),
+        Item::File("a/.wh.gone", "", 0o644, 0),
+        Item::Dir("b"),
+        Item::File("b/.wh..wh..opq", "", 0o644, 0),
+        Item::File("b/new", "n", 0o644, 0),
+        Item::File("c/.wh.also", "", 0o644, 0),
+    ]);
+    let path = scratch.0.join("blob");
+    fs::write(&path, &layer).unwrap();
+    apply_layer(&path, &scratch.root(), Whiteouts::Overlay).unwrap();
+    let root = scratch.root();
+    for deleted in ["a/gone", "c/also"] {
+        let metadata = fs::symlink_metadata(root.join(deleted)).unwrap();
+        assert!(metadata.file_type().is_char_device(), "{deleted}");
+        assert_eq!(metadata.rdev(), 0, "{deleted}");
+    }
+    let b = CString::new(root.join("b").as_os_str().as_encoded_bytes()).unwrap();
+    let mut value = [0u8; 8];
+    // SAFETY: NUL-terminated strings and a buffer of the length given.
+    let length = unsafe {
+        libc::lgetxattr(
+            b.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    assert_eq!(&value[..length.max(0) as usize], b"y");
+    assert_eq!(fs::read_to_string(root.join("b/new")).unwrap(), "n");
+    assert!(!root.join("a/.wh.gone").exists() && !root.join("b/.wh..wh..opq").exists());
 }

@@ -50,9 +50,14 @@ impl Puller {
         }
         let store = self.store.clone();
         let config = manifest.config.digest.clone();
-        tokio::task::spawn_blocking(move || store.build_image(&digest, &config, &layers))
-            .await
-            .context("the unpacking task failed")?
+        tokio::task::spawn_blocking(move || {
+            for layer in &layers {
+                store.unpack_layer(layer)?;
+            }
+            store.build_image(&digest, &config, &layers)
+        })
+        .await
+        .context("the unpacking task failed")?
     }
 
     /// Fetches a blob into the store unless it is there already. oci-client checks the digest

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! blobs/sha256/<hex>                 manifests' config and layer blobs, checked against <hex>
+//! layers/sha256/<hex>/              a layer blob unpacked alone, whiteouts as overlayfs marks
 //! images/sha256/<hex>/config.json    an image's config blob, by its manifest's digest
 //! images/sha256/<hex>/rootfs/        its layers applied in order
 //! tmp/                               what is being written; emptied when the store opens
@@ -19,7 +20,7 @@ use anyhow::{Context, Result};
 
 use super::config::ImageConfig;
 use super::digest::{sha256_hex, verify_file};
-use super::layer::apply_layer;
+use super::layer::{Whiteouts, apply_layer};
 
 /// An image in the store, ready for a container to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +49,7 @@ impl PullStore {
         if tmp.exists() {
             fs::remove_dir_all(&tmp).with_context(|| format!("emptying {}", tmp.display()))?;
         }
-        for dir in ["blobs/sha256", "images/sha256", "tmp"] {
+        for dir in ["blobs/sha256", "layers/sha256", "images/sha256", "tmp"] {
             let path = store.root.join(dir);
             fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         }
@@ -81,6 +82,37 @@ impl PullStore {
         }
         fs::rename(temp, &path).with_context(|| format!("storing blob {digest}"))?;
         Ok(path)
+    }
+
+    /// Unpacks the stored layer blob `digest` into its own directory, unless that is done
+    /// already; returns the directory. Blocking: run it off the async runtime.
+    pub fn unpack_layer(&self, digest: &str) -> Result<PathBuf> {
+        let dir = self.root.join("layers/sha256").join(sha256_hex(digest)?);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let temp = self.temp_path("layer");
+        let result = fs::create_dir(&temp)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                Ok(fs::set_permissions(
+                    &temp,
+                    fs::Permissions::from_mode(0o755),
+                )?)
+            })
+            .and_then(|()| apply_layer(&self.blob_path(digest)?, &temp, Whiteouts::Overlay));
+        if let Err(error) = result {
+            let _ = fs::remove_dir_all(&temp);
+            return Err(error.context(format!("unpacking layer {digest}")));
+        }
+        if let Err(error) = fs::rename(&temp, &dir) {
+            let _ = fs::remove_dir_all(&temp);
+            // Another pull unpacked the same layer first: use its directory.
+            if !dir.is_dir() {
+                return Err(error).context(format!("storing layer {digest}"));
+            }
+        }
+        Ok(dir)
     }
 
     /// The image whose manifest has `digest`, if it is stored.
@@ -133,7 +165,7 @@ impl PullStore {
         fs::create_dir_all(&rootfs).with_context(|| format!("creating {}", rootfs.display()))?;
         fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755))?;
         for layer in layers {
-            apply_layer(&self.blob_path(layer)?, &rootfs)
+            apply_layer(&self.blob_path(layer)?, &rootfs, Whiteouts::Apply)
                 .with_context(|| format!("applying layer {layer}"))?;
         }
         fs::copy(self.blob_path(config)?, temp.join("config.json"))
