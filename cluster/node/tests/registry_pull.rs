@@ -172,10 +172,13 @@ async fn pulls_by_tag_and_digest_from_a_real_registry() {
         .await
         .unwrap();
     let elapsed = started.elapsed();
+    let size = |dir: &str| size_of(&store_dir.join(dir));
     eprintln!(
-        "pulled {} in {elapsed:?}; store holds {} bytes",
+        "pulled {} in {elapsed:?}; store: blobs {} B, layers {} B, images {} B",
         image.digest,
-        size_of(&store_dir)
+        size("blobs"),
+        size("layers"),
+        size("images")
     );
     assert_eq!(image.digest, digest);
     check_image(&image);
