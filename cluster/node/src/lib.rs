@@ -32,6 +32,7 @@ mod pod_worker;
 mod preflight;
 mod probes;
 pub mod reference;
+pub mod registry;
 pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;

@@ -1,0 +1,206 @@
+//! The pulled-image store, content-addressed under a directory the caller chooses:
+//!
+//! ```text
+//! blobs/sha256/<hex>                 manifests' config and layer blobs, checked against <hex>
+//! layers/sha256/<hex>/              a layer blob unpacked alone, whiteouts as overlayfs marks
+//! images/sha256/<hex>/config.json    an image's config blob, by its manifest's digest
+//! images/sha256/<hex>/rootfs/        its layers applied in order
+//! tmp/                               what is being written; emptied when the store opens
+//! ```
+//!
+//! Everything is written under `tmp/` and renamed into place once complete, so a pull that is
+//! interrupted (a crash, a kill) leaves nothing that a later start would take for a whole
+//! blob or image. A layer shared by two images is downloaded and stored once.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::config::ImageConfig;
+use super::digest::{sha256_hex, verify_file};
+use super::layer::{Whiteouts, apply_layer};
+
+/// An image in the store, ready for a container to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImage {
+    /// The digest of the image's manifest (for an index, the host platform's manifest).
+    pub digest: String,
+    /// Its root filesystem, to be used read-only (as an overlay's lower directory).
+    pub rootfs: PathBuf,
+    /// How its containers start.
+    pub config: ImageConfig,
+}
+
+/// The store's directory.
+#[derive(Debug, Clone)]
+pub struct PullStore {
+    root: PathBuf,
+}
+
+impl PullStore {
+    /// Opens (creating) the store at `root`, removing what an interrupted pull left in `tmp/`.
+    pub fn open(root: &Path) -> Result<PullStore> {
+        let store = PullStore {
+            root: root.to_path_buf(),
+        };
+        let tmp = store.root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).with_context(|| format!("emptying {}", tmp.display()))?;
+        }
+        for dir in ["blobs/sha256", "layers/sha256", "images/sha256", "tmp"] {
+            let path = store.root.join(dir);
+            fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        }
+        Ok(store)
+    }
+
+    /// Where the blob `digest` is (or would be) stored.
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.root.join("blobs/sha256").join(sha256_hex(digest)?))
+    }
+
+    /// Whether the blob `digest` is stored.
+    pub fn has_blob(&self, digest: &str) -> Result<bool> {
+        Ok(self.blob_path(digest)?.is_file())
+    }
+
+    /// A fresh path under `tmp/` to write something into before committing it.
+    pub fn temp_path(&self, label: &str) -> PathBuf {
+        let unique: u64 = rand::random();
+        self.root.join("tmp").join(format!("{label}-{unique:016x}"))
+    }
+
+    /// Takes the file at `temp` in as the blob `digest` once its content has that digest;
+    /// otherwise removes it and fails.
+    pub fn commit_blob(&self, temp: &Path, digest: &str) -> Result<PathBuf> {
+        let path = self.blob_path(digest)?;
+        if let Err(error) = verify_file(temp, digest) {
+            let _ = fs::remove_file(temp);
+            return Err(error);
+        }
+        fs::rename(temp, &path).with_context(|| format!("storing blob {digest}"))?;
+        Ok(path)
+    }
+
+    /// Unpacks the stored layer blob `digest` into its own directory, unless that is done
+    /// already; returns the directory. Blocking: run it off the async runtime.
+    pub fn unpack_layer(&self, digest: &str) -> Result<PathBuf> {
+        let dir = self.root.join("layers/sha256").join(sha256_hex(digest)?);
+        if dir.is_dir() {
+            return Ok(dir);
+        }
+        let temp = self.temp_path("layer");
+        let result = fs::create_dir(&temp)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| {
+                Ok(fs::set_permissions(
+                    &temp,
+                    fs::Permissions::from_mode(0o755),
+                )?)
+            })
+            .and_then(|()| apply_layer(&self.blob_path(digest)?, &temp, Whiteouts::Overlay));
+        if let Err(error) = result {
+            let _ = fs::remove_dir_all(&temp);
+            return Err(error.context(format!("unpacking layer {digest}")));
+        }
+        if let Err(error) = fs::rename(&temp, &dir) {
+            let _ = fs::remove_dir_all(&temp);
+            // Another pull unpacked the same layer first: use its directory.
+            if !dir.is_dir() {
+                return Err(error).context(format!("storing layer {digest}"));
+            }
+        }
+        Ok(dir)
+    }
+
+    /// The image whose manifest has `digest`, if it is stored.
+    pub fn image(&self, digest: &str) -> Result<Option<StoredImage>> {
+        let dir = self.root.join("images/sha256").join(sha256_hex(digest)?);
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        let config_path = dir.join("config.json");
+        let config =
+            fs::read(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+        Ok(Some(StoredImage {
+            digest: digest.to_string(),
+            rootfs: dir.join("rootfs"),
+            config: ImageConfig::from_blob(&config)?,
+        }))
+    }
+
+    /// Builds the image `digest` from its stored config blob and layer blobs (applied in
+    /// order), unless it is stored already. Blocking: run it off the async runtime.
+    pub fn build_image(
+        &self,
+        digest: &str,
+        config: &str,
+        layers: &[String],
+    ) -> Result<StoredImage> {
+        if let Some(image) = self.image(digest)? {
+            return Ok(image);
+        }
+        let temp = self.temp_path("image");
+        let result = self.build_into(&temp, config, layers);
+        if let Err(error) = result {
+            let _ = fs::remove_dir_all(&temp);
+            return Err(error.context(format!("unpacking image {digest}")));
+        }
+        let dir = self.root.join("images/sha256").join(sha256_hex(digest)?);
+        if let Err(error) = fs::rename(&temp, &dir) {
+            let _ = fs::remove_dir_all(&temp);
+            // Another pull of the same image finished first: use its copy.
+            if !dir.is_dir() {
+                return Err(error).context(format!("storing image {digest}"));
+            }
+        }
+        self.image(digest)?
+            .with_context(|| format!("image {digest} vanished from the store"))
+    }
+
+    fn build_into(&self, temp: &Path, config: &str, layers: &[String]) -> Result<()> {
+        let rootfs = temp.join("rootfs");
+        fs::create_dir_all(&rootfs).with_context(|| format!("creating {}", rootfs.display()))?;
+        fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755))?;
+        for layer in layers {
+            apply_layer(&self.blob_path(layer)?, &rootfs, Whiteouts::Apply)
+                .with_context(|| format!("applying layer {layer}"))?;
+        }
+        fs::copy(self.blob_path(config)?, temp.join("config.json"))
+            .context("copying the image's config")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::digest::sha256_digest;
+    use super::*;
+
+    #[test]
+    fn commits_only_blobs_whose_digest_matches_and_cleans_tmp() {
+        let dir = std::env::temp_dir().join(format!("pull-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = PullStore::open(&dir).unwrap();
+        let temp = store.temp_path("blob");
+        fs::write(&temp, b"layer").unwrap();
+        let wrong = sha256_digest(b"other");
+        let error = store.commit_blob(&temp, &wrong).unwrap_err();
+        assert!(error.to_string().contains("digest mismatch"), "{error}");
+        assert!(!temp.exists() && !store.has_blob(&wrong).unwrap());
+        let temp = store.temp_path("blob");
+        fs::write(&temp, b"layer").unwrap();
+        let right = sha256_digest(b"layer");
+        store.commit_blob(&temp, &right).unwrap();
+        assert!(store.has_blob(&right).unwrap());
+        // What an interrupted pull left is gone when the store opens again.
+        let leftover = store.temp_path("image");
+        fs::create_dir(&leftover).unwrap();
+        let store = PullStore::open(&dir).unwrap();
+        assert!(!leftover.exists() && store.has_blob(&right).unwrap());
+        assert!(store.blob_path("sha256:../../x").is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
