@@ -15,7 +15,11 @@ pub enum Hierarchies {
     /// The unified hierarchy: `dir` is where this process's own cgroups go (the parent of its
     /// own cgroup, which holds processes and so cannot have controller-enabled children; runc
     /// picks the same place for a relative cgroups path).
-    V2 { dir: PathBuf },
+    V2 {
+        /// Where the unified hierarchy is mounted (`/sys/fs/cgroup`).
+        mount: PathBuf,
+        dir: PathBuf,
+    },
     /// One directory per v1 hierarchy: this process's own cgroup in it, with the controllers
     /// the hierarchy carries (`["cpu", "cpuacct"]`, `["name=systemd"]`; none for the unified
     /// hierarchy a hybrid host mounts beside them).
@@ -69,7 +73,10 @@ impl Hierarchies {
             } else {
                 own_dir.parent().map(Path::to_path_buf).unwrap_or(own_dir)
             };
-            return Ok(Hierarchies::V2 { dir });
+            return Ok(Hierarchies::V2 {
+                mount: mount.point.clone(),
+                dir,
+            });
         }
         let mut dirs = Vec::new();
         // A hybrid host's empty unified hierarchy too: runc makes its cgroups there as well.
@@ -234,6 +241,7 @@ mod tests {
         assert_eq!(
             Hierarchies::parse(mountinfo, cgroup).unwrap(),
             Hierarchies::V2 {
+                mount: PathBuf::from("/sys/fs/cgroup"),
                 dir: PathBuf::from("/sys/fs/cgroup/system.slice")
             }
         );
@@ -241,6 +249,7 @@ mod tests {
         assert_eq!(
             Hierarchies::parse(mountinfo, "0::/\n").unwrap(),
             Hierarchies::V2 {
+                mount: PathBuf::from("/sys/fs/cgroup"),
                 dir: PathBuf::from("/sys/fs/cgroup")
             }
         );

@@ -56,7 +56,15 @@ pub struct ContainerCgroup {
 impl NodeCgroups {
     /// Makes the node's cgroup and records it in `state_dir`.
     pub fn create(state_dir: &Path, instance: &str) -> Result<NodeCgroups> {
-        let hierarchies = Arc::new(Hierarchies::of_this_process()?);
+        NodeCgroups::create_in(Hierarchies::of_this_process()?, state_dir, instance)
+    }
+
+    fn create_in(
+        hierarchies: Hierarchies,
+        state_dir: &Path,
+        instance: &str,
+    ) -> Result<NodeCgroups> {
+        let hierarchies = Arc::new(hierarchies);
         let base = format!("k8s-labs-{instance}");
         let record: Vec<String> = all_dirs(&hierarchies, Path::new(&base))
             .iter()
@@ -64,7 +72,7 @@ impl NodeCgroups {
             .collect();
         std::fs::write(state_dir.join(RECORD_FILE), record.join("\n") + "\n")
             .context("recording the node's cgroups")?;
-        if let Hierarchies::V2 { dir } = hierarchies.as_ref() {
+        if let Hierarchies::V2 { dir, .. } = hierarchies.as_ref() {
             enable_v2_controllers(dir)?;
         }
         make_limit_dirs(&hierarchies, Path::new(&base))?;
@@ -80,7 +88,7 @@ impl NodeCgroups {
             Hierarchies::V1 { .. } => {
                 write_v1(&self.hierarchies, "pids", &relative, "pids.max", &pids_max)?
             }
-            Hierarchies::V2 { dir } => write(&dir.join(&relative).join("pids.max"), &pids_max)?,
+            Hierarchies::V2 { dir, .. } => write(&dir.join(&relative).join("pids.max"), &pids_max)?,
         }
         Ok(PodCgroup {
             hierarchies: self.hierarchies.clone(),
@@ -126,7 +134,7 @@ impl PodCgroup {
                     let dir = v1_dir(&self.hierarchies, "memory", &relative)?;
                     OomWatch::v1(&dir)?
                 }
-                Hierarchies::V2 { dir } => OomWatch::v2(&dir.join(&relative)),
+                Hierarchies::V2 { dir, .. } => OomWatch::v2(&dir.join(&relative)),
             })
         });
         match made {
@@ -155,9 +163,9 @@ impl ContainerCgroup {
         let runc = self.relative.join("runc");
         match self.hierarchies.as_ref() {
             Hierarchies::V1 { .. } => runc.display().to_string(),
-            Hierarchies::V2 { dir } => {
+            Hierarchies::V2 { mount, dir } => {
                 let absolute = dir.join(runc);
-                let below_root = absolute.strip_prefix("/sys/fs/cgroup").unwrap_or(&absolute);
+                let below_root = absolute.strip_prefix(mount).unwrap_or(&absolute);
                 Path::new("/").join(below_root).display().to_string()
             }
         }
@@ -200,7 +208,7 @@ fn set_limits(hierarchies: &Hierarchies, relative: &Path, limits: &ContainerLimi
                 )?;
             }
         }
-        Hierarchies::V2 { dir } => {
+        Hierarchies::V2 { dir, .. } => {
             let dir = dir.join(relative);
             write(&dir.join("cpu.weight"), &limits.cpu_weight().to_string())?;
             if let Some(quota) = limits.cpu_quota_us() {
@@ -225,7 +233,7 @@ fn make_limit_dirs(hierarchies: &Hierarchies, relative: &Path) -> Result<()> {
             .iter()
             .map(|controller| v1_dir(hierarchies, controller, relative))
             .collect::<Result<_>>()?,
-        Hierarchies::V2 { dir } => vec![dir.join(relative)],
+        Hierarchies::V2 { dir, .. } => vec![dir.join(relative)],
     };
     for dir in dirs {
         match std::fs::create_dir(&dir) {
@@ -275,7 +283,7 @@ fn write(path: &Path, value: &str) -> Result<()> {
 fn all_dirs(hierarchies: &Hierarchies, relative: &Path) -> Vec<PathBuf> {
     match hierarchies {
         Hierarchies::V1 { dirs } => dirs.iter().map(|d| d.dir.join(relative)).collect(),
-        Hierarchies::V2 { dir } => vec![dir.join(relative)],
+        Hierarchies::V2 { dir, .. } => vec![dir.join(relative)],
     }
 }
 
@@ -322,3 +330,7 @@ fn remove_tree(dir: &Path) -> Result<()> {
     }
     std::fs::remove_dir(dir).with_context(|| format!("removing cgroup {}", dir.display()))
 }
+
+#[cfg(test)]
+#[path = "tree_tests.rs"]
+mod tests;
