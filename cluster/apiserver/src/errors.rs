@@ -80,6 +80,15 @@ impl ApiError {
         }
     }
 
+    /// 413, as apimachinery's `NewRequestEntityTooLargeError` for a body over `limit` bytes.
+    pub fn request_entity_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("Request entity too large: limit is {limit}"),
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

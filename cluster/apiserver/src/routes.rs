@@ -14,8 +14,8 @@ use crate::errors::{ApiError, ApiResult};
 use crate::{delete, handlers, scale, watch};
 use crate::{openapi, registry};
 
-/// The largest request body accepted (kube-apiserver's limit is 3 MiB per object; be generous).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// The largest request body accepted: kube-apiserver's `MaxRequestBodyBytes` (3 MiB).
+const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn router(state: Shared) -> Router {
     Router::new().fallback(dispatch).with_state(state)
@@ -58,12 +58,9 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
         parts.method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     ) {
-        match axum::body::to_bytes(body, MAX_BODY).await {
+        match read_body(body).await {
             Ok(bytes) => bytes,
-            Err(e) => {
-                return ApiError::bad_request(format!("could not read the request body: {e}"))
-                    .into_response();
-            }
+            Err(error) => return error.into_response(),
         }
     } else {
         bytes::Bytes::new()
@@ -81,6 +78,23 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
     };
     tracing::debug!(%method, %path, status = response.status().as_u16(), "request");
     response
+}
+
+/// The request body, refused past [`MAX_BODY`] as kube-apiserver's `limitedReadBody` refuses
+/// it (413 `Request entity too large: limit is 3145728`), without reading more of it.
+async fn read_body(body: axum::body::Body) -> Result<bytes::Bytes, ApiError> {
+    use futures::StreamExt as _;
+    let mut chunks = body.into_data_stream();
+    let mut collected = bytes::BytesMut::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        if collected.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::request_entity_too_large(MAX_BODY));
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    Ok(collected.freeze())
 }
 
 async fn route(

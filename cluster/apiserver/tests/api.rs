@@ -118,6 +118,33 @@ async fn stale_update_conflicts_and_bad_names_are_invalid() {
 }
 
 #[tokio::test]
+async fn bodies_over_3_mib_are_refused_as_kube_apiserver_refuses_them() {
+    let api = TestApiServer::start().await.unwrap();
+    let maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
+    let map = |name: &str, bytes: usize| -> ConfigMap {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "data": {"blob": "x".repeat(bytes)},
+        }))
+        .unwrap()
+    };
+    match maps
+        .create(&PostParams::default(), &map("big", 3 << 20))
+        .await
+    {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 413);
+            assert_eq!(status.reason, "RequestEntityTooLarge");
+            assert_eq!(status.message, "Request entity too large: limit is 3145728");
+        }
+        other => panic!("expected 413, got {other:?}"),
+    }
+    maps.create(&PostParams::default(), &map("fits", 1 << 20))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn requests_without_the_token_are_unauthorized() {
     let api = TestApiServer::start().await.unwrap();
     let anonymous = client_for(&api.server.url(), None).await.unwrap();
