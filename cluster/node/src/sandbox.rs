@@ -204,6 +204,11 @@ fn fill_sandbox(
     std::fs::write(&sandbox.resolv_conf, resolv_conf(&identity.namespace, dns))?;
     std::fs::write(&sandbox.hostname_file, format!("{}\n", identity.hostname))?;
     let owner = sandbox.user_namespace.as_ref().map(|userns| userns.host_id);
+    let fs_group = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.security_context.as_ref())
+        .and_then(|context| context.fs_group);
     for file in [
         &sandbox.hosts_file,
         &sandbox.resolv_conf,
@@ -223,6 +228,10 @@ fn fill_sandbox(
             crate::empty_dir::set_up(pod, empty_dir, &path)
                 .with_context(|| format!("emptyDir volume {}", volume.name))?;
             give_to_pod(&path, owner)?;
+            if let Some(group) = fs_group {
+                set_fs_group(&path, owner.unwrap_or(0), group)
+                    .with_context(|| format!("emptyDir volume {}", volume.name))?;
+            }
             path
         } else if let Some(host_path) = &volume.host_path {
             let create = host_path.type_.as_deref() == Some("DirectoryOrCreate");
@@ -263,6 +272,22 @@ fn give_to_pod(path: &Path, owner: Option<u32>) -> Result<()> {
         Some(nix::unistd::Gid::from_raw(id)),
     )
     .with_context(|| format!("giving {} to the pod's root", path.display()))
+}
+
+/// `fsGroup` on an emptyDir, as the kubelet's `SetVolumeOwnership` leaves a new one: owned by
+/// the group, group-writable and setgid, so that what the pod's users write there belongs to
+/// it. `base` is the machine's id of the pod's id 0 (its user namespace's range). The
+/// kubelet changes no `hostPath` volume, nor the provisioner's (hostPath) volumes on kind.
+fn set_fs_group(path: &Path, base: u32, group: i64) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let group = u32::try_from(group)
+        .ok()
+        .and_then(|group| base.checked_add(group))
+        .with_context(|| format!("fsGroup {group} is not a group id"))?;
+    nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(group)))
+        .with_context(|| format!("giving {} to the pod's fsGroup", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o2777))
+        .with_context(|| format!("making {} setgid", path.display()))
 }
 
 /// A path of the node (`hostPath`, or the `hostPath` of a claim's volume), resolved below the

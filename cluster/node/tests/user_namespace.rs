@@ -118,3 +118,25 @@ async fn privileged_and_host_network_pods_stay_in_user_namespaces() {
     assert_eq!(lines.get(1), Some(&"mounted"), "{log}");
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fs_group_owns_empty_dirs_as_the_kubelet_leaves_them() {
+    let cluster = Cluster::start().await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let (_, log) = run_to_end(
+        &cluster,
+        &pods,
+        json!({
+            "metadata": {"name": "fs-group"},
+            "spec": {"restartPolicy": "Never",
+                "securityContext": {"runAsUser": 1000, "fsGroup": 2000},
+                "volumes": [{"name": "data", "emptyDir": {}}],
+                "containers": [{"name": "main", "image": "busybox",
+                    "command": ["sh", "-c", "stat -c '%g %A' /data; touch /data/f && stat -c '%u %g' /data/f"],
+                    "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]},
+        }),
+    )
+    .await;
+    assert_eq!(log, "2000 drwxrwsrwx\n1000 2000\n");
+    cluster.stop().await;
+}
