@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::mounts::unescape_mountinfo;
+
 /// The controllers the node sets limits with.
 pub const LIMIT_CONTROLLERS: &[&str] = &["memory", "cpu", "pids"];
 
@@ -161,8 +163,8 @@ impl CgroupMount {
                 .collect()
         };
         Some(CgroupMount {
-            root: unescape(fields.get(3)?),
-            point: PathBuf::from(unescape(fields.get(4)?)),
+            root: unescape_mountinfo(fields.get(3)?),
+            point: PathBuf::from(unescape_mountinfo(fields.get(4)?)),
             version2,
             controllers,
         })
@@ -176,15 +178,6 @@ impl CgroupMount {
         let relative = relative.strip_prefix("/").unwrap_or(relative);
         self.point.join(relative)
     }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field
-        .replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }
 
 #[cfg(test)]
