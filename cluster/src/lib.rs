@@ -205,6 +205,8 @@ impl EmbeddedCluster {
                 cluster_domain: CLUSTER_DOMAIN.to_string(),
                 kubelet_version: config.kubernetes_version.clone(),
                 image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                image_sources: k8s_labs_node::images::ImageSources::discover()?,
+                pulled_image_dir: k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR.into(),
                 user_namespaces: self.user_namespaces.clone(),
             },
         )

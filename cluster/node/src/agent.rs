@@ -28,8 +28,10 @@ use crate::context::NodeContext;
 use crate::events::{EventRecord, EventRecorder, EventType, InvolvedPod};
 use crate::eviction::WatchedPods;
 use crate::image_store::ImageStore;
+use crate::images::{ImageManager, ImageSources};
 use crate::node_object::{NodeFacts, register_node};
 use crate::pod_worker::{PodUpdate, PodWorker};
+use crate::registry::PullStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
 use crate::user_namespace::NodeUserNamespaces;
@@ -51,9 +53,14 @@ pub struct NodeConfig {
     /// `None` where the machine cannot give pods user namespaces (see
     /// [`NodeUserNamespaces::create`]).
     pub user_namespaces: Option<NodeUserNamespaces>,
-    /// Where image root filesystems are built and kept across starts
+    /// Where the catalog's image root filesystems are built and kept across starts
     /// ([`crate::image_store::DEFAULT_IMAGE_DIR`] unless configured).
     pub image_dir: PathBuf,
+    /// Where pulled images are kept across starts (see [`crate::registry::PullStore`];
+    /// [`crate::image_store::DEFAULT_PULLED_IMAGE_DIR`] unless configured).
+    pub pulled_image_dir: PathBuf,
+    /// Where images are pulled from ([`ImageSources::discover`] reads the configured ones).
+    pub image_sources: ImageSources,
 }
 
 /// The node's root directory under its state directory: where `hostPath` volumes live.
@@ -79,7 +86,12 @@ impl NodeAgent {
         let cgroups = NodeCgroups::create(&config.state_dir, &instance)?;
         let user_namespaces = config.user_namespaces.clone();
         let watchdog = Watchdog::start(&runc_root)?;
-        let catalog = Catalog::embedded()?;
+        let images = ImageManager::new(
+            Catalog::embedded()?,
+            ImageStore::new(config.image_dir.clone()),
+            PullStore::open(&config.pulled_image_dir)?,
+            config.image_sources.clone(),
+        );
         let facts = NodeFacts {
             node_name: config.node_name.clone(),
             internal_ip: config.network.gateway(),
@@ -95,8 +107,7 @@ impl NodeAgent {
             runc: Runc::new(runc_root),
             cgroups,
             user_namespaces,
-            catalog,
-            images: ImageStore::new(config.image_dir.clone()),
+            images,
             registry: ContainerRegistry::default(),
             pods_dir,
             node_root,

@@ -10,11 +10,12 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::{oneshot, watch};
 
-use crate::catalog::ResolvedImage;
 use crate::cgroups::ContainerLimits;
 pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
+use crate::image_user::ImageUser;
+use crate::images::RunnableImage;
 use crate::oci_spec::{BindMount, ContainerSpec};
 use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle, remove_bundle_dir};
 use crate::sandbox::{PodIdentity, PodSandbox};
@@ -128,9 +129,8 @@ pub struct ContainerLaunch<'a> {
     pub pod: &'a Pod,
     pub sandbox: &'a PodSandbox,
     pub container: &'a Container,
-    pub image: &'a ResolvedImage,
-    /// The image's root filesystem: the read-only lower layer of the container's root.
-    pub image_root: PathBuf,
+    /// The image: its root filesystem is the read-only lower layer of the container's root.
+    pub image: &'a RunnableImage,
     /// The attempt number (the restart count), part of the runc id and the log name.
     pub attempt: i32,
     /// Environment variables the kubelet adds (resolved `valueFrom`, service variables).
@@ -159,34 +159,10 @@ pub fn log_dir(sandbox_dir: &Path, container: &str) -> PathBuf {
     sandbox_dir.join("logs").join(container)
 }
 
-/// The process arguments with Kubernetes semantics: `command` replaces the image's entrypoint
-/// (and drops its cmd), `args` replace the image's cmd.
-pub fn process_args(container: &Container, image: &ResolvedImage) -> Vec<String> {
-    let command = container.command.clone().unwrap_or_default();
-    let args = container.args.clone().unwrap_or_default();
-    let entry = &image.entry;
-    match (command.is_empty(), args.is_empty()) {
-        (false, _) => command.into_iter().chain(args).collect(),
-        (true, false) => entry.entrypoint.iter().cloned().chain(args).collect(),
-        (true, true) => entry
-            .entrypoint
-            .iter()
-            .chain(entry.cmd.iter())
-            .cloned()
-            .collect(),
-    }
-}
-
 /// The environment: the image's, then the kubelet's additions, then the container's own
 /// (a later entry of the same name replaces an earlier one).
 fn environment(launch: &ContainerLaunch<'_>) -> Vec<String> {
-    let mut env: Vec<(String, String)> = launch
-        .image
-        .entry
-        .env
-        .iter()
-        .map(|var| (var.name.clone(), var.value.clone()))
-        .collect();
+    let mut env = launch.image.env();
     env.push(("HOSTNAME".to_string(), launch.sandbox.hostname.clone()));
     if launch.container.tty.unwrap_or(false) {
         // containerd's `WithTTY`: a container on a terminal is told what terminal it is.
@@ -288,7 +264,12 @@ pub async fn start_container(
     launch: ContainerLaunch<'_>,
 ) -> Result<RunningContainer, StartError> {
     let name = launch.container.name.clone();
-    let security = process_security(launch.pod, launch.container).map_err(StartError::Config)?;
+    let image_user =
+        ImageUser::resolve(&launch.image.config.user, &launch.image.rootfs).map_err(|error| {
+            StartError::Config(format!("failed to resolve the image's user: {error}"))
+        })?;
+    let security =
+        process_security(launch.pod, launch.container, &image_user).map_err(StartError::Config)?;
     let id = runc_id(launch.identity, &name, launch.attempt);
     let bundle_dir = bundle_dir(&launch.sandbox.dir, &id);
     let log_path = log_dir(&launch.sandbox.dir, &name).join(format!("{}.log", launch.attempt));
@@ -317,14 +298,9 @@ pub async fn start_container(
             .user_namespace
             .as_ref()
             .map(|userns| (userns.path.clone(), userns.mapping())),
-        args: process_args(launch.container, launch.image),
+        args: launch.image.process_args(launch.container),
         env: environment(&launch),
-        working_dir: launch
-            .container
-            .working_dir
-            .clone()
-            .filter(|dir| !dir.is_empty())
-            .unwrap_or_else(|| launch.image.entry.working_dir.clone()),
+        working_dir: launch.image.working_dir(launch.container),
         hostname: launch.sandbox.hostname.clone(),
         netns_path: launch.sandbox.network.netns_path.clone(),
         mounts: match mounts(&launch, &bundle_dir) {
@@ -340,7 +316,7 @@ pub async fn start_container(
         security,
     };
     let userns = launch.sandbox.user_namespace.as_ref();
-    let bundle = match runc.create_bundle(&bundle_dir, &launch.image_root, &spec, userns) {
+    let bundle = match runc.create_bundle(&bundle_dir, &launch.image.rootfs, &spec, userns) {
         Ok(bundle) => bundle,
         Err(error) => {
             cgroup.finish();

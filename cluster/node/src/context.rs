@@ -1,4 +1,4 @@
-//! What every part of the node agent shares: the API client, the runtime, the catalog, the
+//! What every part of the node agent shares: the API client, the runtime, the images, the
 //! network and the registry of containers.
 
 use std::path::PathBuf;
@@ -7,12 +7,11 @@ use std::sync::Arc;
 use k8s_labs_net::NodeNetwork;
 use tokio::sync::watch;
 
-use crate::catalog::Catalog;
 use crate::cgroups::NodeCgroups;
 use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
 use crate::eviction::WatchedPods;
-use crate::image_store::ImageStore;
+use crate::images::ImageManager;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
 use crate::user_namespace::NodeUserNamespaces;
@@ -27,8 +26,8 @@ pub struct NodeContext {
     /// The node's user namespace and its pods' id ranges; `None` where the kernel cannot
     /// give pods one.
     pub user_namespaces: Option<NodeUserNamespaces>,
-    pub catalog: Catalog,
-    pub images: ImageStore,
+    /// Pulled and catalog images, and where to pull from.
+    pub images: ImageManager,
     pub registry: ContainerRegistry,
     pub pods_dir: PathBuf,
     /// The node's own root directory, where `hostPath` volumes live (as a kind node's are in

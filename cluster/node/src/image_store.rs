@@ -19,6 +19,10 @@ use crate::rootfs::{RootfsRecipe, ensure_rootfs};
 /// the clusters' instance directories, so that later starts reuse them.
 pub const DEFAULT_IMAGE_DIR: &str = "/var/lib/k8s-labs/images";
 
+/// Where pulled images are kept when the configuration names no directory (on the same
+/// filesystem as [`DEFAULT_IMAGE_DIR`], which the node checks for idmapped mounts).
+pub const DEFAULT_PULLED_IMAGE_DIR: &str = "/var/lib/k8s-labs/pulled";
+
 /// The images of one node, built on first use; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ImageStore(Arc<StoreInner>);

@@ -24,6 +24,8 @@ pub mod events;
 pub mod eviction;
 mod idmap;
 pub mod image_store;
+pub mod image_user;
+pub mod images;
 mod instance;
 pub mod mounts;
 mod node_object;

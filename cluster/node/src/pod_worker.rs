@@ -1,5 +1,5 @@
 //! One pod on this node, from sandbox to teardown: the kubelet's pod worker. It creates the
-//! sandbox, starts each container (image from the catalog, back-off on pull failures and
+//! sandbox, starts each container (image pulled or from the catalog, back-off on pull failures and
 //! crashes), follows exits and readiness, writes the pod's status through the API, evicts the
 //! pod when the node's storage check finds it over a limit, and on deletion stops the
 //! containers within the grace period, removes everything and deletes the pod for good.
@@ -13,15 +13,16 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::catalog::ResolvedImage;
 use crate::claims::resolve_claims;
 use crate::container_stop::StopTarget;
 use crate::context::NodeContext;
 use crate::events::{EventType, InvolvedPod};
+use crate::images::RunnableImage;
 use crate::sandbox::{PodIdentity, PodSandbox, SandboxHost, create_sandbox};
 use crate::status::{Conditions, SlotState, Terminated};
 
 mod evicting;
+mod pulling;
 mod reporting;
 mod starting;
 mod stopping;
@@ -61,7 +62,7 @@ struct Slot {
     /// Attempts started so far; the next attempt's number.
     attempts: i32,
     ready: bool,
-    image: Option<ResolvedImage>,
+    image: Option<RunnableImage>,
     container_id: Option<String>,
     /// The attempt whose process runs now.
     running: Option<StopTarget>,

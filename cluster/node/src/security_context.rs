@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::core::v1::{Container, Pod, SeccompProfile};
 
+use crate::image_user::ImageUser;
 use crate::oci_spec::DEFAULT_CAPABILITIES;
 
 /// Every capability a privileged container gets (Linux 5.x, as containerd lists them).
@@ -92,11 +93,14 @@ impl Default for ProcessSecurity {
     }
 }
 
-/// The security of `container` of `pod` (the container's settings win over the pod's), or the
-/// kubelet's `CreateContainerConfigError` message when it cannot be run as asked. Every image
-/// of this node runs as root (uid 0), which `runAsNonRoot` refuses unless `runAsUser` says
-/// otherwise.
-pub fn process_security(pod: &Pod, container: &Container) -> Result<ProcessSecurity, String> {
+/// The security of `container` of `pod` (the container's settings win over the pod's, and
+/// both over the image's `User`), or the kubelet's `CreateContainerConfigError` message when
+/// it cannot be run as asked.
+pub fn process_security(
+    pod: &Pod,
+    container: &Container,
+    image_user: &ImageUser,
+) -> Result<ProcessSecurity, String> {
     let pod_context = pod
         .spec
         .as_ref()
@@ -116,36 +120,32 @@ pub fn process_security(pod: &Pod, container: &Container) -> Result<ProcessSecur
         );
     }
     let own = container.security_context.as_ref();
-    let uid = own
+    let run_as_user = own
         .and_then(|c| c.run_as_user)
-        .or(pod_context.and_then(|p| p.run_as_user))
-        .unwrap_or(0);
-    let gid = own
+        .or(pod_context.and_then(|p| p.run_as_user));
+    let run_as_group = own
         .and_then(|c| c.run_as_group)
-        .or(pod_context.and_then(|p| p.run_as_group))
-        .unwrap_or(0);
+        .or(pod_context.and_then(|p| p.run_as_group));
     let run_as_non_root = own
         .and_then(|c| c.run_as_non_root)
         .or(pod_context.and_then(|p| p.run_as_non_root))
         .unwrap_or(false);
-    if run_as_non_root && uid == 0 {
-        let message = if own.and_then(|c| c.run_as_user).is_some()
-            || pod_context.and_then(|p| p.run_as_user).is_some()
-        {
-            "container's runAsUser breaks non-root policy".to_string()
-        } else {
-            "container has runAsNonRoot and image will run as root".to_string()
-        };
-        let metadata = &pod.metadata;
-        return Err(format!(
-            "{message} (pod: \"{}_{}({})\", container: {})",
-            metadata.name.as_deref().unwrap_or_default(),
-            metadata.namespace.as_deref().unwrap_or_default(),
-            metadata.uid.as_deref().unwrap_or_default(),
-            container.name
-        ));
+    if run_as_non_root {
+        verify_non_root(pod, container, run_as_user, image_user)?;
     }
-    let (uid, gid) = (id(uid, "runAsUser")?, id(gid, "runAsGroup")?);
+    // containerd: a runAsUser without runAsGroup runs with that user's primary group in the
+    // image; neither set, the image's user and group.
+    let (uid, gid) = match run_as_user {
+        Some(uid) => {
+            let uid = id(uid, "runAsUser")?;
+            (uid, image_user.primary_gid(uid))
+        }
+        None => (image_user.uid, image_user.gid),
+    };
+    let gid = match run_as_group {
+        Some(gid) => id(gid, "runAsGroup")?,
+        None => gid,
+    };
     let mut additional_gids = Vec::new();
     for group in pod_context
         .and_then(|p| p.supplemental_groups.clone())
@@ -186,6 +186,36 @@ pub fn process_security(pod: &Pod, container: &Container) -> Result<ProcessSecur
         privileged,
         seccomp,
     })
+}
+
+/// The kubelet's `verifyRunAsNonRoot`: the user the container would run as must be known and
+/// not root.
+fn verify_non_root(
+    pod: &Pod,
+    container: &Container,
+    run_as_user: Option<i64>,
+    image_user: &ImageUser,
+) -> Result<(), String> {
+    let message = match (run_as_user, &image_user.name) {
+        (Some(0), _) => "container's runAsUser breaks non-root policy".to_string(),
+        (Some(_), _) => return Ok(()),
+        (None, Some(name)) => format!(
+            "container has runAsNonRoot and image has non-numeric user ({name}), cannot verify \
+             user is non-root"
+        ),
+        (None, None) if image_user.uid == 0 => {
+            "container has runAsNonRoot and image will run as root".to_string()
+        }
+        (None, None) => return Ok(()),
+    };
+    let metadata = &pod.metadata;
+    Err(format!(
+        "{message} (pod: \"{}_{}({})\", container: {})",
+        metadata.name.as_deref().unwrap_or_default(),
+        metadata.namespace.as_deref().unwrap_or_default(),
+        metadata.uid.as_deref().unwrap_or_default(),
+        container.name
+    ))
 }
 
 fn id(value: i64, field: &str) -> Result<u32, String> {
@@ -265,7 +295,7 @@ mod tests {
     fn no_security_context_is_root_with_the_runtime_defaults() {
         let (pod, container) = pod_of(serde_json::json!({"containers": [{"name": "c"}]}));
         assert_eq!(
-            process_security(&pod, &container).unwrap(),
+            process_security(&pod, &container, &ImageUser::root()).unwrap(),
             ProcessSecurity::default()
         );
     }
@@ -280,7 +310,7 @@ mod tests {
                 "capabilities": {"drop": ["ALL"], "add": ["net_bind_service"]},
                 "seccompProfile": {"type": "RuntimeDefault"}}}],
         }));
-        let security = process_security(&pod, &container).unwrap();
+        let security = process_security(&pod, &container, &ImageUser::root()).unwrap();
         assert_eq!((security.uid, security.gid), (1001, 3000));
         assert_eq!(security.additional_gids, [4000, 2000]);
         assert_eq!(security.capabilities, ["CAP_NET_BIND_SERVICE"]);
@@ -294,14 +324,19 @@ mod tests {
             "securityContext": {"runAsNonRoot": true}, "containers": [{"name": "c"}],
         }));
         assert_eq!(
-            process_security(&pod, &container).unwrap_err(),
+            process_security(&pod, &container, &ImageUser::root()).unwrap_err(),
             "container has runAsNonRoot and image will run as root (pod: \"p_ns(u-1)\", container: c)"
         );
         let (pod, container) = pod_of(serde_json::json!({
             "securityContext": {"runAsNonRoot": true, "runAsUser": 1000},
             "containers": [{"name": "c"}],
         }));
-        assert_eq!(process_security(&pod, &container).unwrap().uid, 1000);
+        assert_eq!(
+            process_security(&pod, &container, &ImageUser::root())
+                .unwrap()
+                .uid,
+            1000
+        );
     }
 
     #[test]
@@ -309,14 +344,14 @@ mod tests {
         let (pod, container) = pod_of(serde_json::json!({
             "containers": [{"name": "c", "securityContext": {"privileged": true}}],
         }));
-        let security = process_security(&pod, &container).unwrap();
+        let security = process_security(&pod, &container, &ImageUser::root()).unwrap();
         assert!(security.privileged);
         assert!(security.capabilities.contains(&"CAP_SYS_ADMIN".to_string()));
         let (pod, container) = pod_of(serde_json::json!({
             "hostPID": true, "containers": [{"name": "c"}],
         }));
         assert!(
-            process_security(&pod, &container)
+            process_security(&pod, &container, &ImageUser::root())
                 .unwrap_err()
                 .starts_with("hostPID")
         );

@@ -3,164 +3,20 @@
 //! second layer that deletes a file of the first, so it carries a whiteout) and pushed with
 //! `skopeo`; then pulled by tag and by digest with the node's registry module.
 
-use std::net::TcpStream;
+mod common;
+
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
+use common::registry::{Registry, Scratch, build_and_push, size_of};
 use k8s_labs_node::registry::{PullStore, Puller, StoredImage};
-
-/// The registry process, killed (by its PID, through `Child`) even when the test fails.
-struct Registry {
-    child: Child,
-    port: u16,
-}
-
-impl Registry {
-    fn start(dir: &Path) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join("config.yml");
-        let storage = dir.join("storage");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: 127.0.0.1:{port}\n",
-                storage.display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting docker-registry (apt-get install docker-registry)");
-        let registry = Registry { child, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the registry did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        registry
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A scratch directory removed at the end, whatever happened.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("running {program} (is it installed?): {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Builds the test image in an OCI layout and pushes it; returns its manifest digest.
-fn build_and_push(dir: &Path, registry: &Registry) -> String {
-    let layout = dir.join("layout");
-    let bundle = dir.join("bundle");
-    let (layout_s, bundle_s) = (layout.display().to_string(), bundle.display().to_string());
-    let image = format!("{layout_s}:v1");
-    let rootfs = bundle.join("rootfs");
-    run("umoci", &["init", "--layout", &layout_s]);
-    run("umoci", &["new", "--image", &image]);
-    run("umoci", &["unpack", "--image", &image, &bundle_s]);
-    std::fs::create_dir_all(rootfs.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    std::fs::write(rootfs.join("marker"), "pulled from a registry\n").unwrap();
-    std::fs::write(rootfs.join("doomed"), "deleted by the second layer\n").unwrap();
-    run("umoci", &["repack", "--image", &image, &bundle_s]);
-    // The one-layer image as `base`: it shares its layer with `v1`.
-    push(&image, &format!("{}/test/img:base", registry.host()), None);
-    std::fs::remove_dir_all(&bundle).unwrap();
-    run("umoci", &["unpack", "--image", &image, &bundle_s]);
-    std::fs::remove_file(rootfs.join("doomed")).unwrap();
-    run("umoci", &["repack", "--image", &image, &bundle_s]);
-    run(
-        "umoci",
-        &[
-            "config",
-            "--image",
-            &image,
-            "--config.entrypoint",
-            "/bin/busybox",
-            "--config.entrypoint",
-            "sh",
-            "--config.cmd",
-            "-c",
-            "--config.env",
-            "GREETING=hello",
-            "--config.workingdir",
-            "/work",
-            "--config.user",
-            "1000:1000",
-        ],
-    );
-    let digest_file = dir.join("digest");
-    let destination = format!("{}/test/img:v1", registry.host());
-    push(&image, &destination, Some(&digest_file));
-    std::fs::read_to_string(&digest_file)
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn push(image: &str, destination: &str, digest_file: Option<&Path>) {
-    let source = format!("oci:{image}");
-    let destination = format!("docker://{destination}");
-    let mut args = vec!["copy", "--quiet", "--dest-tls-verify=false"];
-    let digest_file = digest_file.map(|path| path.display().to_string());
-    if let Some(path) = &digest_file {
-        args.extend(["--digestfile", path]);
-    }
-    args.extend([source.as_str(), destination.as_str()]);
-    run("skopeo", &args);
-}
-
-fn size_of(path: &Path) -> u64 {
-    let output = Command::new("du").arg("-sb").arg(path).output().unwrap();
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.split_whitespace().next().unwrap().parse().unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pulls_by_tag_and_digest_from_a_real_registry() {
-    let dir = std::env::temp_dir().join(format!("registry-pull-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let scratch = Scratch(dir.clone());
+    let scratch = Scratch::new("registry-pull");
+    let dir = scratch.0.clone();
     let registry = Registry::start(&scratch.0);
     let digest = build_and_push(&scratch.0, &registry);
     let store_dir = dir.join("store");

@@ -15,6 +15,7 @@ use k8s_labs_node::containers::{
     ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
 };
 use k8s_labs_node::image_store::{DEFAULT_IMAGE_DIR, ImageStore};
+use k8s_labs_node::images::RunnableImage;
 use k8s_labs_node::runtime::{Runc, StartError};
 use k8s_labs_node::sandbox::{
     DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
@@ -104,12 +105,12 @@ impl Node {
             .catalog
             .resolve(container.image.as_deref().unwrap())
             .unwrap();
+        let image = RunnableImage::from_catalog(&image, self.images.rootfs(&image.entry).unwrap());
         let launch = ContainerLaunch {
             identity: &PodIdentity::of(pod).unwrap(),
             pod,
             sandbox,
             container,
-            image_root: self.images.rootfs(&image.entry).unwrap(),
             image: &image,
             attempt,
             extra_env: vec![],

@@ -16,7 +16,7 @@ fn security(pod_spec: Value) -> ProcessSecurity {
     }))
     .unwrap();
     let container = pod.spec.as_ref().unwrap().containers[0].clone();
-    process_security(&pod, &container).unwrap()
+    process_security(&pod, &container, &crate::image_user::ImageUser::root()).unwrap()
 }
 
 fn nginx() -> ContainerSpec {

@@ -46,12 +46,12 @@ impl PodWorker {
                     name: &slot.container.name,
                     image: slot.image.as_ref().map_or_else(
                         || slot.container.image.clone().unwrap_or_default(),
-                        |image| image.reference.normalized(),
+                        |image| image.reference.clone(),
                     ),
                     image_id: slot
                         .image
                         .as_ref()
-                        .map_or_else(String::new, |image| image.image_id()),
+                        .map_or_else(String::new, |image| image.image_id.clone()),
                     container_id: slot.container_id.clone(),
                     ready: slot.ready,
                     restart_count: (slot.attempts - 1).max(0),

@@ -1,14 +1,11 @@
-//! Starting a pod's containers: the image from the catalog (with the kubelet's pull errors and
-//! back-off), the runc container, the exit and readiness followers.
-
-use std::time::Duration;
+//! Starting a pod's containers: the image (see [`super::pulling`]), the runc container, the
+//! exit and readiness followers.
 
 use k8s_openapi::api::core::v1::Container;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{PodWorker, WorkerEvent, next_backoff};
-use crate::catalog::PullError;
 use crate::containers::{ContainerLaunch, start_container};
 use crate::events::EventType;
 use crate::probes::{ProbeTarget, run_readiness_probe};
@@ -24,71 +21,10 @@ impl PodWorker {
         let context = self.context.clone();
         let container = self.slots[index].container.clone();
         let name = container.name.clone();
-        let image_name = container.image.clone().unwrap_or_default();
+        let Some(image) = self.ensure_image(index).await else {
+            return;
+        };
         let events = &context.events;
-        let image = match context.catalog.resolve(&image_name) {
-            Ok(image) => image,
-            Err(PullError::NotFound(message)) => {
-                events.kubelet(
-                    &self.involved,
-                    Some(&name),
-                    EventType::Normal,
-                    "Pulling",
-                    format!("Pulling image \"{image_name}\""),
-                );
-                events.kubelet(
-                    &self.involved,
-                    Some(&name),
-                    EventType::Warning,
-                    "Failed",
-                    format!(
-                        "Failed to pull image \"{image_name}\": rpc error: code = NotFound desc = \
-                         {message}"
-                    ),
-                );
-                events.kubelet(
-                    &self.involved,
-                    Some(&name),
-                    EventType::Warning,
-                    "Failed",
-                    "Error: ErrImagePull".to_string(),
-                );
-                let slot = &mut self.slots[index];
-                slot.state = SlotState::waiting("ErrImagePull", Some(message));
-                slot.backoff = next_backoff(slot.backoff);
-                slot.pull_backoff_at = Some(Instant::now() + Duration::from_secs(1));
-                slot.due = Some(Instant::now() + slot.backoff);
-                return;
-            }
-            Err(PullError::InvalidName(message)) => {
-                events.kubelet(
-                    &self.involved,
-                    Some(&name),
-                    EventType::Warning,
-                    "InspectFailed",
-                    message.clone(),
-                );
-                self.slots[index].state = SlotState::waiting("InvalidImageName", Some(message));
-                return;
-            }
-        };
-        if self.slots[index].image.is_none() {
-            events.kubelet(
-                &self.involved,
-                Some(&name),
-                EventType::Normal,
-                "Pulled",
-                format!("Container image \"{image_name}\" already present on machine"),
-            );
-        }
-        self.slots[index].image = Some(image.clone());
-        let image_root = match context.images.rootfs_async(image.entry.clone()).await {
-            Ok(root) => root,
-            Err(error) => {
-                self.create_failed(index, format!("{error:#}"));
-                return;
-            }
-        };
         let attempt = self.slots[index].attempts;
         let launch = ContainerLaunch {
             identity: &self.identity,
@@ -96,7 +32,6 @@ impl PodWorker {
             sandbox: &sandbox,
             container: &container,
             image: &image,
-            image_root,
             attempt,
             extra_env: self.field_env(&container, &sandbox),
         };

@@ -2,21 +2,25 @@
 //! blobs fetched with oci-client (plain HTTP only for registries on this machine), blobs
 //! stored by digest after checking it, each layer unpacked once into its own directory
 //! (whiteouts as overlayfs marks them), and each image's root filesystem unpacked from its
-//! layers, whiteouts applied, into a directory per image digest. Not yet used to start pods:
-//! the catalog still provides their images.
+//! layers, whiteouts applied, into a directory per image digest. [`crate::images`] decides
+//! when to pull and from where.
 
 mod config;
 mod digest;
 mod layer;
 mod platform;
 mod pull;
+mod pull_error;
 mod reference;
+mod references;
 mod store;
 
 pub use config::ImageConfig;
 pub use digest::{sha256_digest, verify_file};
 pub use layer::{Whiteouts, apply_layer};
 pub use platform::{host_architecture, host_platform};
-pub use pull::Puller;
+pub use pull::{PullOptions, Puller, is_local, registry_answered};
+pub use pull_error::describe_pull_error;
 pub use reference::{PullReference, ReferenceError};
-pub use store::{PullStore, StoredImage};
+pub use references::ReferenceRecord;
+pub use store::{ImageRecord, PullStore, StoredImage};

@@ -1,9 +1,14 @@
 //! Pulling an image: its manifest (the host platform's, when the reference names an index),
 //! its config and layer blobs into the store (those already there are not fetched again), then
-//! its root filesystem. Anonymous pulls only, over HTTPS except for registries on this machine.
+//! its root filesystem. Over HTTPS except for registries on this machine or named insecure;
+//! anonymous, or with the credentials of an image pull secret; from the registry itself or a
+//! mirror of it.
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -11,10 +16,40 @@ use super::platform::host_platform;
 use super::reference::PullReference;
 use super::store::{PullStore, StoredImage};
 
+/// How long a registry may take to accept a connection before it counts as not answering
+/// (and the next source is tried).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Pulls images into a [`PullStore`].
 #[derive(Debug, Clone)]
 pub struct Puller {
     store: PullStore,
+}
+
+/// Where and how one pull reaches its registry.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// Another registry serving the same repositories (`mirror.gcr.io`), asked instead of
+    /// the reference's own; it gets the original registry as `?ns=`, as containerd sends it.
+    pub mirror: Option<String>,
+    /// Plain HTTP even though the registry is not on this machine.
+    pub insecure: bool,
+    /// `user:password` for the registry; anonymous when `None`.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Whether a failed pull reached a registry: one that answered (a missing tag, a refused
+/// login) decides the pull; one that did not (no such host, connection refused or timed
+/// out) lets the next source be tried.
+pub fn registry_answered(error: &anyhow::Error) -> bool {
+    for cause in error.chain() {
+        if let Some(OciDistributionError::RequestError(request)) =
+            cause.downcast_ref::<OciDistributionError>()
+        {
+            return !(request.is_connect() || request.is_timeout());
+        }
+    }
+    true
 }
 
 impl Puller {
@@ -27,16 +62,41 @@ impl Puller {
     /// stored image. Errors name the reference.
     pub async fn pull(&self, reference: &str) -> Result<StoredImage> {
         let parsed = PullReference::parse(reference)?;
-        self.pull_parsed(&parsed)
-            .await
-            .with_context(|| format!("pulling image {parsed}"))
+        self.pull_with(&parsed, &PullOptions::default()).await
     }
 
-    async fn pull_parsed(&self, reference: &PullReference) -> Result<StoredImage> {
-        let client = client_for(reference);
-        let oci = reference.to_oci();
+    /// Pulls `reference` as `options` say. Errors name the reference (and the mirror).
+    pub async fn pull_with(
+        &self,
+        reference: &PullReference,
+        options: &PullOptions,
+    ) -> Result<StoredImage> {
+        let result = self.pull_parsed(reference, options).await;
+        match &options.mirror {
+            Some(mirror) => {
+                result.with_context(|| format!("pulling image {reference} from {mirror}"))
+            }
+            None => result.with_context(|| format!("pulling image {reference}")),
+        }
+    }
+
+    async fn pull_parsed(
+        &self,
+        reference: &PullReference,
+        options: &PullOptions,
+    ) -> Result<StoredImage> {
+        let host = options.mirror.as_deref().unwrap_or(&reference.registry);
+        let client = client_for(host, options.insecure || is_local(host));
+        let mut oci = reference.to_oci();
+        if let Some(mirror) = &options.mirror {
+            oci.set_mirror_registry(mirror.clone());
+        }
+        let auth = match &options.credentials {
+            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
         let (manifest, digest) = client
-            .pull_image_manifest(&oci, &RegistryAuth::Anonymous)
+            .pull_image_manifest(&oci, &auth)
             .await
             .context("fetching the manifest")?;
         if let Some(image) = self.store.image(&digest)? {
@@ -89,20 +149,28 @@ impl Puller {
     }
 }
 
-/// A client for the reference's registry: plain HTTP only for a registry on this machine, as
-/// Docker allows without configuration; the host platform's manifest from an index.
-fn client_for(reference: &PullReference) -> Client {
+/// A client for the registry `host`: plain HTTP only when `plain_http` (a registry on this
+/// machine, as Docker allows without configuration, or one configured insecure); the host
+/// platform's manifest from an index.
+fn client_for(host: &str, plain_http: bool) -> Client {
     // reqwest is built without a bundled crypto provider (the workspace uses ring only), so
     // rustls needs one installed before a client exists; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let protocol = if reference.is_local() {
-        ClientProtocol::HttpsExcept(vec![reference.registry.clone()])
+    let protocol = if plain_http {
+        ClientProtocol::HttpsExcept(vec![host.to_string()])
     } else {
         ClientProtocol::Https
     };
     Client::new(ClientConfig {
         protocol,
         platform_resolver: Some(Box::new(host_platform)),
+        connect_timeout: Some(CONNECT_TIMEOUT),
         ..ClientConfig::default()
     })
+}
+
+/// Whether `host` (`name[:port]`) is this machine.
+pub fn is_local(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }

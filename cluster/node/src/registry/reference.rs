@@ -83,11 +83,7 @@ impl PullReference {
     /// Whether the registry is on this machine, the only case where plain HTTP is used (as
     /// Docker treats `localhost` and `127.0.0.0/8` as insecure registries by default).
     pub fn is_local(&self) -> bool {
-        let host = self
-            .registry
-            .rsplit_once(':')
-            .map_or(self.registry.as_str(), |(h, _)| h);
-        host == "localhost" || host == "127.0.0.1" || host == "[::1]"
+        super::pull::is_local(&self.registry)
     }
 
     /// The reference as oci-client takes it.

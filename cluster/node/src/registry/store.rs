@@ -4,19 +4,24 @@
 //! blobs/sha256/<hex>                 manifests' config and layer blobs, checked against <hex>
 //! layers/sha256/<hex>/              a layer blob unpacked alone, whiteouts as overlayfs marks
 //! images/sha256/<hex>/config.json    an image's config blob, by its manifest's digest
+//! images/sha256/<hex>/image.json     its layers and size (see [`ImageRecord`])
 //! images/sha256/<hex>/rootfs/        its layers applied in order
-//! tmp/                               what is being written; emptied when the store opens
+//! references/<sha256 of reference>   which image a reference names (see [`super::references`])
+//! tmp/<pid>/                         what process <pid> is writing; removed once it is gone
 //! ```
 //!
 //! Everything is written under `tmp/` and renamed into place once complete, so a pull that is
-//! interrupted (a crash, a kill) leaves nothing that a later start would take for a whole
-//! blob or image. A layer shared by two images is downloaded and stored once.
+//! interrupted (a crash, a kill, a full disk) leaves nothing that a later start would take for
+//! a whole blob or image. A layer shared by two images is downloaded and stored once. Several
+//! processes (clusters) may share one store: each writes under its own `tmp/<pid>`, and a
+//! rename that finds its target already made by another keeps that one.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::config::ImageConfig;
 use super::digest::{sha256_hex, verify_file};
@@ -31,6 +36,20 @@ pub struct StoredImage {
     pub rootfs: PathBuf,
     /// How its containers start.
     pub config: ImageConfig,
+    /// Its layers and size.
+    pub record: ImageRecord,
+}
+
+/// What the store keeps about an image besides its config and root filesystem.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Its config blob's digest.
+    pub config: String,
+    /// Its layer blobs' digests, lowest first.
+    pub layers: Vec<String>,
+    /// The size the kubelet reports (`Image size: … bytes`): config and layer blobs as
+    /// stored, compressed, as containerd counts an image's size.
+    pub size: u64,
 }
 
 /// The store's directory.
@@ -40,20 +59,55 @@ pub struct PullStore {
 }
 
 impl PullStore {
-    /// Opens (creating) the store at `root`, removing what an interrupted pull left in `tmp/`.
+    /// Opens (creating) the store at `root`, removing what interrupted pulls of processes
+    /// that are gone left in `tmp/`.
     pub fn open(root: &Path) -> Result<PullStore> {
         let store = PullStore {
             root: root.to_path_buf(),
         };
-        let tmp = store.root.join("tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).with_context(|| format!("emptying {}", tmp.display()))?;
-        }
-        for dir in ["blobs/sha256", "layers/sha256", "images/sha256", "tmp"] {
+        for dir in [
+            "blobs/sha256",
+            "layers/sha256",
+            "images/sha256",
+            "references",
+            "tmp",
+        ] {
             let path = store.root.join(dir);
             fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         }
+        store.remove_abandoned_temps()?;
         Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Removes `tmp/<pid>` of every process that no longer runs. This process's own is kept:
+    /// another handle of this process may be writing in it.
+    fn remove_abandoned_temps(&self) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        for entry in fs::read_dir(&tmp).with_context(|| format!("reading {}", tmp.display()))? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let alive = name
+                .to_str()
+                .and_then(|name| name.parse::<u32>().ok())
+                .is_some_and(|pid| {
+                    pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+                });
+            if !alive {
+                let path = entry.path();
+                let removed = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removed.with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// Where the blob `digest` is (or would be) stored.
@@ -66,10 +120,14 @@ impl PullStore {
         Ok(self.blob_path(digest)?.is_file())
     }
 
-    /// A fresh path under `tmp/` to write something into before committing it.
+    /// A fresh path under this process's `tmp/<pid>/` to write something into before
+    /// committing it.
     pub fn temp_path(&self, label: &str) -> PathBuf {
         let unique: u64 = rand::random();
-        self.root.join("tmp").join(format!("{label}-{unique:016x}"))
+        let dir = self.root.join("tmp").join(std::process::id().to_string());
+        // A failure shows when the caller writes to the path.
+        let _ = fs::create_dir_all(&dir);
+        dir.join(format!("{label}-{unique:016x}"))
     }
 
     /// Takes the file at `temp` in as the blob `digest` once its content has that digest;
@@ -124,11 +182,29 @@ impl PullStore {
         let config_path = dir.join("config.json");
         let config =
             fs::read(&config_path).with_context(|| format!("reading {}", config_path.display()))?;
+        let record_path = dir.join("image.json");
+        let record =
+            fs::read(&record_path).with_context(|| format!("reading {}", record_path.display()))?;
         Ok(Some(StoredImage {
             digest: digest.to_string(),
             rootfs: dir.join("rootfs"),
             config: ImageConfig::from_blob(&config)?,
+            record: serde_json::from_slice(&record)
+                .with_context(|| format!("parsing {}", record_path.display()))?,
         }))
+    }
+
+    /// The digests of every stored image.
+    pub fn image_digests(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("images/sha256");
+        let mut digests = Vec::new();
+        for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            if let Some(hex) = entry?.file_name().to_str() {
+                digests.push(format!("sha256:{hex}"));
+            }
+        }
+        digests.sort();
+        Ok(digests)
     }
 
     /// Builds the image `digest` from its stored config blob and layer blobs (applied in
@@ -143,7 +219,9 @@ impl PullStore {
             return Ok(image);
         }
         let temp = self.temp_path("image");
-        let result = self.build_into(&temp, config, layers);
+        let result = fs::create_dir_all(&temp)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| self.build_into(&temp, config, layers));
         if let Err(error) = result {
             let _ = fs::remove_dir_all(&temp);
             return Err(error.context(format!("unpacking image {digest}")));
@@ -170,6 +248,17 @@ impl PullStore {
         }
         fs::copy(self.blob_path(config)?, temp.join("config.json"))
             .context("copying the image's config")?;
+        let mut size = 0;
+        for blob in layers.iter().chain([&config.to_string()]) {
+            size += fs::metadata(self.blob_path(blob)?)?.len();
+        }
+        let record = ImageRecord {
+            config: config.to_string(),
+            layers: layers.to_vec(),
+            size,
+        };
+        fs::write(temp.join("image.json"), serde_json::to_vec(&record)?)
+            .context("writing the image's record")?;
         Ok(())
     }
 }
@@ -195,11 +284,18 @@ mod tests {
         let right = sha256_digest(b"layer");
         store.commit_blob(&temp, &right).unwrap();
         assert!(store.has_blob(&right).unwrap());
-        // What an interrupted pull left is gone when the store opens again.
-        let leftover = store.temp_path("image");
-        fs::create_dir(&leftover).unwrap();
+        // What an interrupted pull of a process that is gone left is removed when the store
+        // opens again (no process has a pid above the kernel's limit of 2^22).
+        let leftover = dir.join("tmp/99999999/image-0");
+        fs::create_dir_all(&leftover).unwrap();
+        let in_flight = store.temp_path("image");
+        fs::create_dir(&in_flight).unwrap();
         let store = PullStore::open(&dir).unwrap();
         assert!(!leftover.exists() && store.has_blob(&right).unwrap());
+        assert!(
+            in_flight.exists(),
+            "this process's own temporaries are kept"
+        );
         assert!(store.blob_path("sha256:../../x").is_err());
         fs::remove_dir_all(&dir).unwrap();
     }

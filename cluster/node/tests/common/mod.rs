@@ -2,6 +2,8 @@
 //! for what the agent reports (watch-driven, no polling).
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -93,6 +95,9 @@ impl Cluster {
                 cluster_domain: "cluster.local".into(),
                 kubelet_version: "v1.33.0".into(),
                 image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                image_sources: k8s_labs_node::images::ImageSources::default(),
+                // Pulled images go with the test's state: a later run starts with none.
+                pulled_image_dir: state_dir.join("pulled"),
                 user_namespaces,
             },
         )
