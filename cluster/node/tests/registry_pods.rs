@@ -7,10 +7,11 @@
 
 mod common;
 
-use common::registry::{Registry, Scratch, build_and_push, push};
+use common::registry::{Registry, Scratch, build_and_push, push, push_multi_platform};
 use common::{
     Cluster, create_pod, ended, first_container, first_waiting, wait_for, wait_for_event,
 };
+use k8s_labs_node::images::ImageSources;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use kube::api::{Api, LogParams, PostParams};
 
@@ -94,6 +95,17 @@ async fn pods_run_images_pulled_from_registries() {
     create_pod(&pods, pod("zstd", &zstd, "IfNotPresent", &["-c", SCRIPT])).await;
     let (_, log) = log_of(&pods, "zstd").await;
     assert_eq!(log, EXPECTED);
+
+    // Through an image index: this machine's platform is picked, not the first listed.
+    let index_digest = push_multi_platform(&scratch.0, &registry);
+    let multi = format!("{}/test/multi:v1", registry.host());
+    create_pod(&pods, pod("multi", &multi, "IfNotPresent", &["-c", SCRIPT])).await;
+    let (done, log) = log_of(&pods, "multi").await;
+    assert_eq!(log, EXPECTED);
+    let status = first_container(Some(&done)).unwrap();
+    // imageID names the index, as containerd's repo digest does.
+    let image_id = format!("{}/test/multi@{index_digest}", registry.host());
+    assert_eq!(status.image_id, image_id);
 
     missing_tag_backs_off(&cluster, &pods, &registry).await;
     never_pull_without_the_image(&pods).await;
@@ -192,4 +204,73 @@ async fn private_repository_needs_a_pull_secret(
     create_pod(pods, value).await;
     let (done, log) = log_of(pods, "with-secret").await;
     assert_eq!(log, EXPECTED, "{done:?}");
+}
+
+/// A mirror answers for its registry (here `docker.io`, which this test never reaches: the
+/// mirror has the image); with registries off, the catalog serves what it lists and nothing
+/// else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_then_the_catalog_serve_images() {
+    let scratch = Scratch::new("registry-mirror");
+    let mirror = Registry::start(&scratch.0.join("mirror"));
+    build_and_push(&scratch.0, &mirror);
+    let image = format!("{}:v1", scratch.0.join("layout").display());
+    push(
+        &image,
+        &format!("{}/library/mirrored:v1", mirror.host()),
+        &[],
+    );
+    let sources =
+        ImageSources::parse(&format!("mirrors:\n  docker.io: [\"{}\"]\n", mirror.host())).unwrap();
+    let cluster = Cluster::start_with(sources).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    create_pod(
+        &pods,
+        pod("mirrored", "mirrored:v1", "IfNotPresent", &["-c", SCRIPT]),
+    )
+    .await;
+    let (done, log) = log_of(&pods, "mirrored").await;
+    assert_eq!(log, EXPECTED);
+    let status = first_container(Some(&done)).unwrap();
+    assert_eq!(status.image, "docker.io/library/mirrored:v1");
+    assert!(
+        status
+            .image_id
+            .starts_with("docker.io/library/mirrored@sha256:")
+    );
+    let pulled = wait_for_event(&cluster.client, |event| {
+        event.reason.as_deref() == Some("Pulled")
+            && event.involved_object.name.as_deref() == Some("mirrored")
+    })
+    .await;
+    assert!(
+        message_of(&pulled).ends_with(&format!("Source: mirror {}.", mirror.host())),
+        "{}",
+        message_of(&pulled)
+    );
+    cluster.stop().await;
+
+    let offline = ImageSources::parse("registries: false\n").unwrap();
+    let cluster = Cluster::start_with(offline).await;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), "default");
+    let mut value = pod("catalog", "busybox:1.28", "Always", &[]);
+    value["spec"]["containers"][0]["command"] = serde_json::json!(["echo", "from the catalog"]);
+    create_pod(&pods, value).await;
+    let (done, log) = log_of(&pods, "catalog").await;
+    assert_eq!(log, "from the catalog\n");
+    assert_eq!(
+        first_container(Some(&done)).unwrap().image_id,
+        "k8s-labs-catalog://busybox-1.28"
+    );
+    create_pod(&pods, pod("unlisted", "mirrored:v1", "Always", &[])).await;
+    let waiting = wait_for(&pods, "unlisted", |pod| {
+        first_waiting(pod).is_some_and(|waiting| waiting.reason.as_deref() == Some("ErrImagePull"))
+    })
+    .await;
+    let message = first_waiting(Some(&waiting)).unwrap().message.unwrap();
+    assert!(
+        message.contains("registries are off") && message.contains("offline catalog"),
+        "{message}"
+    );
+    cluster.stop().await;
 }

@@ -182,20 +182,23 @@ impl ImageManager {
         locks.entry(key.to_string()).or_default().clone()
     }
 
-    /// The stored image `reference` names (by digest, or as last pulled by that name).
+    /// The stored image `reference` names: as last pulled by that name, or (a reference
+    /// with a digest) the image of that digest.
     async fn present(&self, reference: &PullReference) -> Option<RunnableImage> {
         let store = self.pulled.clone();
         let key = reference.to_string();
         let digest = reference.digest.clone();
         let stored = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<StoredImage>> {
-            let digest = match digest {
-                Some(digest) => digest,
-                None => match store.reference(&key)? {
-                    Some(record) => record.digest,
-                    None => return Ok(None),
-                },
-            };
-            store.image(&digest)
+            if let Some(record) = store.reference(&key)? {
+                return Ok(store.image(&record.digest)?.map(|image| StoredImage {
+                    repo_digest: record.repo_digest.unwrap_or_else(|| image.digest.clone()),
+                    ..image
+                }));
+            }
+            match digest {
+                Some(digest) => store.image(&digest),
+                None => Ok(None),
+            }
         })
         .await;
         match stored {
@@ -289,6 +292,7 @@ impl ImageManager {
         let record = ReferenceRecord {
             reference: reference.to_string(),
             digest: stored.digest.clone(),
+            repo_digest: Some(stored.repo_digest.clone()).filter(|repo| *repo != stored.digest),
             source: source.to_string(),
         };
         let written = tokio::task::spawn_blocking(move || store.record_reference(&record)).await;

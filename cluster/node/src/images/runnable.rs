@@ -31,7 +31,7 @@ impl RunnableImage {
             reference: reference.to_string(),
             image_id: format!(
                 "{}/{}@{}",
-                reference.registry, reference.repository, image.digest
+                reference.registry, reference.repository, image.repo_digest
             ),
             rootfs: image.rootfs,
             config: image.config,

@@ -95,12 +95,16 @@ impl Puller {
             Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
             None => RegistryAuth::Anonymous,
         };
-        let (manifest, digest) = client
-            .pull_image_manifest(&oci, &auth)
+        let (manifest, digest, index_digest) = client
+            .pull_image_manifest_and_list_digest(&oci, &auth)
             .await
             .context("fetching the manifest")?;
+        let repo_digest = index_digest.unwrap_or_else(|| digest.clone());
         if let Some(image) = self.store.image(&digest)? {
-            return Ok(image);
+            return Ok(StoredImage {
+                repo_digest,
+                ..image
+            });
         }
         self.fetch_blob(&client, &oci, &manifest.config).await?;
         let mut layers = Vec::with_capacity(manifest.layers.len());
@@ -118,6 +122,10 @@ impl Puller {
         })
         .await
         .context("the unpacking task failed")?
+        .map(|image| StoredImage {
+            repo_digest,
+            ..image
+        })
     }
 
     /// Fetches a blob into the store unless it is there already. oci-client checks the digest

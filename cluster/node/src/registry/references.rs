@@ -16,8 +16,11 @@ use super::store::PullStore;
 pub struct ReferenceRecord {
     /// The normalized reference (`docker.io/library/nginx:latest`).
     pub reference: String,
-    /// The image's manifest digest.
+    /// The image's manifest digest (for an index, the host platform's manifest).
     pub digest: String,
+    /// The digest the registry named it by (an index's), when that is another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_digest: Option<String>,
     /// Where it came from: `registry docker.io`, `mirror mirror.gcr.io`, `archive nginx.tar`.
     pub source: String,
 }

@@ -32,6 +32,10 @@ use super::layer::{Whiteouts, apply_layer};
 pub struct StoredImage {
     /// The digest of the image's manifest (for an index, the host platform's manifest).
     pub digest: String,
+    /// The digest the registry named the image by: the index's for a multi-platform image
+    /// (what containerd reports as the repo digest, and the kubelet as `imageID`), else
+    /// `digest`.
+    pub repo_digest: String,
     /// Its root filesystem, to be used read-only (as an overlay's lower directory).
     pub rootfs: PathBuf,
     /// How its containers start.
@@ -187,6 +191,7 @@ impl PullStore {
             fs::read(&record_path).with_context(|| format!("reading {}", record_path.display()))?;
         Ok(Some(StoredImage {
             digest: digest.to_string(),
+            repo_digest: digest.to_string(),
             rootfs: dir.join("rootfs"),
             config: ImageConfig::from_blob(&config)?,
             record: serde_json::from_slice(&record)

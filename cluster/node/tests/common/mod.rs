@@ -38,6 +38,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Cluster {
+        Cluster::start_with(k8s_labs_node::images::ImageSources::default()).await
+    }
+
+    /// A cluster whose node pulls images from `image_sources`.
+    pub async fn start_with(image_sources: k8s_labs_node::images::ImageSources) -> Cluster {
         let _ = rustls::crypto::ring::default_provider().install_default();
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
@@ -95,7 +100,7 @@ impl Cluster {
                 cluster_domain: "cluster.local".into(),
                 kubelet_version: "v1.33.0".into(),
                 image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
-                image_sources: k8s_labs_node::images::ImageSources::default(),
+                image_sources,
                 // Pulled images go with the test's state: a later run starts with none.
                 pulled_image_dir: state_dir.join("pulled"),
                 user_namespaces,

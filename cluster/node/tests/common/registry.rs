@@ -203,3 +203,64 @@ pub fn size_of(path: &Path) -> u64 {
     let text = String::from_utf8_lossy(&output.stdout);
     text.split_whitespace().next().unwrap().parse().unwrap()
 }
+
+/// Pushes `host/test/multi:v1`, an image index over two images of the layout in `dir` (made
+/// by [`build_and_push`]): `v1` for this machine's platform and a variant whose marker says
+/// `wrong platform`, listed first, for another architecture. Returns the index's digest.
+pub fn push_multi_platform(dir: &Path, registry: &Registry) -> String {
+    let layout = dir.join("layout");
+    let (layout_s, bundle_s) = (
+        layout.display().to_string(),
+        dir.join("bundle").display().to_string(),
+    );
+    let other = format!("{layout_s}:other");
+    run(
+        "umoci",
+        &["tag", "--image", &format!("{layout_s}:v1"), "other"],
+    );
+    let _ = std::fs::remove_dir_all(dir.join("bundle"));
+    run("umoci", &["unpack", "--image", &other, &bundle_s]);
+    std::fs::write(dir.join("bundle/rootfs/marker"), "wrong platform\n").unwrap();
+    run("umoci", &["repack", "--image", &other, &bundle_s]);
+    let index_path = layout.join("index.json");
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let descriptor = |tag: &str| {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .unwrap()
+            .clone()
+    };
+    let host = k8s_labs_node::registry::host_architecture();
+    let elsewhere = if host == "arm64" { "amd64" } else { "arm64" };
+    let entry = |tag: &str, architecture: &str| {
+        let mut entry = descriptor(tag);
+        entry.as_object_mut().unwrap().remove("annotations");
+        entry["platform"] = serde_json::json!({"architecture": architecture, "os": "linux"});
+        entry
+    };
+    let image_index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [entry("other", elsewhere), entry("v1", host)],
+    });
+    let bytes = serde_json::to_vec(&image_index).unwrap();
+    let digest = k8s_labs_node::registry::sha256_digest(&bytes);
+    let hex = digest.trim_start_matches("sha256:");
+    std::fs::write(layout.join("blobs/sha256").join(hex), &bytes).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest, "size": bytes.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }));
+    std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let destination = format!("{}/test/multi:v1", registry.host());
+    push(&format!("{layout_s}:multi"), &destination, &["--all"]);
+    digest
+}
