@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::registry::{Registry, Scratch, build_and_push, push, push_multi_platform};
+use common::registry::{
+    Registry, Scratch, build_and_push, push, push_multi_platform, push_one_file_image, tamper,
+};
 use common::{
     Cluster, create_pod, ended, first_container, first_waiting, wait_for, wait_for_event,
 };
@@ -110,6 +112,7 @@ async fn pods_run_images_pulled_from_registries() {
     missing_tag_backs_off(&cluster, &pods, &registry).await;
     never_pull_without_the_image(&pods).await;
     private_repository_needs_a_pull_secret(&cluster, &pods, &scratch, &layout_image).await;
+    a_corrupted_blob_is_refused(&pods, &scratch, &registry).await;
     cluster.stop().await;
 }
 
@@ -273,4 +276,25 @@ async fn mirrors_then_the_catalog_serve_images() {
         "{message}"
     );
     cluster.stop().await;
+}
+
+/// A layer blob whose content the registry serves altered (one byte flipped): ErrImagePull
+/// naming the digest mismatch, and nothing of it kept, so a retry fails the same way.
+async fn a_corrupted_blob_is_refused(pods: &Api<Pod>, scratch: &Scratch, registry: &Registry) {
+    let unique = format!("only in the tampered image {}\n", std::process::id());
+    let blob = push_one_file_image(&scratch.0, registry, "test/tampered", &unique);
+    tamper(&blob);
+    let image = format!("{}/test/tampered:v1", registry.host());
+    create_pod(pods, pod("tampered", &image, "Always", &[])).await;
+    let refused = wait_for(pods, "tampered", |pod| {
+        first_waiting(pod).is_some_and(|waiting| waiting.reason.as_deref() == Some("ErrImagePull"))
+    })
+    .await;
+    let message = first_waiting(Some(&refused)).unwrap().message.unwrap();
+    eprintln!("{message}");
+    assert!(
+        message.contains(&format!("failed to pull and unpack image \"{image}\""))
+            && message.to_lowercase().contains("digest"),
+        "{message}"
+    );
 }

@@ -7,10 +7,9 @@ mod common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
-use common::registry::{Registry, Scratch, build_and_push, size_of};
+use common::registry::{Registry, Scratch, build_and_push, largest_blob, size_of, tamper};
 use k8s_labs_node::registry::{PullStore, Puller, StoredImage};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,11 +115,7 @@ async fn shares_layers(puller: &Puller, registry: &Registry, store_dir: &Path) {
 
 async fn refuses_a_tampered_blob(dir: &Path, by_digest: &str) {
     // A blob altered in the registry's storage (same size, one byte flipped) is refused.
-    let largest = largest_blob(&dir.join("storage"));
-    let mut bytes = std::fs::read(&largest).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    std::fs::write(&largest, bytes).unwrap();
+    tamper(&largest_blob(&dir.join("storage")));
     let tampered = Puller::new(PullStore::open(&dir.join("store3")).unwrap());
     let error = tampered.pull(by_digest).await.unwrap_err();
     let message = format!("{error:#}");
@@ -130,20 +125,4 @@ async fn refuses_a_tampered_blob(dir: &Path, by_digest: &str) {
         tampered.pull(by_digest).await.is_err(),
         "nothing unverified was kept"
     );
-}
-
-/// The biggest blob the registry stores (the layer with busybox).
-fn largest_blob(storage: &Path) -> PathBuf {
-    let output = Command::new("find")
-        .arg(storage)
-        .args(["-path", "*/blobs/*", "-name", "data", "-printf", "%s %p\\n"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&output.stdout).to_string();
-    let (_, path) = text
-        .lines()
-        .filter_map(|line| line.split_once(' '))
-        .max_by_key(|(size, _)| size.parse::<u64>().unwrap_or(0))
-        .expect("the registry stores blobs");
-    PathBuf::from(path)
 }

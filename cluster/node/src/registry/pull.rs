@@ -4,6 +4,8 @@
 //! anonymous, or with the credentials of an image pull secret; from the registry itself or a
 //! mirror of it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -21,9 +23,24 @@ use super::store::{PullStore, StoredImage};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Pulls images into a [`PullStore`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Puller {
     store: PullStore,
+    /// One client per registry host, transport and login, kept between pulls: making one
+    /// loads the TLS roots (tens of milliseconds), and it keeps its connections and bearer
+    /// tokens. Keyed by the login too, so a token one pod's pull secret earned never serves
+    /// another pod's anonymous pull.
+    clients: Arc<Mutex<HashMap<ClientKey, Client>>>,
+}
+
+type ClientKey = (String, bool, Option<(String, String)>);
+
+impl std::fmt::Debug for Puller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Puller")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where and how one pull reaches its registry.
@@ -55,7 +72,10 @@ pub fn registry_answered(error: &anyhow::Error) -> bool {
 impl Puller {
     /// A puller that stores into `store`.
     pub fn new(store: PullStore) -> Puller {
-        Puller { store }
+        Puller {
+            store,
+            clients: Arc::default(),
+        }
     }
 
     /// Pulls `reference` (`nginx`, `localhost:5000/x:y`, `…@sha256:<hex>`) and returns the
@@ -86,7 +106,7 @@ impl Puller {
         options: &PullOptions,
     ) -> Result<StoredImage> {
         let host = options.mirror.as_deref().unwrap_or(&reference.registry);
-        let client = client_for(host, options.insecure || is_local(host));
+        let client = self.client_for(host, options);
         let mut oci = reference.to_oci();
         if let Some(mirror) = &options.mirror {
             oci.set_mirror_registry(mirror.clone());
@@ -157,10 +177,25 @@ impl Puller {
     }
 }
 
+impl Puller {
+    fn client_for(&self, host: &str, options: &PullOptions) -> Client {
+        let plain_http = options.insecure || is_local(host);
+        let key = (host.to_string(), plain_http, options.credentials.clone());
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(key)
+            .or_insert_with(|| new_client(host, plain_http))
+            .clone()
+    }
+}
+
 /// A client for the registry `host`: plain HTTP only when `plain_http` (a registry on this
 /// machine, as Docker allows without configuration, or one configured insecure); the host
 /// platform's manifest from an index.
-fn client_for(host: &str, plain_http: bool) -> Client {
+fn new_client(host: &str, plain_http: bool) -> Client {
     // reqwest is built without a bundled crypto provider (the workspace uses ring only), so
     // rustls needs one installed before a client exists; a second install is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -59,11 +59,14 @@ fn kind_of(error: &anyhow::Error) -> Kind {
 pub fn describe_pull_error(reference: &PullReference, error: &anyhow::Error) -> String {
     let head = format!("failed to pull and unpack image \"{reference}\"");
     // The head names the image already: the puller's own "pulling image …" goes.
-    let causes: Vec<String> = error
-        .chain()
-        .map(ToString::to_string)
-        .filter(|cause| !cause.starts_with("pulling image "))
-        .collect();
+    // Some errors print their source in their own message: it is not repeated.
+    let mut causes: Vec<String> = Vec::new();
+    for cause in error.chain().map(ToString::to_string) {
+        let repeated = causes.last().is_some_and(|last| last.ends_with(&cause));
+        if !repeated && !cause.starts_with("pulling image ") {
+            causes.push(cause);
+        }
+    }
     let causes = causes.join(": ");
     match kind_of(error) {
         Kind::NotFound => {

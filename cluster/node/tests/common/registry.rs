@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 pub struct Registry {
     child: Child,
     port: u16,
+    /// Where it stores repositories and blobs.
+    pub storage: PathBuf,
     /// The login it asks for, if any.
     pub login: Option<(String, String)>,
 }
@@ -60,6 +62,7 @@ impl Registry {
         let registry = Registry {
             child,
             port,
+            storage,
             login: login.map(|(user, password)| (user.to_string(), password.to_string())),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -263,4 +266,73 @@ pub fn push_multi_platform(dir: &Path, registry: &Registry) -> String {
     let destination = format!("{}/test/multi:v1", registry.host());
     push(&format!("{layout_s}:multi"), &destination, &["--all"]);
     digest
+}
+
+/// Pushes `host/<repository>:v1`, an image of one layer holding `/content` (nothing else, so
+/// its one blob is new to any store), and returns the path of that layer blob in the
+/// registry's storage, for a test to tamper with.
+pub fn push_one_file_image(
+    dir: &Path,
+    registry: &Registry,
+    repository: &str,
+    content: &str,
+) -> PathBuf {
+    let layout = dir.join("one-file");
+    let bundle = dir.join("one-file-bundle");
+    let (layout_s, bundle_s) = (layout.display().to_string(), bundle.display().to_string());
+    let image = format!("{layout_s}:v1");
+    run("umoci", &["init", "--layout", &layout_s]);
+    run("umoci", &["new", "--image", &image]);
+    run("umoci", &["unpack", "--image", &image, &bundle_s]);
+    std::fs::write(bundle.join("rootfs/content"), content).unwrap();
+    run("umoci", &["repack", "--image", &image, &bundle_s]);
+    push(&image, &format!("{}/{repository}:v1", registry.host()), &[]);
+    let layer = layout_layer(&layout);
+    let hex = layer.trim_start_matches("sha256:");
+    registry
+        .storage
+        .join("docker/registry/v2/blobs/sha256")
+        .join(&hex[..2])
+        .join(hex)
+        .join("data")
+}
+
+/// The digest of the first layer of the one image in the OCI layout at `layout`.
+fn layout_layer(layout: &Path) -> String {
+    let read = |digest: &str| -> serde_json::Value {
+        let hex = digest.trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The biggest blob a registry stores under `storage`.
+pub fn largest_blob(storage: &Path) -> PathBuf {
+    let output = Command::new("find")
+        .arg(storage)
+        .args(["-path", "*/blobs/*", "-name", "data", "-printf", "%s %p\\n"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let (_, path) = text
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .max_by_key(|(size, _)| size.parse::<u64>().unwrap_or(0))
+        .expect("the registry stores blobs");
+    PathBuf::from(path)
+}
+
+/// Flips one byte in the middle of `path`, keeping its size.
+pub fn tamper(path: &Path) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(path, bytes).unwrap();
 }
