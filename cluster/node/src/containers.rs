@@ -129,7 +129,7 @@ pub struct ContainerLaunch<'a> {
     pub pod: &'a Pod,
     pub sandbox: &'a PodSandbox,
     pub container: &'a Container,
-    /// The image: its root filesystem is the read-only lower layer of the container's root.
+    /// The image: its layers are the read-only lower layers of the container's root.
     pub image: &'a RunnableImage,
     /// The attempt number (the restart count), part of the runc id and the log name.
     pub attempt: i32,
@@ -265,7 +265,7 @@ pub async fn start_container(
 ) -> Result<RunningContainer, StartError> {
     let name = launch.container.name.clone();
     let image_user =
-        ImageUser::resolve(&launch.image.config.user, &launch.image.rootfs).map_err(|error| {
+        ImageUser::resolve(&launch.image.config.user, &launch.image.layers).map_err(|error| {
             StartError::Config(format!("failed to resolve the image's user: {error}"))
         })?;
     let security =
@@ -316,7 +316,7 @@ pub async fn start_container(
         security,
     };
     let userns = launch.sandbox.user_namespace.as_ref();
-    let bundle = match runc.create_bundle(&bundle_dir, &launch.image.rootfs, &spec, userns) {
+    let bundle = match runc.create_bundle(&bundle_dir, &launch.image.layers, &spec, userns) {
         Ok(bundle) => bundle,
         Err(error) => {
             cgroup.finish();

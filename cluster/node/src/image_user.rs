@@ -1,10 +1,13 @@
 //! The user an image says its containers run as (its config's `User`: `name`, `uid`,
 //! `name:group` or `uid:gid`), resolved against the image's own `/etc/passwd` and
 //! `/etc/group` as containerd resolves it; and the primary group a `runAsUser` without
-//! `runAsGroup` gets from the same files.
+//! `runAsGroup` gets from the same files. The files are read from the image's layers as the
+//! container's overlay root would show them: the highest layer that has one wins, and a
+//! whiteout hides the lower ones.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
 
 /// An image's user, with what is needed to give a `runAsUser` its primary group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,10 +27,11 @@ impl ImageUser {
         ImageUser::default()
     }
 
-    /// Resolves `user` against the files of the image at `rootfs`; the error is containerd's.
-    pub fn resolve(user: &str, rootfs: &Path) -> Result<ImageUser, String> {
-        let passwd = read_entries(&rootfs.join("etc/passwd"));
-        let groups = read_entries(&rootfs.join("etc/group"));
+    /// Resolves `user` against the files of the image whose layers (lowest first) are
+    /// `layers`; the error is containerd's.
+    pub fn resolve(user: &str, layers: &[PathBuf]) -> Result<ImageUser, String> {
+        let passwd = read_entries(layers, "etc/passwd");
+        let groups = read_entries(layers, "etc/group");
         let primary_groups: HashMap<u32, u32> = passwd
             .iter()
             .filter_map(|fields| Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?)))
@@ -68,11 +72,23 @@ impl ImageUser {
     }
 }
 
-/// The colon-separated lines of a passwd or group file; none when it is missing.
-fn read_entries(path: &Path) -> Vec<Vec<String>> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+/// The colon-separated lines of the image's passwd or group file (`path` relative to its
+/// root); none when it has none.
+fn read_entries(layers: &[PathBuf], path: &str) -> Vec<Vec<String>> {
+    let mut text = String::new();
+    for layer in layers.iter().rev() {
+        let candidate = layer.join(path);
+        match std::fs::symlink_metadata(&candidate) {
+            // A whiteout (a character device) hides the file of every lower layer.
+            Ok(metadata) if metadata.file_type().is_char_device() => break,
+            Ok(_) => {
+                text = std::fs::read_to_string(&candidate).unwrap_or_default();
+                break;
+            }
+            Err(_) => continue,
+        }
+    }
+    text.lines()
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
         .map(|line| line.split(':').map(str::to_string).collect())
         .collect()
@@ -104,7 +120,8 @@ mod tests {
             "root:x:0:\nnginx:x:102:\nstaff:x:50:\n",
         )
         .unwrap();
-        let user = |spec: &str| ImageUser::resolve(spec, &root).map(|u| (u.uid, u.gid, u.name));
+        let layers = [root.clone()];
+        let user = |spec: &str| ImageUser::resolve(spec, &layers).map(|u| (u.uid, u.gid, u.name));
         assert_eq!(user(""), Ok((0, 0, None)));
         assert_eq!(user("nginx"), Ok((101, 102, Some("nginx".into()))));
         assert_eq!(user("101"), Ok((101, 102, None)));
@@ -115,7 +132,22 @@ mod tests {
             Err("unable to find user nobody: no matching entries in passwd file".into())
         );
         assert!(user("0:nogroup").is_err());
-        let resolved = ImageUser::resolve("", &root).unwrap();
+        let resolved = ImageUser::resolve("", &layers).unwrap();
+        // A higher layer's file wins; a whiteout hides the lower one.
+        let upper = root.join("upper");
+        std::fs::create_dir_all(upper.join("etc")).unwrap();
+        std::fs::write(upper.join("etc/passwd"), "nginx:x:7:7::/:/bin/false\n").unwrap();
+        let two = [root.clone(), upper.clone()];
+        assert_eq!(ImageUser::resolve("nginx", &two).map(|u| u.uid), Ok(7));
+        std::fs::remove_file(upper.join("etc/passwd")).unwrap();
+        nix::sys::stat::mknod(
+            &upper.join("etc/passwd"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::empty(),
+            0,
+        )
+        .unwrap();
+        assert!(ImageUser::resolve("nginx", &two).is_err());
         assert_eq!(
             (resolved.primary_gid(101), resolved.primary_gid(7)),
             (102, 0)

@@ -101,13 +101,13 @@ impl Runc {
         command
     }
 
-    /// Creates a bundle in `dir`: the overlay root filesystem on `image_root` and
-    /// `config.json`. In a pod's user namespace, the image is mounted idmapped (see
-    /// [`crate::idmap`]), so that its files keep their owners inside.
+    /// Creates a bundle in `dir`: the overlay root filesystem on the image's `layers` (lowest
+    /// first) and `config.json`. In a pod's user namespace, each layer is mounted idmapped
+    /// (see [`crate::idmap`]), so that its files keep their owners inside.
     pub fn create_bundle(
         &self,
         dir: &Path,
-        image_root: &Path,
+        layers: &[PathBuf],
         spec: &ContainerSpec,
         user_namespace: Option<&PodUserNamespace>,
     ) -> Result<Bundle> {
@@ -116,9 +116,9 @@ impl Runc {
             rootfs: dir.join("rootfs"),
         };
         let made = match user_namespace {
-            Some(userns) => idmapped_image(dir, image_root, userns)
-                .and_then(|lower| mount_root(dir, &lower, Some(userns.host_id))),
-            None => mount_root(dir, image_root, None),
+            Some(userns) => idmapped_layers(dir, layers, userns)
+                .and_then(|lowers| mount_root(dir, &lowers, Some(userns.host_id))),
+            None => mount_root(dir, layers, None),
         };
         let written = made.and_then(|()| {
             let config = runtime_spec(spec, &bundle.rootfs)?;
@@ -297,11 +297,11 @@ fn last_runc_error(log: &Path) -> Option<String> {
         .next_back()
 }
 
-/// Mounts the container's root filesystem at `<dir>/rootfs`: an overlay whose lower layer is
-/// `lower` and whose upper and work directories are the bundle's. In a user namespace, the
-/// upper directory's root belongs to the namespace's root (`owner`), as the image's does
-/// through its idmapped mount.
-fn mount_root(dir: &Path, lower: &Path, owner: Option<u32>) -> Result<()> {
+/// Mounts the container's root filesystem at `<dir>/rootfs`: an overlay whose lower layers
+/// are `lowers` (lowest first) and whose upper and work directories are the bundle's. In a
+/// user namespace, the upper directory's root belongs to the namespace's root (`owner`), as
+/// the image's does through its idmapped mounts.
+fn mount_root(dir: &Path, lowers: &[PathBuf], owner: Option<u32>) -> Result<()> {
     let rootfs = dir.join("rootfs");
     let upper = writable_layer(dir);
     let work = dir.join("work");
@@ -313,17 +313,35 @@ fn mount_root(dir: &Path, lower: &Path, owner: Option<u32>) -> Result<()> {
         let gid = owner.map(nix::unistd::Gid::from_raw);
         nix::unistd::chown(&upper, id, gid).context("giving the upper directory to the pod")?;
     }
-    mount_overlay(lower, &upper, &work, &rootfs)
+    mount_overlay(lowers, &upper, &work, &rootfs)
 }
 
-/// Mounts an overlay of `lower` under `upper` (with `work`) at `target`.
-pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// Mounts an overlay of `lowers` (lowest first) under `upper` (with `work`) at `target`.
+pub(crate) fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<()> {
+    // overlayfs lists lower directories top-most first.
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|lower| lower.display().to_string())
+        .collect();
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
+        lowerdir.join(":"),
         upper.display(),
         work.display()
     );
+    // mount(2) takes one page of options.
+    if options.len() >= 4096 {
+        anyhow::bail!(
+            "the image has too many layers ({}) for one overlay mount",
+            lowers.len()
+        );
+    }
     mount(
         Some("overlay"),
         target,
@@ -339,16 +357,24 @@ pub(crate) fn mount_overlay(lower: &Path, upper: &Path, work: &Path, target: &Pa
     })
 }
 
-/// The image's root filesystem seen through the pod's user namespace, mounted idmapped at
-/// `<dir>/lower`: its files, owned by 0 … 65535 on disk, belong to the same ids in the pod.
-/// (The pod's volumes are idmapped or given to the pod when its sandbox is made.)
-fn idmapped_image(dir: &Path, image_root: &Path, userns: &PodUserNamespace) -> Result<PathBuf> {
+/// The image's layers seen through the pod's user namespace, each mounted idmapped at
+/// `<dir>/lower/<n>`: their files, owned by 0 … 65535 on disk, belong to the same ids in the
+/// pod. (The pod's volumes are idmapped or given to the pod when its sandbox is made.)
+fn idmapped_layers(
+    dir: &Path,
+    layers: &[PathBuf],
+    userns: &PodUserNamespace,
+) -> Result<Vec<PathBuf>> {
     let namespace =
         std::fs::File::open(&userns.path).context("opening the pod's user namespace")?;
-    let lower = dir.join("lower");
-    std::fs::create_dir_all(&lower)?;
-    crate::idmap::bind_idmapped(image_root, &lower, &namespace)?;
-    Ok(lower)
+    let mut lowers = Vec::with_capacity(layers.len());
+    for (index, layer) in layers.iter().enumerate() {
+        let lower = dir.join("lower").join(index.to_string());
+        std::fs::create_dir_all(&lower)?;
+        crate::idmap::bind_idmapped(layer, &lower, &namespace)?;
+        lowers.push(lower);
+    }
+    Ok(lowers)
 }
 
 /// The upper directory of a bundle's overlay: the container's writable layer.

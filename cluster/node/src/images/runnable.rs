@@ -18,8 +18,9 @@ pub struct RunnableImage {
     /// image, as containerd reports its repo digest; `k8s-labs-catalog://<entry>` for a
     /// catalog image, which has no manifest to have a digest of.
     pub image_id: String,
-    /// Its root filesystem, the read-only lower layer of the container's root.
-    pub rootfs: PathBuf,
+    /// Its layers, lowest first: the read-only lower directories of the container's overlay
+    /// root (a catalog image has one).
+    pub layers: Vec<PathBuf>,
     /// Entrypoint, Cmd, Env, WorkingDir and User.
     pub config: ImageConfig,
 }
@@ -33,7 +34,7 @@ impl RunnableImage {
                 "{}/{}@{}",
                 reference.registry, reference.repository, image.repo_digest
             ),
-            rootfs: image.rootfs,
+            layers: image.layers,
             config: image.config,
         }
     }
@@ -44,7 +45,7 @@ impl RunnableImage {
         RunnableImage {
             reference: image.reference.normalized(),
             image_id: image.image_id(),
-            rootfs,
+            layers: vec![rootfs],
             config: ImageConfig {
                 entrypoint: Some(entry.entrypoint.clone()),
                 cmd: Some(entry.cmd.clone()),
@@ -107,7 +108,7 @@ mod tests {
         RunnableImage {
             reference: "docker.io/library/x:latest".into(),
             image_id: String::new(),
-            rootfs: PathBuf::new(),
+            layers: Vec::new(),
             config: ImageConfig {
                 entrypoint: strings(entrypoint),
                 cmd: strings(cmd),

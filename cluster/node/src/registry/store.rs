@@ -5,7 +5,7 @@
 //! layers/sha256/<hex>/              a layer blob unpacked alone, whiteouts as overlayfs marks
 //! images/sha256/<hex>/config.json    an image's config blob, by its manifest's digest
 //! images/sha256/<hex>/image.json     its layers and size (see [`ImageRecord`])
-//! images/sha256/<hex>/rootfs/        its layers applied in order
+//! empty/                             the root of an image without layers
 //! references/<sha256 of reference>   which image a reference names (see [`super::references`])
 //! tmp/<pid>/                         what process <pid> is writing; removed once it is gone
 //! ```
@@ -15,6 +15,10 @@
 //! a whole blob or image. A layer shared by two images is downloaded and stored once. Several
 //! processes (clusters) may share one store: each writes under its own `tmp/<pid>`, and a
 //! rename that finds its target already made by another keeps that one.
+//!
+//! An image has no root filesystem of its own: a container's root is an overlay of the
+//! image's layer directories, as containerd's overlayfs snapshotter makes it, so a layer
+//! shared by two images is unpacked once and on disk once.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -36,8 +40,9 @@ pub struct StoredImage {
     /// (what containerd reports as the repo digest, and the kubelet as `imageID`), else
     /// `digest`.
     pub repo_digest: String,
-    /// Its root filesystem, to be used read-only (as an overlay's lower directory).
-    pub rootfs: PathBuf,
+    /// Its layers unpacked, lowest first: an overlay's lower directories (whiteouts as
+    /// overlayfs marks them). An image without layers has one empty directory.
+    pub layers: Vec<PathBuf>,
     /// How its containers start.
     pub config: ImageConfig,
     /// Its layers and size.
@@ -75,6 +80,7 @@ impl PullStore {
             "images/sha256",
             "references",
             "tmp",
+            "empty",
         ] {
             let path = store.root.join(dir);
             fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
@@ -149,7 +155,7 @@ impl PullStore {
     /// Unpacks the stored layer blob `digest` into its own directory, unless that is done
     /// already; returns the directory. Blocking: run it off the async runtime.
     pub fn unpack_layer(&self, digest: &str) -> Result<PathBuf> {
-        let dir = self.root.join("layers/sha256").join(sha256_hex(digest)?);
+        let dir = self.layer_dir(digest)?;
         if dir.is_dir() {
             return Ok(dir);
         }
@@ -177,7 +183,7 @@ impl PullStore {
         Ok(dir)
     }
 
-    /// The image whose manifest has `digest`, if it is stored.
+    /// The image whose manifest has `digest`, if it is stored with all its layers.
     pub fn image(&self, digest: &str) -> Result<Option<StoredImage>> {
         let dir = self.root.join("images/sha256").join(sha256_hex(digest)?);
         if !dir.is_dir() {
@@ -189,14 +195,32 @@ impl PullStore {
         let record_path = dir.join("image.json");
         let record =
             fs::read(&record_path).with_context(|| format!("reading {}", record_path.display()))?;
+        let record: ImageRecord = serde_json::from_slice(&record)
+            .with_context(|| format!("parsing {}", record_path.display()))?;
+        let mut layers = Vec::with_capacity(record.layers.len());
+        for layer in &record.layers {
+            let path = self.layer_dir(layer)?;
+            if !path.is_dir() {
+                // A layer removed under the image (a prune racing a pull): pull it again.
+                return Ok(None);
+            }
+            layers.push(path);
+        }
+        if layers.is_empty() {
+            layers.push(self.root.join("empty"));
+        }
         Ok(Some(StoredImage {
             digest: digest.to_string(),
             repo_digest: digest.to_string(),
-            rootfs: dir.join("rootfs"),
+            layers,
             config: ImageConfig::from_blob(&config)?,
-            record: serde_json::from_slice(&record)
-                .with_context(|| format!("parsing {}", record_path.display()))?,
+            record,
         }))
+    }
+
+    /// Where the layer blob `digest` is (or would be) unpacked.
+    pub fn layer_dir(&self, digest: &str) -> Result<PathBuf> {
+        Ok(self.root.join("layers/sha256").join(sha256_hex(digest)?))
     }
 
     /// The digests of every stored image.
@@ -212,8 +236,9 @@ impl PullStore {
         Ok(digests)
     }
 
-    /// Builds the image `digest` from its stored config blob and layer blobs (applied in
-    /// order), unless it is stored already. Blocking: run it off the async runtime.
+    /// Records the image `digest` made of its stored config blob and unpacked layers (see
+    /// [`PullStore::unpack_layer`]), unless it is stored already. Blocking: run it off the
+    /// async runtime.
     pub fn build_image(
         &self,
         digest: &str,
@@ -229,7 +254,7 @@ impl PullStore {
             .and_then(|()| self.build_into(&temp, config, layers));
         if let Err(error) = result {
             let _ = fs::remove_dir_all(&temp);
-            return Err(error.context(format!("unpacking image {digest}")));
+            return Err(error.context(format!("storing image {digest}")));
         }
         let dir = self.root.join("images/sha256").join(sha256_hex(digest)?);
         if let Err(error) = fs::rename(&temp, &dir) {
@@ -244,12 +269,10 @@ impl PullStore {
     }
 
     fn build_into(&self, temp: &Path, config: &str, layers: &[String]) -> Result<()> {
-        let rootfs = temp.join("rootfs");
-        fs::create_dir_all(&rootfs).with_context(|| format!("creating {}", rootfs.display()))?;
-        fs::set_permissions(&rootfs, fs::Permissions::from_mode(0o755))?;
         for layer in layers {
-            apply_layer(&self.blob_path(layer)?, &rootfs, Whiteouts::Apply)
-                .with_context(|| format!("applying layer {layer}"))?;
+            if !self.layer_dir(layer)?.is_dir() {
+                anyhow::bail!("layer {layer} is not unpacked");
+            }
         }
         fs::copy(self.blob_path(config)?, temp.join("config.json"))
             .context("copying the image's config")?;
