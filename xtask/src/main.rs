@@ -13,6 +13,7 @@ mod bench_wait;
 mod check;
 #[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
 mod cluster_choice;
+mod images;
 mod run_labs;
 mod soak;
 mod walk;
@@ -78,6 +79,11 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// The node's pulled-image store: load image archives, list images, prune unused ones.
+    Images {
+        #[command(subcommand)]
+        command: images::ImagesCommand,
     },
 }
 
@@ -321,6 +327,12 @@ async fn run(cli: Cli) -> Exit {
         Command::Cluster {
             command: ClusterCommand::Up { kubeconfig_out },
         } => cluster_up(&kubeconfig_out).await,
+        Command::Images { command } => {
+            // Plain file work: off the runtime's threads.
+            tokio::task::spawn_blocking(move || images::images(command))
+                .await
+                .unwrap_or(Exit::Usage)
+        }
         Command::Bench {
             command: BenchCommand::WaitLatency { rounds },
         } => match bench_wait::wait_latency(usize::from(rounds)).await {

@@ -6,7 +6,6 @@
 //! whiteout hides the lower ones.
 
 use std::collections::HashMap;
-use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
 /// An image's user, with what is needed to give a `runAsUser` its primary group.
@@ -75,20 +74,10 @@ impl ImageUser {
 /// The colon-separated lines of the image's passwd or group file (`path` relative to its
 /// root); none when it has none.
 fn read_entries(layers: &[PathBuf], path: &str) -> Vec<Vec<String>> {
-    let mut text = String::new();
-    for layer in layers.iter().rev() {
-        let candidate = layer.join(path);
-        match std::fs::symlink_metadata(&candidate) {
-            // A whiteout (a character device) hides the file of every lower layer.
-            Ok(metadata) if metadata.file_type().is_char_device() => break,
-            Ok(_) => {
-                text = std::fs::read_to_string(&candidate).unwrap_or_default();
-                break;
-            }
-            Err(_) => continue,
-        }
-    }
-    text.lines()
+    crate::registry::visible(layers, path)
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .unwrap_or_default()
+        .lines()
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
         .map(|line| line.split(':').map(str::to_string).collect())
         .collect()

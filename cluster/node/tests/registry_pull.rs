@@ -64,16 +64,8 @@ async fn pulls_by_tag_and_digest_from_a_real_registry() {
     drop(registry);
 }
 
-/// Where `path` is as an overlay of the image's layers shows it: in the highest layer that
-/// has it, unless a whiteout (a character device 0/0) hides it.
 fn visible(image: &StoredImage, path: &str) -> Option<PathBuf> {
-    for layer in image.layers.iter().rev() {
-        let candidate = layer.join(path);
-        if let Ok(metadata) = std::fs::symlink_metadata(&candidate) {
-            return (!metadata.file_type().is_char_device()).then_some(candidate);
-        }
-    }
-    None
+    k8s_labs_node::registry::visible(&image.layers, path)
 }
 
 /// The image's layers and config are what `build_and_push` made.

@@ -3,7 +3,7 @@
 //! pulls; the store checks again as it takes a blob in, so that nothing unverified is ever
 //! named by a digest on disk, whoever wrote it.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -49,6 +49,44 @@ pub fn verify_file(path: &Path, expected: &str) -> Result<()> {
         bail!("digest mismatch: expected {expected}, the content has {actual}");
     }
     Ok(())
+}
+
+/// A writer that passes bytes on and computes their `sha256:<hex>` digest and count, so that
+/// content read once (from an archive) is both written and named.
+pub(super) struct DigestingWriter<W> {
+    inner: W,
+    context: ring::digest::Context,
+    written: u64,
+}
+
+impl<W: Write> DigestingWriter<W> {
+    /// Passes bytes on to `inner`.
+    pub(super) fn new(inner: W) -> DigestingWriter<W> {
+        DigestingWriter {
+            inner,
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+            written: 0,
+        }
+    }
+
+    /// The digest and number of the bytes written, and the inner writer.
+    pub(super) fn finish(self) -> (String, u64, W) {
+        let digest = format!("sha256:{}", hex(self.context.finish().as_ref()));
+        (digest, self.written, self.inner)
+    }
+}
+
+impl<W: Write> Write for DigestingWriter<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.context.update(&bytes[..written]);
+        self.written += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

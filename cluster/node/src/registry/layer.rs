@@ -88,19 +88,40 @@ pub fn apply_layer(blob: &Path, root: &Path, whiteouts: Whiteouts) -> Result<()>
     Ok(())
 }
 
-/// A reader of the layer's tar, whatever the compression: sniffed from the magic bytes, as
-/// Docker does, rather than trusted from the media type.
-fn decompressed(file: fs::File) -> Result<Box<dyn Read>> {
+/// How a layer blob (or an image archive) is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    /// Sniffed from the magic bytes at the start of the content, as Docker does, rather than
+    /// trusted from a media type.
+    pub(super) fn of(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// A reader of the tar in `file`, whatever the compression.
+pub(super) fn decompressed(file: fs::File) -> Result<Box<dyn Read>> {
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let head = reader.fill_buf().context("reading the layer")?;
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(reader))
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
-            .map_err(|error| anyhow::anyhow!("reading the layer's zstd header: {error}"))?;
-        Box::new(decoder)
-    } else {
-        Box::new(reader)
+    let head = reader.fill_buf().context("reading the first bytes")?;
+    Ok(match Compression::of(head) {
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(reader)),
+        Compression::Zstd => {
+            let decoder = ruzstd::decoding::StreamingDecoder::new(reader)
+                .map_err(|error| anyhow::anyhow!("reading the zstd header: {error}"))?;
+            Box::new(decoder)
+        }
+        Compression::None => Box::new(reader),
     })
 }
 

@@ -1,7 +1,7 @@
 //! Which manifest of a multi-platform image (an image index) this node runs: the one for
 //! linux on the host's architecture, as `docker pull` picks by default.
 
-use oci_client::manifest::ImageIndexEntry;
+use oci_client::manifest::{ImageIndexEntry, Platform};
 
 /// The OCI name of the host's architecture (`amd64`, `arm64`, ...).
 pub fn host_architecture() -> &'static str {
@@ -19,14 +19,23 @@ pub fn host_platform(manifests: &[ImageIndexEntry]) -> Option<String> {
     platform_for(manifests, host_architecture())
 }
 
+/// Whether `platform` is linux on the host's architecture.
+pub(super) fn is_host(platform: &Platform) -> bool {
+    is_platform(platform, host_architecture())
+}
+
+fn is_platform(platform: &Platform, architecture: &str) -> bool {
+    platform.os.to_string() == "linux" && platform.architecture.to_string() == architecture
+}
+
 fn platform_for(manifests: &[ImageIndexEntry], architecture: &str) -> Option<String> {
     manifests
         .iter()
         .find(|entry| {
-            entry.platform.as_ref().is_some_and(|platform| {
-                platform.os.to_string() == "linux"
-                    && platform.architecture.to_string() == architecture
-            })
+            entry
+                .platform
+                .as_ref()
+                .is_some_and(|platform| is_platform(platform, architecture))
         })
         .map(|entry| entry.digest.clone())
 }

@@ -176,7 +176,7 @@ pub fn build_and_push(dir: &Path, registry: &Registry) -> String {
 
 /// The host's busybox and the shared libraries it loads (Debian's is linked dynamically), at
 /// the same paths in `rootfs`.
-fn install_busybox(rootfs: &Path) {
+pub fn install_busybox(rootfs: &Path) {
     let output = Command::new("ldd").arg("/bin/busybox").output().unwrap();
     let listing = String::from_utf8_lossy(&output.stdout).to_string();
     let libraries = listing
