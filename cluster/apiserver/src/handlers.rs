@@ -14,7 +14,6 @@ use crate::field_validation::{self, FieldValidation};
 use crate::patch::{self, PatchType};
 use crate::pod_security::{Admission, Review};
 use crate::registry::{self, ResourceInfo};
-use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::{Change, Outcome};
 pub use crate::update::{deletion_complete, update_change};
 
@@ -101,39 +100,14 @@ pub fn get_response(
     Ok(json_response(StatusCode::OK, &object))
 }
 
+/// GET of a collection, with kube-apiserver's paging and resourceVersion rules.
 pub fn list(
     state: &Shared,
     target: &Target,
     query: &Query,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
-    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
-    let (items, revision) = state
-        .store
-        .list(target.resource.store_key(), target.namespace.as_deref());
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|o| to_view(target.resource, o))
-        .filter(|o| labels.matches(o) && fields.matches(o))
-        .collect();
-    let revision = revision.to_string();
-    if crate::table::wants_table(headers) {
-        let table = crate::table::to_table(
-            target.resource.plural,
-            &items,
-            &revision,
-            query.get("includeObject"),
-        );
-        return Ok(json_response(StatusCode::OK, &table));
-    }
-    let list = json!({
-        "kind": target.resource.list_kind(),
-        "apiVersion": target.resource.api_version(),
-        "metadata": { "resourceVersion": revision },
-        "items": items,
-    });
-    Ok(json_response(StatusCode::OK, &list))
+    Ok(crate::paging::list(state, target, query, headers))
 }
 
 /// The namespace must exist and not be terminating before anything is created in it.

@@ -14,6 +14,7 @@ pub mod handlers;
 pub mod ipalloc;
 pub mod openapi;
 pub mod openapi_v2;
+pub mod paging;
 pub mod patch;
 pub mod pod_security;
 pub mod protobuf;

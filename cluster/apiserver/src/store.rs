@@ -10,6 +10,9 @@ use tokio::sync::broadcast;
 
 use crate::errors::{ApiError, ApiResult};
 
+mod snapshot;
+pub use snapshot::Unavailable;
+
 /// How many past events are kept for watch resumption (and buffered per watcher).
 pub const HISTORY_LEN: usize = 10_000;
 
