@@ -229,8 +229,9 @@ impl Exit {
 }
 
 /// Logs shown without RUST_LOG: warnings, except kube's client logging each failed request
-/// at error level, which our own one-line errors already report.
-const DEFAULT_LOG_FILTER: &str = "warn,kube_client::client::builder=off";
+/// at error level, which our own one-line errors already report; and the progress of long
+/// image pulls (`k8s_labs_node::registry::PULL_PROGRESS`).
+const DEFAULT_LOG_FILTER: &str = "warn,kube_client::client::builder=off,k8s_labs::pulls=info";
 
 /// How long a cluster start interrupted by a signal may still take before we give up on it.
 pub(crate) const START_GRACE: Duration = Duration::from_secs(30);

@@ -15,6 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use super::platform::host_platform;
+use super::progress::PullProgress;
 use super::reference::PullReference;
 use super::store::{PullStore, StoredImage};
 
@@ -126,12 +127,21 @@ impl Puller {
                 ..image
             });
         }
-        self.fetch_blob(&client, &oci, &manifest.config).await?;
+        let mut total = 0;
+        for descriptor in manifest.layers.iter().chain([&manifest.config]) {
+            if !self.store.has_blob(&descriptor.digest)? {
+                total += u64::try_from(descriptor.size).unwrap_or(0);
+            }
+        }
+        let progress = PullProgress::start(reference.to_string(), total);
+        self.fetch_blob(&client, &oci, &manifest.config, &progress)
+            .await?;
         let mut layers = Vec::with_capacity(manifest.layers.len());
         for layer in &manifest.layers {
-            self.fetch_blob(&client, &oci, layer).await?;
+            self.fetch_blob(&client, &oci, layer, &progress).await?;
             layers.push(layer.digest.clone());
         }
+        drop(progress);
         let store = self.store.clone();
         let config = manifest.config.digest.clone();
         tokio::task::spawn_blocking(move || {
@@ -155,6 +165,7 @@ impl Puller {
         client: &Client,
         reference: &Reference,
         descriptor: &oci_client::manifest::OciDescriptor,
+        progress: &PullProgress,
     ) -> Result<()> {
         let digest = &descriptor.digest;
         if self.store.has_blob(digest)? {
@@ -163,7 +174,9 @@ impl Puller {
         let temp = self.store.temp_path("blob");
         let result = async {
             let mut file = tokio::fs::File::create(&temp).await?;
-            client.pull_blob(reference, descriptor, &mut file).await?;
+            client
+                .pull_blob(reference, descriptor, progress.counting(&mut file))
+                .await?;
             file.sync_all().await?;
             anyhow::Ok(())
         }
