@@ -1,6 +1,7 @@
 //! Pods that run images pulled from real registries (Debian's `docker-registry` on
 //! 127.0.0.1, images built with `umoci` and pushed with `skopeo`): the image's config runs
-//! (Entrypoint, Cmd, Env, WorkingDir, User), by tag, by digest and with zstd layers, the
+//! (Entrypoint, Cmd, Env, WorkingDir, User), by tag, by digest and with zstd layers (two pods
+//! of one image pull it once), the
 //! whiteout of an upper layer hides a lower file; a missing tag is ErrImagePull then
 //! ImagePullBackOff with the registry's error; a private repository needs imagePullSecrets;
 //! `Never` with no image is ErrImageNeverPull. Needs root.
@@ -94,9 +95,7 @@ async fn pods_run_images_pulled_from_registries() {
         format!("Container image \"{by_digest}\" already present on machine")
     );
 
-    create_pod(&pods, pod("zstd", &zstd, "IfNotPresent", &["-c", SCRIPT])).await;
-    let (_, log) = log_of(&pods, "zstd").await;
-    assert_eq!(log, EXPECTED);
+    two_pods_of_one_image_pull_it_once(&cluster, &pods, &zstd).await;
 
     // Through an image index: this machine's platform is picked, not the first listed.
     let index_digest = push_multi_platform(&scratch.0, &registry);
@@ -114,6 +113,42 @@ async fn pods_run_images_pulled_from_registries() {
     private_repository_needs_a_pull_secret(&cluster, &pods, &scratch, &layout_image).await;
     a_corrupted_blob_is_refused(&pods, &scratch, &registry).await;
     cluster.stop().await;
+}
+
+/// Two pods of an image not yet on the node, created together: one pull, and the second pod
+/// finds the image the first pulled (its pull waits for the first). zstd layers.
+async fn two_pods_of_one_image_pull_it_once(cluster: &Cluster, pods: &Api<Pod>, image: &str) {
+    let (first, second) = tokio::join!(
+        create_pod(pods, pod("zstd-a", image, "IfNotPresent", &["-c", SCRIPT])),
+        create_pod(pods, pod("zstd-b", image, "IfNotPresent", &["-c", SCRIPT])),
+    );
+    for created in [first, second] {
+        let name = created.metadata.name.unwrap();
+        let (_, log) = log_of(pods, &name).await;
+        assert_eq!(log, EXPECTED);
+        wait_for_event(&cluster.client, |event| {
+            event.reason.as_deref() == Some("Pulled")
+                && event.involved_object.name.as_deref() == Some(name.as_str())
+        })
+        .await;
+    }
+    let events: Api<Event> = Api::namespaced(cluster.client.clone(), "default");
+    let pulled: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter(|event| event.reason.as_deref() == Some("Pulled"))
+        .map(message_of)
+        .filter(|message| message.contains(&format!("\"{image}\"")))
+        .collect();
+    let downloads = pulled
+        .iter()
+        .filter(|message| message.starts_with("Successfully pulled"))
+        .count();
+    assert_eq!(downloads, 1, "{pulled:?}");
+    assert_eq!(pulled.len(), 2, "{pulled:?}");
 }
 
 /// A tag the registry does not have: ErrImagePull with the registry's error, then
