@@ -1,10 +1,10 @@
 //! Pods that run images pulled from real registries (Debian's `docker-registry` on
 //! 127.0.0.1, images built with `umoci` and pushed with `skopeo`): the image's config runs
-//! (Entrypoint, Cmd, Env, WorkingDir, User), by tag, by digest and with zstd layers (two pods
-//! of one image pull it once), the
-//! whiteout of an upper layer hides a lower file; a missing tag is ErrImagePull then
-//! ImagePullBackOff with the registry's error; a private repository needs imagePullSecrets;
-//! `Never` with no image is ErrImageNeverPull. Needs root.
+//! (Entrypoint, Cmd, Env, WorkingDir, User), by tag, by digest, through an index and with
+//! zstd layers (two pods of one image pull it once); the whiteout of an upper layer hides a
+//! lower file; a missing tag is ErrImagePull then ImagePullBackOff with the registry's error;
+//! a private repository needs imagePullSecrets; `Never` with no image is ErrImageNeverPull; a
+//! corrupted blob is refused; a mirror serves its registry. Needs root.
 
 mod common;
 
