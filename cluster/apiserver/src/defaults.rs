@@ -40,45 +40,26 @@ pub(crate) fn object_mut<'a>(
     entry.as_object_mut()
 }
 
-const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const DNS1123_LABEL: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1035_LABEL: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-
-fn is_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// The validation message for a bad object name, or None when the name is valid.
-pub fn name_problem(resource: &ResourceInfo, name: &str) -> Option<String> {
-    let quoted = format!("Invalid value: {name:?}: ");
-    match resource.plural {
-        "namespaces" if !is_label(name) => Some(format!("{quoted}{DNS1123_LABEL}")),
-        "services" if !is_label(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) => {
-            Some(format!("{quoted}{DNS1035_LABEL}"))
-        }
-        _ if name.len() > 253 || !name.split('.').all(is_label) => {
-            Some(format!("{quoted}{DNS1123_SUBDOMAIN}"))
-        }
-        _ => None,
+/// The name of a new object: its own, or one made from `generateName` as the generic
+/// registry's BeforeCreate makes it. A missing name is left to validation, which reports it
+/// with everything else wrong with the object.
+fn new_name(metadata: &Map<String, Value>) -> String {
+    let named = |key: &str| {
+        metadata
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+    };
+    match named("name") {
+        Some(name) => name.to_string(),
+        None => named("generateName")
+            .map(crate::validation::names::generated_name)
+            .unwrap_or_default(),
     }
 }
 
-/// The random suffix of a generateName, from the alphabet of apimachinery's `rand.String`.
-pub fn random_suffix() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = rand::rng();
-    (0..5)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect()
-}
-
-/// Fills the metadata every new object gets and the per-kind defaults; validates the name.
+/// Fills the metadata every new object gets (a name from `generateName`) and the per-kind
+/// defaults.
 pub fn prepare_create(
     resource: &ResourceInfo,
     object: &mut Value,
@@ -94,37 +75,7 @@ pub fn prepare_create(
     let has_spec = map.contains_key("spec");
     let metadata = object_mut(object, "metadata")
         .ok_or_else(|| ApiError::bad_request("metadata is not an object"))?;
-    let name = match metadata
-        .get("name")
-        .and_then(Value::as_str)
-        .filter(|n| !n.is_empty())
-    {
-        Some(name) => name.to_string(),
-        None => match metadata
-            .get("generateName")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-        {
-            Some(prefix) => format!("{prefix}{}", random_suffix()),
-            None => {
-                return Err(ApiError::invalid(
-                    resource.kind,
-                    "",
-                    &[(
-                        "metadata.name".into(),
-                        "Required value: name or generateName is required".into(),
-                    )],
-                ));
-            }
-        },
-    };
-    if let Some(problem) = name_problem(resource, &name) {
-        return Err(ApiError::invalid(
-            resource.kind,
-            &name,
-            &[("metadata.name".into(), problem)],
-        ));
-    }
+    let name = new_name(metadata);
     metadata.insert("name".into(), json!(name));
     match namespace {
         Some(ns) => {
@@ -331,6 +282,12 @@ pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
         "pods" => {
             if let Some(spec) = object.get_mut("spec") {
                 default_pod_spec(spec);
+                // `SetDefaults_Pod` runs on every write, so an update that leaves these out
+                // does not read as a change of the pod's spec.
+                crate::qos::default_requests_to_limits(spec);
+                if let Some(s) = spec.as_object_mut() {
+                    set_default(s, "enableServiceLinks", json!(true));
+                }
             }
         }
         "statefulsets" => default_statefulset(object),
@@ -357,11 +314,6 @@ fn default_statefulset(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         set_default(spec, "replicas", json!(1));
         set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-        set_default(
-            spec,
-            "updateStrategy",
-            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-        );
         set_default(spec, "revisionHistoryLimit", json!(10));
         set_default(
             spec,
@@ -370,10 +322,40 @@ fn default_statefulset(object: &mut Value) {
         );
         set_default(spec, "minReadySeconds", json!(0));
     }
+    default_update_strategy(object);
     default_template(object);
     if let Some(status) = object_mut(object, "status") {
         set_default(status, "replicas", json!(0));
         set_default(status, "availableReplicas", json!(0));
+    }
+}
+
+/// `SetDefaults_StatefulSet`'s update strategy: no type is RollingUpdate (with an empty
+/// rollingUpdate), and a RollingUpdate's rollingUpdate gets partition 0; OnDelete is left
+/// alone, so that a rollingUpdate given with it is refused by validation.
+fn default_update_strategy(object: &mut Value) {
+    let Some(strategy) = object
+        .get_mut("spec")
+        .and_then(|spec| object_mut(spec, "updateStrategy"))
+    else {
+        return;
+    };
+    if strategy
+        .get("type")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        strategy.insert("type".into(), json!("RollingUpdate"));
+        if strategy.get("rollingUpdate").is_none_or(Value::is_null) {
+            strategy.insert("rollingUpdate".into(), json!({}));
+        }
+    }
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
+        && let Some(rolling) = strategy
+            .get_mut("rollingUpdate")
+            .and_then(Value::as_object_mut)
+    {
+        set_default(rolling, "partition", json!(0));
     }
 }
 
@@ -457,14 +439,6 @@ mod tests {
             json!({"cpu": "1", "memory": "64Mi"})
         );
         assert_eq!(pod["status"]["qosClass"], "Guaranteed");
-    }
-
-    #[test]
-    fn bad_names_are_invalid() {
-        let pods = find("", "v1", "pods").unwrap();
-        assert!(name_problem(pods, "Web").is_some());
-        assert!(name_problem(pods, "web-0.x").is_none());
-        assert!(name_problem(find("", "v1", "services").unwrap(), "0web").is_some());
     }
 
     #[test]

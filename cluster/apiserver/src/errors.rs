@@ -60,23 +60,53 @@ impl ApiError {
         .with_details(name, resource)
     }
 
-    /// 422: the object fails validation; `causes` are `(field, message)` pairs.
+    /// 422: the object fails validation; `causes` are `(field, message)` pairs, the message
+    /// being what apimachinery's `field.Error.ErrorBody` prints (`Invalid value: "x": ...`).
     pub fn invalid(kind: &str, name: &str, causes: &[(String, String)]) -> Self {
-        let text: Vec<String> = causes.iter().map(|(f, m)| format!("{f}: {m}")).collect();
-        let message = if text.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", text[0])
+        Self::invalid_in("", kind, name, causes)
+    }
+
+    /// 422 as apimachinery's `NewInvalid` for a kind of `group`: the message names the
+    /// qualified kind (`StatefulSet.apps "web" is invalid: ...`), repeats no cause twice (as
+    /// `ErrorList.ToAggregate`), and every cause keeps its type (`FieldValueRequired`, ...),
+    /// read from the message's first words.
+    pub fn invalid_in(group: &str, kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+        let mut text: Vec<String> = Vec::new();
+        for (f, m) in causes {
+            let line = format!("{f}: {m}");
+            if !text.contains(&line) {
+                text.push(line);
+            }
+        }
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", text.join(", "))
+            format!("{kind}.{group}")
+        };
+        let message = match text.len() {
+            0 => format!("{qualified} \"{name}\" is invalid"),
+            1 => format!("{qualified} \"{name}\" is invalid: {}", text[0]),
+            _ => format!("{qualified} \"{name}\" is invalid: [{}]", text.join(", ")),
         };
         let causes: Vec<Value> = causes
             .iter()
-            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .map(|(f, m)| {
+                let mut cause = json!({"reason": cause_type(m), "message": m});
+                if !f.is_empty() {
+                    cause["field"] = json!(f);
+                }
+                cause
+            })
             .collect();
+        let mut details = json!({ "name": name, "kind": kind, "causes": causes });
+        if !group.is_empty() {
+            details["group"] = json!(group);
+        }
         ApiError {
             code: 422,
             reason: "Invalid",
             message,
-            details: Some(json!({ "name": name, "kind": kind, "causes": causes })),
+            details: Some(details),
         }
     }
 
@@ -175,6 +205,25 @@ impl IntoResponse for ApiError {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         json_response(code, &self.to_status())
     }
+}
+
+/// The `CauseType` of a field error, from the words `ErrorType.String` starts its message
+/// with (apimachinery's `field.ErrorType`).
+fn cause_type(message: &str) -> &'static str {
+    const TYPES: &[(&str, &str)] = &[
+        ("Required value", "FieldValueRequired"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+        ("Internal error", "InternalError"),
+    ];
+    TYPES
+        .iter()
+        .find(|(words, _)| message.starts_with(words))
+        .map_or("FieldValueInvalid", |(_, cause)| cause)
 }
 
 /// A JSON body with the given status code and `Content-Type: application/json`.

@@ -16,6 +16,8 @@ use crate::pod_security::{Admission, Review};
 use crate::registry::{self, ResourceInfo};
 use crate::store::{Change, Outcome};
 pub use crate::update::{deletion_complete, update_change};
+use crate::validation;
+use crate::validation::claim_resize::ResizeAdmission;
 
 /// Parses an object body in JSON, YAML or (for the kinds kubectl ≥ 1.32's typed clients
 /// send that way) Kubernetes protobuf.
@@ -161,7 +163,7 @@ pub fn create_object(
         check_namespace(state, resource, ns, &name)?;
     }
     defaults::prepare_create(resource, &mut object, target.namespace.as_deref())?;
-    crate::validation::validate(resource, &object)?;
+    validation::validate_create(view, &object)?;
     // Validating admission runs after validation, as in kube-apiserver.
     let review = Admission::prepare(&state.store, target).review(None, &object)?;
     let allocated = if resource.plural == "services" {
@@ -192,6 +194,17 @@ pub fn create_object(
     Ok((created, review.into_warnings(&state.store)))
 }
 
+/// The body of a create or update must be of the URL's type (kube-apiserver decodes it so);
+/// the `/scale` subresource, whose body is a Scale, checks its own.
+fn check_type(target: &Target, object: &Value, body: &[u8]) -> ApiResult<()> {
+    match target.subresource.as_deref() {
+        None | Some("status" | "finalize") => {
+            validation::typemeta::check_body(target.resource, object, body)
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 pub fn create(
     state: &Shared,
     target: &Target,
@@ -201,6 +214,7 @@ pub fn create(
 ) -> ApiResult<Response> {
     let directive = FieldValidation::from_query(query)?;
     let object = parse_object(headers, body)?;
+    check_type(target, &object, body)?;
     let mut warnings = field_validation::check(directive, target.resource, &object)?;
     let (created, admitted) = create_object(state, target, object, query.dry_run())?;
     warnings.extend(admitted);
@@ -244,11 +258,13 @@ pub fn update_existing(
 ) -> ApiResult<(Value, Vec<String>)> {
     // Read before the transaction: the store is locked while `decide` runs.
     let admission = Admission::prepare(&state.store, target);
+    let resize = ResizeAdmission::prepare(&state.store, target, name);
     let mut review = Review::default();
     let outcome = mutate_existing(state, target, name, dry_run, |old| {
         let change = decide(old)?;
         // A no-op update is admitted too, as kube-apiserver admits it before comparing.
         if let Change::Put(new) | Change::Keep(new) = &change {
+            resize.review(old, new)?;
             review = admission.review(Some(old), new)?;
         }
         Ok(change)
@@ -289,6 +305,7 @@ pub fn update(
     let resource = target.resource;
     let directive = FieldValidation::from_query(query)?;
     let parsed = parse_object(headers, body)?;
+    check_type(target, &parsed, body)?;
     let warnings = field_validation::check(directive, resource, &parsed)?;
     let new = to_storage(resource, parsed);
     let sub = target.subresource.as_deref();
@@ -357,6 +374,7 @@ pub fn patch(
         if !patch_body.is_object() {
             return Err(ApiError::bad_request("apply patch must be an object"));
         }
+        validation::typemeta::check_applied(resource, &patch_body)?;
         let request = ApplyRequest {
             manager: &manager,
             directive,

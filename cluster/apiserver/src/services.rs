@@ -75,37 +75,87 @@ pub fn prepare_service(object: &mut Value, allocator: &IpAllocator) -> ApiResult
     Ok(allocated)
 }
 
-/// Keeps a Service's cluster IP across updates (it is immutable once set).
+/// Keeps a Service's cluster IP across updates: an update that leaves `clusterIP` and
+/// `clusterIPs` out keeps them (`patchAllocatedValues`); one that changes them is refused as
+/// `validateUpgradeDowngradeClusterIPs` refuses it, quoting the new list
+/// (`spec.clusterIPs[0]: Invalid value: []string{"10.96.0.77"}: may not change once set`).
 pub fn check_service_update(old: &Value, new: &mut Value) -> ApiResult<()> {
     let name = old
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let old_ip = old
-        .pointer("/spec/clusterIP")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let new_ip = new
-        .pointer("/spec/clusterIP")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let unset = new_ip.is_null() || new_ip.as_str() == Some("");
-    if !unset && new_ip != old_ip {
-        return Err(ApiError::invalid(
-            "Service",
-            &name,
-            &[(
-                "spec.clusterIPs[0]".into(),
-                format!("Invalid value: {new_ip}: may not change once set"),
-            )],
-        ));
+    let old_ips = ip_list(old.pointer("/spec/clusterIPs"));
+    let wanted = wanted_ips(old, new, &old_ips);
+    let both_headless = old_ips.first().map(String::as_str) == Some("None")
+        && wanted.first().map(String::as_str) == Some("None");
+    if !wanted.is_empty() && !both_headless {
+        let shown = crate::validation::field::string_slice(Some(wanted.iter().map(String::as_str)));
+        // A list of another length changes the primary IP at least.
+        let compared = if wanted.len() == old_ips.len() {
+            old_ips.len()
+        } else {
+            1
+        };
+        let causes: Vec<(String, String)> = (0..compared)
+            .filter(|&i| old_ips.get(i) != wanted.get(i))
+            .map(|i| {
+                crate::validation::field::invalid(
+                    format!("spec.clusterIPs[{i}]"),
+                    &shown,
+                    "may not change once set",
+                )
+            })
+            .collect();
+        if !causes.is_empty() {
+            return Err(ApiError::invalid("Service", &name, &causes));
+        }
     }
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.insert("clusterIP".into(), old_ip);
+        spec.insert(
+            "clusterIP".into(),
+            old.pointer("/spec/clusterIP")
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         if let Some(ips) = old.pointer("/spec/clusterIPs") {
             spec.insert("clusterIPs".into(), ips.clone());
         }
     }
     Ok(())
+}
+
+fn ip_list(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|ips| {
+            ips.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The cluster IPs an update asks for, as `normalizeClusterIPs` makes them: a changed
+/// `clusterIP` with unchanged (or no) `clusterIPs` replaces the first of the old list.
+/// Empty when the update leaves both out.
+fn wanted_ips(old: &Value, new: &Value, old_ips: &[String]) -> Vec<String> {
+    let ip = new
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .filter(|ip| !ip.is_empty());
+    let ips = ip_list(new.pointer("/spec/clusterIPs"));
+    let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str);
+    match ip {
+        Some(ip) if Some(ip) != old_ip && (ips.is_empty() || ips == old_ips) => {
+            let mut wanted = old_ips.to_vec();
+            match wanted.first_mut() {
+                Some(first) => *first = ip.to_string(),
+                None => wanted.push(ip.to_string()),
+            }
+            wanted
+        }
+        _ => ips,
+    }
 }

@@ -145,7 +145,7 @@ pub fn update_change(
                 crate::services::check_service_update(old, &mut new)?;
             }
             defaults::default_on_update(resource, &mut new);
-            crate::validation::validate(resource, &new)?;
+            crate::validation::validate_update(resource, old, &new)?;
             new
         }
     };

@@ -308,19 +308,26 @@ async fn merge_json_and_strategic_patches() {
     assert_eq!(patched.metadata.labels.as_ref().unwrap()["x"], "2");
     assert_eq!(patched.metadata.annotations.as_ref().unwrap()["a"], "b");
 
-    let sidecar = json!({"spec": {"containers": [{"name": "sidecar", "image": "busybox:1.28"}]}});
+    // Containers merge by name: the patch changes one image and keeps the rest of the
+    // container (a pod's containers can be neither added nor removed, as upstream).
+    let image = json!({"spec": {"containers": [{"name": "nginx", "image": "nginx:1.27"}]}});
     let strategic = pods
-        .patch("p", &PatchParams::default(), &Patch::Strategic(sidecar))
+        .patch("p", &PatchParams::default(), &Patch::Strategic(image))
         .await
         .unwrap();
-    let names: Vec<String> = strategic
-        .spec
-        .unwrap()
-        .containers
+    let containers = strategic.spec.unwrap().containers;
+    let seen: Vec<(String, Option<String>, Option<String>)> = containers
         .into_iter()
-        .map(|c| c.name)
+        .map(|c| (c.name, c.image, c.image_pull_policy))
         .collect();
-    assert_eq!(names, ["nginx", "sidecar"]);
+    assert_eq!(
+        seen,
+        [(
+            "nginx".to_string(),
+            Some("nginx:1.27".to_string()),
+            Some("Always".to_string())
+        )]
+    );
 
     let stale = json!({"metadata": {"resourceVersion": "1", "labels": {"x": "3"}}});
     assert_eq!(
@@ -524,10 +531,16 @@ async fn filtered_watches_see_objects_enter_and_leave_and_get_bookmarks() {
         .await
         .unwrap();
     // Binding the pod to node-1 brings it into the selection; relabelling takes it out.
-    let bind = Patch::Merge(json!({"spec": {"nodeName": "node-1"}}));
-    pods.patch("p", &PatchParams::default(), &bind)
-        .await
-        .unwrap();
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+        "target": {"kind": "Node", "name": "node-1"}});
+    pods.create_subresource::<_, serde_json::Value>(
+        "binding",
+        "p",
+        &PostParams::default(),
+        &binding,
+    )
+    .await
+    .unwrap();
     let relabel = Patch::Merge(json!({"metadata": {"labels": {"app": "db"}}}));
     let last = pods
         .patch("p", &PatchParams::default(), &relabel)

@@ -151,3 +151,70 @@ async fn kubectl_gets_applies_and_scales() {
         println!("skipping: no kubectl binary installed");
     }
 }
+
+const MISMATCHED_SELECTOR: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+spec:
+  serviceName: nginx
+  selector:
+    matchLabels:
+      app: nginx
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+";
+
+/// kubectl prints kube-apiserver's validation error from the Status's causes, as it does for
+/// a real cluster, for a client-side and a server-side apply.
+#[tokio::test]
+async fn kubectl_apply_shows_the_validation_error() {
+    let api = TestApiServer::start().await.unwrap();
+    let mut ran = 0;
+    for binary in KUBECTLS {
+        if !std::path::Path::new(binary).exists() {
+            println!("skipping {binary}: not installed");
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "apiserver-kubectl-invalid-{}-{ran}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("kubeconfig"), api.https_kubeconfig()).unwrap();
+        let manifest = dir.join("web.yaml");
+        std::fs::write(&manifest, MISMATCHED_SELECTOR).unwrap();
+        let manifest = manifest.to_str().unwrap();
+        for extra in [None, Some("--server-side")] {
+            let mut args = vec!["apply", "-f", manifest];
+            args.extend(extra);
+            let output = tokio::process::Command::new(binary)
+                .arg("--kubeconfig")
+                .arg(dir.join("kubeconfig"))
+                .args(&args)
+                .arg("--cache-dir")
+                .arg(dir.join("cache"))
+                .output()
+                .await
+                .unwrap();
+            assert!(!output.status.success(), "{binary} {args:?} succeeded");
+            assert_eq!(
+                String::from_utf8_lossy(&output.stderr),
+                "The StatefulSet \"web\" is invalid: spec.template.metadata.labels: Invalid value: \
+                 map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`\n",
+                "{binary} {args:?}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        ran += 1;
+    }
+    if ran == 0 {
+        println!("skipping: no kubectl binary installed");
+    }
+}

@@ -112,7 +112,7 @@ async fn ordered_ready_creation_identity_endpoints_and_scale_down() {
     sets.patch(
         "web",
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"revisionHistoryLimit": 5}})),
+        &Patch::Merge(json!({"spec": {"updateStrategy": {"rollingUpdate": {"partition": 1}}}})),
     )
     .await
     .unwrap();
