@@ -119,6 +119,14 @@ impl ApiError {
         )
     }
 
+    /// What kube-apiserver answers when etcd refuses a write over its `--max-request-bytes`:
+    /// the etcd client's `rpctypes.ErrRequestTooLarge` reaches the handler unconverted
+    /// (etcd3's store returns the Txn error as is), so `ErrorToAPIStatus` makes it a 500
+    /// with an empty reason and the error's text (kubernetes/kubernetes#112152).
+    pub fn etcd_request_too_large() -> Self {
+        Self::new(500, "", "etcdserver: request is too large")
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
@@ -182,7 +190,8 @@ impl ApiError {
         Self::new(501, "NotImplemented", message)
     }
 
-    /// The `Status` object for this error.
+    /// The `Status` object for this error; an empty reason is left out, as Go's `omitempty`
+    /// leaves it out of kube-apiserver's.
     pub fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
@@ -190,9 +199,11 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         });
+        if !self.reason.is_empty() {
+            status["reason"] = json!(self.reason);
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }

@@ -35,7 +35,7 @@ impl Store {
             });
         }
         // The changes after `at` must all still be in the history to be undone.
-        if at < state.compacted {
+        if at < state.history.compacted() {
             return Err(Unavailable::Compacted);
         }
         let in_namespace = |ns: &str| namespace.is_none_or(|wanted| ns == wanted);
