@@ -22,6 +22,9 @@ pub struct ServerState {
     pub address: std::net::SocketAddr,
     /// Cancelled at shutdown so that open watches end.
     pub shutdown: CancellationToken,
+    /// When watches get bookmarks and how long they wait for the store (upstream's timing;
+    /// tests may change it).
+    pub watch_timing: crate::watch::WatchTiming,
 }
 
 pub type Shared = Arc<ServerState>;

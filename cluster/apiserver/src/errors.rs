@@ -124,7 +124,28 @@ impl ApiError {
     /// (etcd3's store returns the Txn error as is), so `ErrorToAPIStatus` makes it a 500
     /// with an empty reason and the error's text (kubernetes/kubernetes#112152).
     pub fn etcd_request_too_large() -> Self {
-        Self::new(500, "", "etcdserver: request is too large")
+        Self::unconverted("etcdserver: request is too large")
+    }
+
+    /// An error kube-apiserver does not convert to a Status before answering it:
+    /// `ErrorToAPIStatus` makes it a 500 with an empty reason and the error's text.
+    pub fn unconverted(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
+    /// 504 as storage's `NewTooLargeResourceVersionError`: a read at a resourceVersion the
+    /// store has not reached (the watch cache waited for it in vain); retry in 1 s.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut error = Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        );
+        error.details = Some(json!({
+            "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+            "retryAfterSeconds": 1,
+        }));
+        error
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {

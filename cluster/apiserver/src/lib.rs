@@ -86,6 +86,7 @@ impl ApiServer {
             nodes: config.nodes,
             address,
             shutdown: CancellationToken::new(),
+            watch_timing: watch::WatchTiming::default(),
         });
         bootstrap::create_builtin_objects(&state)?;
         let certificates =

@@ -246,6 +246,31 @@ impl Store {
         Ok(outcome(object))
     }
 
+    /// Waits until the store's revision reaches `revision`, for at most `timeout`, as the
+    /// watch cache waits to be fresh enough for a read; the current revision when it has not.
+    pub async fn wait_for_revision(
+        &self,
+        revision: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), u64> {
+        // Subscribed before the check, so that no change between the two is missed.
+        let mut events = self.events.subscribe();
+        let reached = async {
+            while self.revision() < revision {
+                match events.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    // The sender lives as long as the store: this never ends the wait.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(timeout, reached).await;
+        match self.revision() {
+            current if current < revision => Err(current),
+            _ => Ok(()),
+        }
+    }
+
     /// Starts a watch on `resource`. `from` None means "from now, with the current objects as
     /// synthetic ADDED events"; Some(rv) replays the history after rv, or fails with 410 Gone
     /// when that part of the history is gone.

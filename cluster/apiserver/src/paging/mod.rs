@@ -9,7 +9,7 @@
 //! namespaces), a page ends when `limit` objects matched, and the next page starts right
 //! after the last key read.
 
-mod options;
+pub(crate) mod options;
 mod token;
 
 use axum::response::{IntoResponse, Response};
@@ -256,29 +256,12 @@ fn bad_resource_version(options: &ListOptions, error: String) -> Refusal {
     if to_etcd {
         return ApiError::bad_request(format!("invalid resource version: {error}")).into();
     }
-    let status = json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": error,
-        "code": 500,
-    });
-    Refusal::Status(StatusCode::INTERNAL_SERVER_ERROR, Box::new(status))
+    ApiError::unconverted(error).into()
 }
 
 /// storage.NewTooLargeResourceVersionError as the watch cache answers it (retry in 1 s).
 fn too_large(requested: u64, current: u64) -> Refusal {
-    let mut error = ApiError::bad_request(format!(
-        "Timeout: Too large resource version: {requested}, current: {current}"
-    ));
-    error.code = 504;
-    error.reason = "Timeout";
-    error.details = Some(json!({
-        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-        "retryAfterSeconds": 1,
-    }));
-    error.into()
+    ApiError::too_large_resource_version(requested, current).into()
 }
 
 /// The answer when the store cannot read at the resourceVersion asked for.

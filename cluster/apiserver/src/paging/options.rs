@@ -35,10 +35,7 @@ impl ListOptions {
             Some(limit) => parse_int(limit)?,
             None => 0,
         };
-        let send_initial_events = match query.get("sendInitialEvents") {
-            Some(value) => Some(parse_bool(value)?),
-            None => None,
-        };
+        let send_initial_events = query.get("sendInitialEvents").map(query_bool);
         let options = ListOptions {
             limit,
             continue_token: text("continue"),
@@ -100,14 +97,18 @@ impl ListOptions {
 }
 
 /// One entry of a field.ErrorList: the cause's reason, the field and the error body.
-struct FieldError {
-    reason: &'static str,
-    field: &'static str,
-    body: String,
+pub struct FieldError {
+    /// The cause type (`FieldValueForbidden`, `FieldValueNotSupported`).
+    pub reason: &'static str,
+    /// The field's path.
+    pub field: &'static str,
+    /// What `field.Error.ErrorBody` prints (`Forbidden: …`).
+    pub body: String,
 }
 
-/// apierrors.NewInvalid for the meta.k8s.io `ListOptions` kind, with no name.
-fn invalid_list_options(errors: &[FieldError]) -> ApiError {
+/// apierrors.NewInvalid for the meta.k8s.io `ListOptions` kind, with no name: the 422 of
+/// ValidateListOptions, for lists and watches.
+pub fn invalid_list_options(errors: &[FieldError]) -> ApiError {
     let texts: Vec<String> = errors
         .iter()
         .map(|e| format!("{}: {}", e.field, e.body))
@@ -144,15 +145,11 @@ fn parse_int(text: &str) -> ApiResult<i64> {
     })
 }
 
-/// Go's strconv.ParseBool, with its error text.
-fn parse_bool(text: &str) -> ApiResult<bool> {
-    match text {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        _ => Err(ApiError::bad_request(format!(
-            "strconv.ParseBool: parsing {text:?}: invalid syntax"
-        ))),
-    }
+/// A boolean query parameter as apimachinery's conversion reads it
+/// (`runtime.Convert_Slice_string_To_bool`): "0" and "false" (any case) are false, any other
+/// value, the empty one included, is true. It never fails.
+pub fn query_bool(text: &str) -> bool {
+    !(text == "0" || text.eq_ignore_ascii_case("false"))
 }
 
 /// Go's strconv.ParseUint(s, 10, 64) as the storage versioner parses a resourceVersion; the
