@@ -22,6 +22,8 @@ pub struct ServerState {
     pub address: std::net::SocketAddr,
     /// Cancelled at shutdown so that open watches end.
     pub shutdown: CancellationToken,
+    /// The slots of `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub in_flight: crate::limits::in_flight::InFlight,
 }
 
 pub type Shared = Arc<ServerState>;
