@@ -148,6 +148,7 @@ impl EmbeddedCluster {
             service_cidr: config.service_cidr.clone(),
             kubernetes_version: config.kubernetes_version.clone(),
             nodes: nodes.clone(),
+            limits: Default::default(),
         })
         .await
         .context("starting the API server")?;

@@ -11,9 +11,8 @@ async fn main() -> anyhow::Result<()> {
     let api = TestApiServer::start().await?;
     std::fs::write(&path, api.https_kubeconfig())?;
     println!(
-        "API server at {} (and {}); kubeconfig: {path}",
-        api.server.https_url(),
-        api.server.url()
+        "API server at {}; kubeconfig: {path}",
+        api.server.https_url()
     );
     tokio::signal::ctrl_c().await?;
     api.shutdown().await;

@@ -25,6 +25,8 @@ pub struct ServerState {
     /// When watches get bookmarks and how long they wait for the store (upstream's timing;
     /// tests may change it).
     pub watch_timing: crate::watch::WatchTiming,
+    /// The slots of `--max-requests-inflight` and `--max-mutating-requests-inflight`.
+    pub in_flight: crate::limits::in_flight::InFlight,
 }
 
 pub type Shared = Arc<ServerState>;

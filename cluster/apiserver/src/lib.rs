@@ -12,6 +12,7 @@ pub mod errors;
 pub mod field_validation;
 pub mod handlers;
 pub mod ipalloc;
+pub mod limits;
 pub mod openapi;
 pub mod openapi_v2;
 pub mod paging;
@@ -24,6 +25,7 @@ pub mod routes;
 pub mod scale;
 pub mod selectors;
 pub mod services;
+pub mod serving;
 pub mod store;
 pub mod streaming;
 pub mod table;
@@ -44,6 +46,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ServerState;
 use crate::ipalloc::IpAllocator;
+use crate::limits::ServingLimits;
+use crate::limits::in_flight::InFlight;
 use crate::store::Store;
 
 /// How to run the API server.
@@ -60,6 +64,8 @@ pub struct ApiServerConfig {
     pub kubernetes_version: String,
     /// The node agents reachable for exec, attach and logs.
     pub nodes: k8s_labs_node_api::NodeConnections,
+    /// Requests in flight, request and header timeouts; the default is kube-apiserver's.
+    pub limits: ServingLimits,
 }
 
 /// A running API server.
@@ -87,21 +93,23 @@ impl ApiServer {
             address,
             shutdown: CancellationToken::new(),
             watch_timing: watch::WatchTiming::default(),
+            in_flight: InFlight::new(&config.limits),
         });
         bootstrap::create_builtin_objects(&state)?;
         let certificates =
             tls::generate(&[address.ip().to_string(), state.ips.first().to_string()])?;
-        let listener =
-            tls::DualListener::new(listener, certificates.acceptor, state.shutdown.clone())?;
-        let app = routes::router(state.clone());
-        let shutdown = state.shutdown.clone();
-        let server = tokio::spawn(async move {
-            let serving = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.cancelled().await });
-            if let Err(error) = serving.await {
-                tracing::error!(%error, "API server stopped with an error");
-            }
-        });
+        // The timeout wraps everything (authentication included), as upstream's filter does.
+        let app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+            config.limits.request_timeout,
+            limits::timeout::request_deadline,
+        ));
+        let server = serving::spawn(
+            listener,
+            certificates.acceptor,
+            app,
+            config.limits.read_header_timeout,
+            state.shutdown.clone(),
+        );
         tracing::info!(%address, "API server listening");
         Ok(ApiServer {
             address,
@@ -111,13 +119,8 @@ impl ApiServer {
         })
     }
 
-    /// The base URL clients use, e.g. "http://127.0.0.1:41234".
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The HTTPS URL of the same server, e.g. "https://127.0.0.1:41234". kubectl needs it:
-    /// client-go only sends a bearer token over TLS.
+    /// The URL clients use, e.g. "https://127.0.0.1:41234": the port speaks TLS only, with a
+    /// certificate from [`ApiServer::ca_certificate_pem`].
     pub fn https_url(&self) -> String {
         format!("https://{}", self.address)
     }

@@ -49,6 +49,11 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
     if !authorized(&state, &parts) {
         return ApiError::unauthorized().into_response();
     }
+    // After authentication, as upstream's filter chain counts requests; held until answered.
+    let _slot = match state.in_flight.admit(&parts) {
+        Ok(slot) => slot,
+        Err(full) => return full.into_response(),
+    };
     let query = Query(
         axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
             .map(|q| q.0)

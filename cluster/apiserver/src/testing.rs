@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use k8s_labs_node_api::NodeConnections;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::limits::ServingLimits;
 use crate::{ApiServer, ApiServerConfig};
 
 /// The Service range the test server allocates cluster IPs from (the kubeadm default).
@@ -19,7 +20,7 @@ pub const KUBERNETES_VERSION: &str = "v1.33.0";
 /// A running API server on a free loopback port, its bearer token and a client using it.
 pub struct TestApiServer {
     pub server: ApiServer,
-    /// A client for the plain-HTTP URL, authenticated with `token`.
+    /// A client for the server (over TLS, trusting its CA), authenticated with `token`.
     pub client: kube::Client,
     /// The random bearer token the server accepts.
     pub token: String,
@@ -33,6 +34,18 @@ impl TestApiServer {
 
     /// Starts a server that reaches `nodes` for exec, attach and logs.
     pub async fn start_with_nodes(nodes: NodeConnections) -> anyhow::Result<TestApiServer> {
+        Self::start_with(nodes, ServingLimits::default()).await
+    }
+
+    /// Starts a server with `limits` instead of kube-apiserver's (small figures for tests).
+    pub async fn start_with_limits(limits: ServingLimits) -> anyhow::Result<TestApiServer> {
+        Self::start_with(NodeConnections::default(), limits).await
+    }
+
+    async fn start_with(
+        nodes: NodeConnections,
+        limits: ServingLimits,
+    ) -> anyhow::Result<TestApiServer> {
         // kube's TLS stack needs a process-wide provider; a second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -42,9 +55,10 @@ impl TestApiServer {
             service_cidr: SERVICE_CIDR.to_string(),
             kubernetes_version: KUBERNETES_VERSION.to_string(),
             nodes,
+            limits,
         })
         .await?;
-        let client = client_for(&server.url(), Some(&token)).await?;
+        let client = client_for(&server, Some(&token)).await?;
         Ok(TestApiServer {
             server,
             client,
@@ -52,14 +66,10 @@ impl TestApiServer {
         })
     }
 
-    /// A kubeconfig for the HTTPS URL, trusting the server's CA, with the token: what kubectl
-    /// needs (client-go sends a bearer token only over TLS).
+    /// A kubeconfig for the server, trusting its CA, with the token: what kubectl and the
+    /// Python client read.
     pub fn https_kubeconfig(&self) -> String {
-        kubeconfig_yaml(
-            &self.server.https_url(),
-            Some(&self.token),
-            Some(self.server.ca_certificate_pem()),
-        )
+        server_kubeconfig(&self.server, Some(&self.token))
     }
 
     /// Stops the server.
@@ -90,9 +100,18 @@ pub fn kubeconfig_yaml(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> 
     )
 }
 
-/// A kube client for `url` with an optional bearer token (none: anonymous requests).
-pub async fn client_for(url: &str, token: Option<&str>) -> anyhow::Result<kube::Client> {
-    let kubeconfig = Kubeconfig::from_yaml(&kubeconfig_yaml(url, token, None))
+/// A kubeconfig for `server` (its HTTPS URL and CA) with an optional bearer token.
+pub fn server_kubeconfig(server: &ApiServer, token: Option<&str>) -> String {
+    kubeconfig_yaml(
+        &server.https_url(),
+        token,
+        Some(server.ca_certificate_pem()),
+    )
+}
+
+/// A kube client for `server` with an optional bearer token (none: anonymous requests).
+pub async fn client_for(server: &ApiServer, token: Option<&str>) -> anyhow::Result<kube::Client> {
+    let kubeconfig = Kubeconfig::from_yaml(&server_kubeconfig(server, token))
         .context("parsing the test kubeconfig")?;
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;

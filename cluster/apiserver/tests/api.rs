@@ -147,10 +147,10 @@ async fn bodies_over_3_mib_are_refused_as_kube_apiserver_refuses_them() {
 #[tokio::test]
 async fn requests_without_the_token_are_unauthorized() {
     let api = TestApiServer::start().await.unwrap();
-    let anonymous = client_for(&api.server.url(), None).await.unwrap();
+    let anonymous = client_for(&api.server, None).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(anonymous, "default");
     assert_eq!(api_error_code(pods.list(&ListParams::default()).await), 401);
-    let wrong = client_for(&api.server.url(), Some("wrong")).await.unwrap();
+    let wrong = client_for(&api.server, Some("wrong")).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(wrong, "default");
     assert_eq!(api_error_code(pods.list(&ListParams::default()).await), 401);
 }

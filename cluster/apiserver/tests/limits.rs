@@ -2,7 +2,7 @@
 //! is refused on every write path with the Status kube-apiserver sends when etcd refuses it.
 
 use k8s_labs_apiserver::store::MAX_OBJECT_BYTES;
-use k8s_labs_apiserver::testing::{TestApiServer, kubeconfig_yaml};
+use k8s_labs_apiserver::testing::TestApiServer;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
@@ -21,7 +21,7 @@ async fn send(
         .body(body)
         .unwrap();
     // Without kube's retries (of 5xx answers): the test wants the first answer.
-    let kubeconfig = kubeconfig_yaml(&api.server.url(), Some(&api.token), None);
+    let kubeconfig = api.https_kubeconfig();
     let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

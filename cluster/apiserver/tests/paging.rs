@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use futures::{StreamExt, TryStreamExt};
-use k8s_labs_apiserver::testing::{TestApiServer, kubeconfig_yaml};
+use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -17,7 +17,7 @@ async fn get(api: &TestApiServer, path: &str, accept: Option<&str>) -> (u16, Val
         request = request.header(http::header::ACCEPT, accept);
     }
     // Without kube's retries of 504s (with backoff): the test wants the first answer.
-    let kubeconfig = kubeconfig_yaml(&api.server.url(), Some(&api.token), None);
+    let kubeconfig = api.https_kubeconfig();
     let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

@@ -6,7 +6,7 @@ mod streaming_support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use streaming_support::{proxied_kubeconfig, running_pod, start};
+use streaming_support::{kubectl_kubeconfig, running_pod, start};
 use tokio::io::AsyncWriteExt;
 
 const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
@@ -89,7 +89,7 @@ async fn kubectl_exec_prints_the_output_and_exits_with_the_code() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-1").await;
-    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "exec");
+    let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "exec");
 
     let ok = run(
         &kubectl,
@@ -150,7 +150,7 @@ async fn kubectl_logs_reads_the_container_log() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
-    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "logs");
+    let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "logs");
 
     let logs = run(&kubectl, &config, &["logs", "web-0", "--tail=2"], None, &[]).await;
     assert_eq!(
@@ -168,7 +168,7 @@ async fn an_spdy_only_kubectl_is_told_what_to_use() {
     };
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
-    let config = Kubeconfig::write(&proxied_kubeconfig(&harness).await, "spdy");
+    let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "spdy");
 
     let spdy = run(
         &kubectl,

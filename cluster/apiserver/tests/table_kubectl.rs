@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use streaming_support::{proxied_kubeconfig, running_pod, start};
+use streaming_support::{kubectl_kubeconfig, running_pod, start};
 
 const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 
@@ -58,7 +58,7 @@ async fn setup() -> Option<(streaming_support::Harness, PathBuf)> {
         std::process::id(),
         harness.server.address().port()
     ));
-    std::fs::write(&path, proxied_kubeconfig(&harness).await).unwrap();
+    std::fs::write(&path, kubectl_kubeconfig(&harness)).unwrap();
     Some((harness, path))
 }
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_labs_apiserver::testing::{TestApiServer, kubeconfig_yaml};
+use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -20,7 +20,7 @@ const CONFIG_MAPS: &str = "/api/v1/namespaces/default/configmaps";
 /// GET `path` without kube's retries (the test wants the first answer): the status and the
 /// body's lines as JSON (one for an error, one per event for a watch that ends).
 async fn get(api: &TestApiServer, path: &str) -> (u16, Vec<Value>) {
-    let kubeconfig = kubeconfig_yaml(&api.server.url(), Some(&api.token), None);
+    let kubeconfig = api.https_kubeconfig();
     let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 use super::{WatchTiming, watch};
 use crate::context::{Query, ServerState, Shared, Target};
 use crate::ipalloc::IpAllocator;
+use crate::limits::ServingLimits;
+use crate::limits::in_flight::InFlight;
 use crate::store::{Change, Store};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -29,6 +31,7 @@ fn server() -> Shared {
         address: ([127, 0, 0, 1], 0).into(),
         shutdown: CancellationToken::new(),
         watch_timing: WatchTiming::default(),
+        in_flight: InFlight::new(&ServingLimits::default()),
     })
 }
 

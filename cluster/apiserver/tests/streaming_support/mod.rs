@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use k8s_labs_apiserver::ApiServer;
-use k8s_labs_apiserver::testing::{TestApiServer, kubeconfig_yaml};
+use k8s_labs_apiserver::testing::{TestApiServer, server_kubeconfig};
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeConnections,
     NodeError, TerminalSize,
@@ -235,9 +235,9 @@ pub async fn start() -> Harness {
     }
 }
 
-/// A kubeconfig for kubectl that reaches the server through a fresh `token_proxy`.
-pub async fn proxied_kubeconfig(harness: &Harness) -> String {
-    kubeconfig_yaml(&token_proxy(harness).await, Some(&harness.token), None)
+/// A kubeconfig for kubectl: the server's HTTPS URL and CA, with the token.
+pub fn kubectl_kubeconfig(harness: &Harness) -> String {
+    server_kubeconfig(&harness.server, Some(&harness.token))
 }
 
 /// Creates a pod on the local node and reports it running, as the node agent would.
@@ -258,100 +258,4 @@ pub async fn running_pod(client: &kube::Client, name: &str) -> Api<Pod> {
         .await
         .unwrap();
     pods
-}
-
-/// A TCP proxy in front of the API server that adds the bearer token to every request.
-///
-/// kubectl (client-go) sends credentials only over TLS, and this API server speaks plain
-/// HTTP, so kubectl's requests would be refused with 401; the proxy stands in for the
-/// authenticated transport. It parses request heads only until a connection upgrades
-/// (exec's WebSocket), then copies bytes both ways. Returns the proxy's URL.
-pub async fn token_proxy(harness: &Harness) -> String {
-    let upstream = harness.server.address();
-    let authorization: Arc<str> = format!("Authorization: Bearer {}\r\n", harness.token).into();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let authorization = authorization.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                let mut responses = tokio::spawn(async move {
-                    let (mut from, mut to) = (server_read, client_write);
-                    let _ = tokio::io::copy(&mut from, &mut to).await;
-                });
-                tokio::select! {
-                    () = forward_requests(client_read, server_write, &authorization) => {}
-                    _ = &mut responses => {}
-                }
-                responses.abort();
-            });
-        }
-    });
-    url
-}
-
-async fn forward_requests(
-    mut client: tokio::net::tcp::OwnedReadHalf,
-    mut server: tokio::net::tcp::OwnedWriteHalf,
-    authorization: &str,
-) {
-    let mut pending: Vec<u8> = Vec::new();
-    let mut buffer = vec![0u8; 16384];
-    loop {
-        // One request head: up to the blank line.
-        let head_end = loop {
-            if let Some(at) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                break at + 4;
-            }
-            match client.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => pending.extend_from_slice(&buffer[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&pending[..head_end]).into_owned();
-        pending.drain(..head_end);
-        let (request_line, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
-        let with_token = format!("{request_line}\r\n{authorization}{headers}");
-        if server.write_all(with_token.as_bytes()).await.is_err() {
-            return;
-        }
-        let header = |name: &str| {
-            headers.split("\r\n").find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_string())
-            })
-        };
-        if header("upgrade").is_some() {
-            // From here on the connection carries the upgraded protocol.
-            if server.write_all(&pending).await.is_err() {
-                return;
-            }
-            let _ = tokio::io::copy(&mut client, &mut server).await;
-            return;
-        }
-        let mut body_left: usize = header("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while body_left > 0 {
-            if pending.is_empty() {
-                match client.read(&mut buffer).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => pending.extend_from_slice(&buffer[..n]),
-                }
-            }
-            let take = body_left.min(pending.len());
-            if server.write_all(&pending[..take]).await.is_err() {
-                return;
-            }
-            pending.drain(..take);
-            body_left -= take;
-        }
-    }
 }

@@ -53,15 +53,11 @@ impl Cluster {
             service_cidr: "10.96.0.0/12".to_string(),
             kubernetes_version: "v1.33.0".to_string(),
             nodes: nodes.clone(),
+            limits: Default::default(),
         })
         .await
         .unwrap();
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n\
-             contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\n\
-             users:\n- name: u\n  user:\n    token: {TOKEN}\n",
-            server.url()
-        );
+        let kubeconfig = k8s_labs_apiserver::testing::server_kubeconfig(&server, Some(TOKEN));
         let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
