@@ -1,145 +1,96 @@
-//! Deletion as kube-apiserver does it: objects with finalizers are only marked
-//! (deletionTimestamp) until the finalizers are gone; pods bound to a node terminate
-//! gracefully (the node agent deletes them with grace period 0 once the containers are dead);
-//! namespaces turn Terminating until their `spec.finalizers` are cleared through `/finalize`.
+//! Deletion as kube-apiserver does it: DeleteOptions (`propagationPolicy`, the older
+//! `orphanDependents`, grace period, preconditions, dryRun); the garbage collector's deletion
+//! finalizers (`orphan`, `foregroundDeletion`) set as the policy asks, and an object with
+//! finalizers only marked (deletionTimestamp) until they are gone; pods bound to a node
+//! terminating gracefully (the node agent deletes them with grace period 0 once the containers
+//! are dead); namespaces turning Terminating until their `spec.finalizers` are cleared through
+//! `/finalize`. The decisions are in [`decide`], the options in [`options`].
+
+mod decide;
+pub mod options;
 
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::context::{Query, Shared, Target, str_at};
-use crate::defaults;
+use crate::convert::{storage, to_view};
 use crate::errors::{ApiError, ApiResult, json_response};
-use crate::handlers::{deletion_complete, finish, mutate_existing};
+use crate::handlers::{finish, mutate_existing};
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
-use crate::store::{Change, Outcome};
+use crate::store::Outcome;
+pub use decide::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
+use options::DeleteOptions;
 
-/// The parts of DeleteOptions this server honours.
-#[derive(Debug, Default)]
-struct DeleteOptions {
-    grace_period: Option<i64>,
-    uid: Option<String>,
-    resource_version: Option<String>,
-    dry_run: bool,
+/// Whether the resource's registry answers a completed DELETE with the deleted object
+/// (`ReturnDeletedObject`); the others answer a `Status` naming it.
+fn returns_deleted_object(resource: &'static ResourceInfo) -> bool {
+    matches!(
+        storage(resource).plural,
+        "pods"
+            | "services"
+            | "namespaces"
+            | "persistentvolumes"
+            | "persistentvolumeclaims"
+            | "serviceaccounts"
+    )
 }
 
-fn parse_options(query: &Query, body: &[u8]) -> ApiResult<DeleteOptions> {
-    let mut options = DeleteOptions {
-        grace_period: query.get("gracePeriodSeconds").and_then(|g| g.parse().ok()),
-        dry_run: query.dry_run(),
-        ..Default::default()
-    };
-    if body.iter().any(|b| !b.is_ascii_whitespace()) {
-        let value: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
-        if let Some(g) = value.get("gracePeriodSeconds").and_then(Value::as_i64) {
-            options.grace_period = Some(g);
-        }
-        options.uid = str_at(&value, "/preconditions/uid").map(String::from);
-        options.resource_version =
-            str_at(&value, "/preconditions/resourceVersion").map(String::from);
-        if value
-            .get("dryRun")
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|v| v == "All"))
-        {
-            options.dry_run = true;
-        }
+/// `finalizeDelete`'s `Status`: name, group, uid, and the resource (not the kind) as `kind`.
+fn deleted_status(resource: &ResourceInfo, object: &Value) -> Value {
+    let mut details = json!({
+        "name": str_at(object, "/metadata/name").unwrap_or_default(),
+        "kind": resource.plural,
+        "uid": str_at(object, "/metadata/uid").unwrap_or_default(),
+    });
+    if !resource.group.is_empty() {
+        details["group"] = json!(resource.group);
     }
-    Ok(options)
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    })
 }
 
-fn is_terminal_pod(pod: &Value) -> bool {
-    matches!(str_at(pod, "/status/phase"), Some("Succeeded" | "Failed"))
-}
-
-/// Decides what a DELETE does to `current`.
-fn decide(resource: &ResourceInfo, current: &Value, options: &DeleteOptions) -> ApiResult<Change> {
-    let name = str_at(current, "/metadata/name").unwrap_or_default();
-    if let Some(uid) = &options.uid {
-        let actual = str_at(current, "/metadata/uid").unwrap_or_default();
-        if uid != actual {
-            let mut e = ApiError::conflict(&resource.qualified_plural(), name);
-            e.message = format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
-            );
-            return Err(e);
-        }
-    }
-    if let Some(rv) = &options.resource_version {
-        let actual = str_at(current, "/metadata/resourceVersion").unwrap_or_default();
-        if rv != actual {
-            let mut e = ApiError::conflict(&resource.qualified_plural(), name);
-            e.message = format!(
-                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
-            );
-            return Err(e);
-        }
-    }
-    let mut object = current.clone();
-    let already_deleting = current
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|t| !t.is_null());
-    let graceful_pod = resource.plural == "pods"
-        && str_at(current, "/spec/nodeName").is_some_and(|n| !n.is_empty())
-        && !is_terminal_pod(current);
-    let grace = if graceful_pod {
-        options
-            .grace_period
-            .or_else(|| {
-                current
-                    .pointer("/spec/terminationGracePeriodSeconds")
-                    .and_then(Value::as_i64)
-            })
-            .unwrap_or(30)
-            .max(0)
+/// The answer to a DELETE: 200, or 202 when the object was only marked and the client set
+/// `orphanDependents: false` (kube-apiserver keeps that quirk for old clients).
+fn respond(
+    resource: &'static ResourceInfo,
+    object: Value,
+    deleted: bool,
+    options: &DeleteOptions,
+) -> Response {
+    let code = if !deleted && options.orphan_dependents == Some(false) {
+        StatusCode::ACCEPTED
     } else {
-        0
+        StatusCode::OK
     };
-    if already_deleting {
-        let current_grace = current
-            .pointer("/metadata/deletionGracePeriodSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if grace < current_grace {
-            object["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-            object["metadata"]["deletionTimestamp"] = json!(defaults::now_plus(grace));
-        }
-    } else {
-        object["metadata"]["deletionTimestamp"] = json!(defaults::now_plus(grace));
-        object["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-        if resource.plural == "namespaces" {
-            object["status"]["phase"] = json!("Terminating");
-        }
+    if deleted && !returns_deleted_object(resource) {
+        return json_response(code, &deleted_status(resource, &object));
     }
-    if deletion_complete(resource, &object) {
-        return Ok(Change::Delete(object));
-    }
-    if object == *current {
-        return Ok(Change::Keep(object));
-    }
-    Ok(Change::Put(object))
+    json_response(code, &object)
 }
 
-/// DELETE on one object: 200 with the object when it is gone, 202 when it is only marked.
+/// DELETE on one object: gone now, or marked until its finalizers (or its grace period) let
+/// it go.
 pub fn delete(state: &Shared, target: &Target, query: &Query, body: &[u8]) -> ApiResult<Response> {
     let name = target.name()?.to_string();
     let resource = target.resource;
-    let options = parse_options(query, body)?;
+    let options = options::parse(query, body)?;
     let outcome = mutate_existing(state, target, &name, options.dry_run, |current| {
-        decide(resource, current, &options)
+        decide::decide(resource, current, &options)
     })?;
-    let code = if matches!(outcome, Outcome::Deleted(_)) {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
+    let deleted = matches!(outcome, Outcome::Deleted(_));
     let object = finish(state, resource, outcome, options.dry_run);
-    Ok(json_response(code, &object))
+    Ok(respond(resource, object, deleted, &options))
 }
 
-/// DELETE on a collection: deletes every object matching the selectors, returns them.
+/// DELETE on a collection: each object matching the selectors is deleted as by its own
+/// DELETE; the answer lists them as they were before.
 pub fn delete_collection(
     state: &Shared,
     target: &Target,
@@ -147,19 +98,19 @@ pub fn delete_collection(
     body: &[u8],
 ) -> ApiResult<Response> {
     let resource = target.resource;
-    let options = parse_options(query, body)?;
+    let options = options::parse(query, body)?;
     let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
     let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
-    let (items, _) = state
+    let (items, revision) = state
         .store
         .list(resource.store_key(), target.namespace.as_deref());
-    let mut deleted = Vec::new();
+    let mut listed = Vec::new();
     for item in items
-        .iter()
+        .into_iter()
         .filter(|o| labels.matches(o) && fields.matches(o))
     {
-        let name = str_at(item, "/metadata/name").unwrap_or_default();
-        let ns = str_at(item, "/metadata/namespace").unwrap_or_default();
+        let name = str_at(&item, "/metadata/name").unwrap_or_default();
+        let ns = str_at(&item, "/metadata/namespace").unwrap_or_default();
         let result =
             state
                 .store
@@ -169,19 +120,25 @@ pub fn delete_collection(
                     name,
                     options.dry_run,
                     |current| match current {
-                        Some(current) => decide(resource, current, &options),
+                        Some(current) => decide::decide(resource, current, &options),
                         None => Err(ApiError::not_found(&resource.qualified_plural(), name)),
                     },
                 );
-        if let Ok(outcome) = result {
-            deleted.push(finish(state, resource, outcome, options.dry_run));
+        match result {
+            Ok(outcome) => {
+                finish(state, resource, outcome, options.dry_run);
+            }
+            // Gone meanwhile: deleted by someone else, as wanted.
+            Err(error) if error.code == 404 => {}
+            Err(error) => return Err(error),
         }
+        listed.push(to_view(resource, item));
     }
     let list = json!({
         "kind": resource.list_kind(),
         "apiVersion": resource.api_version(),
-        "metadata": { "resourceVersion": state.store.revision().to_string() },
-        "items": deleted,
+        "metadata": { "resourceVersion": revision.to_string() },
+        "items": listed,
     });
     Ok(json_response(StatusCode::OK, &list))
 }

@@ -10,6 +10,7 @@
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
 mod controller_loop;
+mod controller_ref;
 mod endpoints;
 mod garbage_collector;
 mod namespace;

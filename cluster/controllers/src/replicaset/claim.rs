@@ -1,10 +1,8 @@
 //! Which pods a ReplicaSet controls, adopts and releases, and the pods it creates.
 //!
-//! Mirrors kube-controller-manager's `PodControllerRefManager.ClaimPods` and
-//! `GetPodFromTemplate`: a pod belongs to the set whose controller owner reference names it;
-//! an orphan (no controller) whose labels match the selector is adopted; an owned pod whose
-//! labels no longer match is released. Only active pods (not terminal, not terminating) take
-//! part, as upstream filters them with `FilterActivePods` before claiming.
+//! Mirrors kube-controller-manager's `PodControllerRefManager.ClaimPods` (see
+//! [`crate::controller_ref`]) and `GetPodFromTemplate`. Only active pods (not terminal, not
+//! terminating) take part, as upstream filters them with `FilterActivePods` before claiming.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference}
 use kube::Resource as _;
 use kube::core::{Selector, SelectorExt as _};
 
+use crate::controller_ref::{self, Claim};
 use crate::pod_state::{is_terminal, is_terminating};
 
 /// What can go wrong turning a ReplicaSet into pods.
@@ -48,15 +47,6 @@ pub(crate) fn selects(set: &ReplicaSet, pod: &Pod) -> bool {
     }
 }
 
-/// The controller owner reference of a pod, if any.
-pub(crate) fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
-    pod.metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|owner| owner.controller == Some(true))
-}
-
 /// Not Succeeded/Failed and not being deleted (`controller.IsPodActive`).
 pub(crate) fn is_active(pod: &Pod) -> bool {
     !is_terminal(pod) && !is_terminating(pod)
@@ -77,54 +67,11 @@ pub(crate) fn owner_reference(set: &ReplicaSet) -> Result<OwnerReference, SetSha
     })
 }
 
-/// The outcome of claiming: the set's pods, orphans to adopt, owned pods to release.
-#[derive(Debug, Default)]
-pub(crate) struct Claim<'a> {
-    /// Active pods controlled by the set whose labels match: they count as replicas.
-    pub owned: Vec<&'a Pod>,
-    /// Active orphans whose labels match: they count once adopted.
-    pub adopt: Vec<&'a Pod>,
-    /// Active pods controlled by the set whose labels no longer match.
-    pub release: Vec<&'a Pod>,
-}
-
-/// Sorts the namespace's pods into the set's own, the orphans it adopts and those it lets go.
-/// A set being deleted adopts nothing (upstream re-checks this before every adoption).
+/// Sorts the namespace's active pods into the set's own, the orphans it adopts and those it
+/// lets go (see [`crate::controller_ref`]).
 pub(crate) fn claim<'a>(set: &ReplicaSet, pods: &'a [Pod]) -> Claim<'a> {
-    let uid = set.metadata.uid.as_deref().unwrap_or_default();
-    let deleting = set.metadata.deletion_timestamp.is_some();
-    let mut claim = Claim::default();
-    for pod in pods.iter().filter(|pod| is_active(pod)) {
-        let matches = selects(set, pod);
-        match controller_of(pod) {
-            Some(owner) if owner.uid == uid => {
-                if matches {
-                    claim.owned.push(pod);
-                } else if !deleting {
-                    claim.release.push(pod);
-                }
-            }
-            Some(_) => {}
-            None if matches && !deleting => claim.adopt.push(pod),
-            None => {}
-        }
-    }
-    claim
-}
-
-/// The owner references of `pod` with the set's controller reference added (adoption).
-pub(crate) fn with_owner(pod: &Pod, owner: OwnerReference) -> Vec<OwnerReference> {
-    let mut owners = pod.metadata.owner_references.clone().unwrap_or_default();
-    owners.retain(|existing| existing.uid != owner.uid);
-    owners.push(owner);
-    owners
-}
-
-/// The owner references of `pod` without the set's (release).
-pub(crate) fn without_owner(pod: &Pod, set_uid: &str) -> Vec<OwnerReference> {
-    let mut owners = pod.metadata.owner_references.clone().unwrap_or_default();
-    owners.retain(|existing| existing.uid != set_uid);
-    owners
+    let active = pods.iter().filter(|pod| is_active(pod));
+    controller_ref::claim(&set.metadata, active, |pod| selects(set, pod))
 }
 
 /// The prefix of generated pod names: `<set>-` (`getPodsPrefix`); the API server adds the

@@ -31,9 +31,10 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::controller_ref::{apply_claim, controller_of};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
-use claim::{claim, controller_of, new_pod, owner_reference, selects, with_owner, without_owner};
+use claim::{claim, new_pod, owner_reference, selects};
 use plan::{Scale, next_availability_in, scale, status};
 
 /// At most this many pods are created or deleted in one pass (`BurstReplicas`).
@@ -98,24 +99,8 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
     let Some(set) = read_after_list(&sets_api, &cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
-    let claimed = claim(&set, &pods);
-
-    for pod in &claimed.release {
-        let owners = without_owner(pod, set.metadata.uid.as_deref().unwrap_or_default());
-        set_owners(&pods_api, pod, owners).await?;
-    }
-    let mut active: Vec<&Pod> = claimed.owned.clone();
-    for pod in &claimed.adopt {
-        if set_owners(
-            &pods_api,
-            pod,
-            with_owner(pod, owner_reference(&set).map_err(anyhow::Error::from)?),
-        )
-        .await?
-        {
-            active.push(pod);
-        }
-    }
+    let owner = owner_reference(&set).map_err(anyhow::Error::from)?;
+    let active = apply_claim(&pods_api, owner, claim(&set, &pods)).await?;
 
     let failure = if set.metadata.deletion_timestamp.is_some() {
         // The garbage collector removes the pods through their owner references.
@@ -151,35 +136,6 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
         Some(seconds) => Action::requeue(Duration::from_secs(seconds)),
         None => Action::await_change(),
     })
-}
-
-/// Writes a pod's owner references, guarded by its resourceVersion (so an adoption never
-/// overwrites a concurrent change). False if the pod is gone.
-async fn set_owners(
-    pods_api: &Api<Pod>,
-    pod: &Pod,
-    owners: Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
-) -> Result<bool, ReconcileError> {
-    let patch = serde_json::json!({
-        "metadata": {
-            "resourceVersion": pod.metadata.resource_version,
-            "ownerReferences": owners,
-        }
-    });
-    match pods_api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(true),
-        Err(error) if is_not_found(&error) => Ok(false),
-        Err(error) => Err(anyhow::Error::from(error)
-            .context("changing a pod's owner references")
-            .into()),
-    }
 }
 
 /// Creates or deletes pods to reach `replicas`; returns the failure reason and message if a

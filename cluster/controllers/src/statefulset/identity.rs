@@ -178,7 +178,7 @@ pub(crate) fn claims_for(
     Ok(claims)
 }
 
-/// The pod for `ordinal`: template + identity (name, hostname, subdomain, labels, owner)
+/// The pod for `ordinal` (`newStatefulSetPod`): template + identity (name, hostname, subdomain, labels, owner)
 /// + storage (claim volumes replacing template volumes of the same name).
 pub(crate) fn new_pod(
     set: &StatefulSet,
@@ -226,6 +226,8 @@ pub(crate) fn new_pod(
             namespace: Some(identity.namespace.to_string()),
             labels: Some(labels),
             annotations: template_meta.annotations,
+            // `GetPodFromTemplate` copies the template's finalizers too.
+            finalizers: template_meta.finalizers,
             owner_references: Some(vec![owner_reference(set)?]),
             ..ObjectMeta::default()
         },
