@@ -5,7 +5,7 @@
 //! default, 1.29 with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true`; each installed one is tested.
 //! Older ones (SPDY only) get one error line naming what to use. Needs root.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -54,7 +54,9 @@ struct Terminal {
 #[derive(Default)]
 struct Screen {
     bytes: Vec<u8>,
-    closed: bool,
+    /// Why the terminal closed: EIO once every holder of the other side has closed it, as
+    /// expected when kubectl exits; anything else is worth seeing in a failure.
+    closed: Option<std::io::Error>,
 }
 
 fn winsize(rows: u16, cols: u16) -> libc::winsize {
@@ -100,14 +102,24 @@ impl Terminal {
             let mut buffer = [0u8; 4096];
             loop {
                 // EIO once the program and everything it started have closed the terminal.
-                let read = reader.read(&mut buffer).unwrap_or(0);
+                let read = reader.read(&mut buffer);
+                if matches!(&read, Err(error) if error.kind() == ErrorKind::Interrupted) {
+                    continue;
+                }
                 let (lock, changed) = &*shared;
                 let mut screen = lock.lock().unwrap();
-                if read == 0 {
-                    screen.closed = true;
-                    changed.notify_all();
-                    return;
-                }
+                let read = match read {
+                    Ok(0) => Err(ErrorKind::UnexpectedEof.into()),
+                    other => other,
+                };
+                let read = match read {
+                    Ok(read) => read,
+                    Err(error) => {
+                        screen.closed = Some(error);
+                        changed.notify_all();
+                        return;
+                    }
+                };
                 screen.bytes.extend_from_slice(&buffer[..read]);
                 changed.notify_all();
             }
@@ -136,7 +148,7 @@ impl Terminal {
             let guard = lock.lock().unwrap();
             let (guard, _) = changed
                 .wait_timeout_while(guard, STEP, |screen| {
-                    find(&screen.bytes[from..], &needle).is_none() && !screen.closed
+                    find(&screen.bytes[from..], &needle).is_none() && screen.closed.is_none()
                 })
                 .unwrap();
             find(&guard.bytes[from..], &needle).map(|at| {
@@ -154,10 +166,19 @@ impl Terminal {
                 self.cursor = end;
                 seen
             }
-            None => panic!(
-                "{text:?} did not show up; the terminal shows:\n{}",
-                self.text()
-            ),
+            None => {
+                let (closed, bytes) = {
+                    let screen = self.screen.0.lock().unwrap();
+                    (format!("{:?}", screen.closed), screen.bytes.clone())
+                };
+                panic!(
+                    "{text:?} did not show up after byte {} (terminal closed: {closed}); \
+                     the terminal shows:\n{}\nbytes from there: {:?}",
+                    self.cursor,
+                    String::from_utf8_lossy(&bytes),
+                    String::from_utf8_lossy(&bytes[self.cursor..]),
+                )
+            }
         }
     }
 
@@ -188,10 +209,10 @@ impl Terminal {
             let (lock, changed) = &*screen;
             let guard = lock.lock().unwrap();
             let (guard, _) = changed
-                .wait_timeout_while(guard, STEP, |screen| !screen.closed)
+                .wait_timeout_while(guard, STEP, |screen| screen.closed.is_none())
                 .unwrap();
             assert!(
-                guard.closed,
+                guard.closed.is_some(),
                 "the terminal stayed open after kubectl exited"
             );
         })

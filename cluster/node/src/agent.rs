@@ -75,7 +75,8 @@ impl NodeAgent {
         let runc_root = config.state_dir.join("runc");
         let pods_dir = config.state_dir.join("pods");
         let node_root = config.state_dir.join(NODE_ROOT);
-        for dir in [&runc_root, &pods_dir, &node_root] {
+        let exec_dir = config.state_dir.join("exec");
+        for dir in [&runc_root, &pods_dir, &node_root, &exec_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let instance = config
@@ -105,6 +106,7 @@ impl NodeAgent {
             node_name: config.node_name.clone(),
             network: config.network.clone(),
             runc: Runc::new(runc_root),
+            exec_dir,
             cgroups,
             user_namespaces,
             images,

@@ -1,5 +1,5 @@
-//! The kubelet API's streaming part for this node: exec (`runc exec` as a child, with a pty of
-//! our own for `--tty`), logs (the container's log file) and attach (the main process's stdin
+//! The kubelet API's streaming part for this node: exec (`runc exec` as a child; with a tty,
+//! see [`crate::console_exec`]), logs (the container's log file) and attach (the main process's stdin
 //! and output).
 
 use std::process::Stdio;
@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeError,
-    TerminalSize,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -17,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::attach::output_channel;
 use crate::containers::{ContainerKey, ContainerRecord};
 use crate::context::NodeContext;
-use crate::terminal::{open_terminal, run_on_terminal};
 
 /// [`NodeConnection`] on runc.
 pub struct RuncNodeConnection {
@@ -84,20 +82,18 @@ impl NodeConnection for RuncNodeConnection {
                 "you must specify at least 1 command".into(),
             ));
         }
-        let mut args = vec!["exec".to_string()];
         if request.tty {
-            // As containerd's CRI exec does for a tty: the process is told its terminal type.
-            args.extend(["--tty", "--env", "TERM=xterm"].map(str::to_string));
+            return crate::console_exec::exec_on_console(
+                &self.context.runc,
+                &self.context.exec_dir,
+                &record.runc_id,
+                &request,
+            );
         }
-        args.push(record.runc_id.clone());
+        let mut args = vec!["exec".to_string(), record.runc_id.clone()];
         args.extend(request.command.iter().cloned());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        if request.tty {
-            // In a session of its own (setsid in `exec_with_pty`), so out of our process group.
-            exec_with_pty(self.context.runc.command_in_caller_group(&args), &request)
-        } else {
-            exec_with_pipes(self.context.runc.command(&args), &request)
-        }
+        exec_with_pipes(self.context.runc.command(&args), &request)
     }
 
     fn check_attach(&self, request: &ExecRequest) -> Result<(), NodeError> {
@@ -259,86 +255,6 @@ fn exec_with_pipes(
         stdout: stdout_rx,
         stderr: stderr_rx,
         resize: None,
-        exit: exit_rx,
-    })
-}
-
-/// `runc exec --tty` relays between its own terminal and the process's pty in the container;
-/// its terminal is a pty of ours (see [`crate::terminal`]). When the client goes away while
-/// the process runs (nobody reads its output any more), `runc exec` is killed: the process's
-/// terminal hangs up, as when the kubelet's runtime closes an exec's console.
-fn exec_with_pty(
-    mut command: tokio::process::Command,
-    request: &ExecRequest,
-) -> Result<ExecSession, NodeError> {
-    let internal =
-        |what: &str, error: std::io::Error| NodeError::Internal(format!("{what}: {error}"));
-    let (master, slave) = open_terminal().map_err(|error| internal("opening a pty", error))?;
-    run_on_terminal(&mut command, &slave).map_err(|error| internal("opening a pty", error))?;
-    command.kill_on_drop(true);
-    let mut child = command
-        .spawn()
-        .map_err(|error| internal("running runc exec --tty", error))?;
-    // Only runc keeps the slave (the command holds copies): the master sees the end with it.
-    drop(command);
-    drop(slave);
-    let (stdout_tx, stdout_rx) = output_channel(request.stdout);
-    let client = stdout_tx.clone();
-    let client_gone = async move {
-        match client {
-            Some(client) => client.closed().await,
-            None => std::future::pending().await,
-        }
-    };
-    let reader = master.clone();
-    let stdout_pump = tokio::spawn(async move {
-        let mut buffer = vec![0u8; 16 * 1024];
-        loop {
-            let read = match reader.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(read) => read,
-            };
-            if let Some(sender) = &stdout_tx {
-                // A client that went away stops reading; keep draining until the end.
-                let _ = sender.send(Bytes::copy_from_slice(&buffer[..read])).await;
-            }
-        }
-    });
-    let stdin_tx = request.stdin.then(|| {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(16);
-        let writer = master.clone();
-        tokio::spawn(async move {
-            while let Some(bytes) = rx.recv().await {
-                if writer.write_all(&bytes).await.is_err() {
-                    return;
-                }
-            }
-        });
-        tx
-    });
-    let (resize_tx, mut resize_rx) = mpsc::channel::<TerminalSize>(4);
-    tokio::spawn(async move {
-        while let Some(size) = resize_rx.recv().await {
-            let _ = master.resize(size);
-        }
-    });
-    let (exit_tx, exit_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let status = tokio::select! {
-            status = child.wait() => status,
-            () = client_gone => {
-                let _ = child.start_kill();
-                child.wait().await
-            }
-        };
-        let _ = stdout_pump.await;
-        let _ = exit_tx.send(exit_status(status));
-    });
-    Ok(ExecSession {
-        stdin: stdin_tx,
-        stdout: stdout_rx,
-        stderr: None,
-        resize: Some(resize_tx),
         exit: exit_rx,
     })
 }

@@ -33,6 +33,9 @@ pub struct NodeContext {
     /// The node's own root directory, where `hostPath` volumes live (as a kind node's are in
     /// its container): `<state dir>/node-root`, never the machine's `/`.
     pub node_root: PathBuf,
+    /// The node's own scratch space for execs (console sockets, pid files): `<state dir>/exec`,
+    /// out of every pod's reach.
+    pub exec_dir: PathBuf,
     pub dns: DnsSettings,
     pub events: EventRecorder,
     /// The pods whose storage the eviction check measures (see [`crate::eviction`]).

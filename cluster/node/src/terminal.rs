@@ -81,6 +81,18 @@ pub fn run_on_terminal(
 }
 
 impl TerminalMaster {
+    /// Takes over the master of a terminal someone else opened (runc's, sent over a console
+    /// socket): made non-blocking, as ours are.
+    pub fn from_master(master: OwnedFd) -> std::io::Result<TerminalMaster> {
+        let flags = nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_GETFL)?;
+        let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(&master, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        // SAFETY: an `OwnedFd` returns the same open descriptor for as long as it lives.
+        let master = unsafe { AsyncFd::register(master) }
+            .map_err(|error| std::io::Error::other(format!("registering a pty: {error:?}")))?;
+        Ok(TerminalMaster(Arc::new(master)))
+    }
+
     /// Reads what the terminal's programs wrote; `Ok(0)` once every slave is closed (the
     /// kernel's EIO on a pty master whose other side is gone).
     pub async fn read(&self, buffer: &mut [u8]) -> std::io::Result<usize> {
