@@ -14,8 +14,9 @@ use support::kubectl::{Kubectl, redact};
 
 const WEB_PODS: [&str; 3] = ["pod/web-0", "pod/web-1", "pod/web-2"];
 
-/// A finalizer of the test's: it holds a pod Terminating until the test removes it, so that a
-/// foreground deletion can be looked at while it waits.
+/// A finalizer of the test's: it holds a deleted pod (Terminating, then Completed once the
+/// node has stopped it) until the test removes it, so that a foreground deletion can be
+/// looked at while it waits.
 const HOLD: &str = r#"{"metadata":{"finalizers":["example.com/hold"]}}"#;
 const UNHOLD: &str = r#"[{"op":"remove","path":"/metadata/finalizers"}]"#;
 
@@ -197,6 +198,15 @@ async fn statefulset_deleted_in_the_foreground(k: &Kubectl) {
     let (finalizers, timestamp) = marked.split_once(' ').unwrap_or_default();
     assert_eq!(finalizers, "[\"foregroundDeletion\"]", "{marked}");
     assert!(timestamp.ends_with('Z'), "a deletionTimestamp: {marked}");
+    // The node stops each pod (nginx ends on SIGTERM) and writes its terminal phase, as the
+    // kubelet does; the finalizer keeps the object, which kubectl then shows Completed.
+    let mut args = vec![
+        "wait",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "--timeout=120s",
+    ];
+    args.extend(WEB_PODS);
+    k.ok(&args).await;
     let pods = redact(&k.ok(&["get", "pod", "-l", "app=nginx"]).await);
     assert_eq!(
         pods.len(),
@@ -204,7 +214,9 @@ async fn statefulset_deleted_in_the_foreground(k: &Kubectl) {
         "no pod replaced while the set goes: {pods:?}"
     );
     assert!(
-        pods[1..].iter().all(|line| line.contains(" Terminating ")),
+        pods[1..]
+            .iter()
+            .all(|line| line.contains(" 0/1 Completed ")),
         "{pods:?}"
     );
 

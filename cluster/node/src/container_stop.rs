@@ -1,5 +1,5 @@
 //! Stopping one container within its grace period, as the kubelet asks a CRI runtime to:
-//! SIGTERM, then SIGKILL when the grace period is over.
+//! its `preStop` hook, SIGTERM, then SIGKILL when the grace period is over.
 //!
 //! Why more than one `runc kill TERM`: the container's process is the init of its own PID
 //! namespace, and the kernel drops (does not queue) a signal sent to a namespace init from
@@ -20,6 +20,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::containers::ExitInfo;
+use crate::grace::{Grace, stop_window};
+use crate::pre_stop::PreStopHook;
 use crate::runtime::Runc;
 
 /// The first and the longest interval between two looks at a process that did not catch
@@ -63,9 +65,19 @@ fn signal_view(pid: i32) -> Option<SignalView> {
     })
 }
 
-/// Stops a container: SIGTERM (again when it was lost, see the module docs), SIGKILL after
-/// `grace` (at once when `grace` is zero). Returns how it ended, once it has.
-pub async fn stop_container(runc: &Runc, target: StopTarget, grace: Duration) -> Option<ExitInfo> {
+/// Stops a container as the kubelet's `killContainer` and containerd's `StopContainer` do:
+/// its `preStop` hook first (for at most the grace period), then SIGTERM (again when it was
+/// lost, see the module docs), then SIGKILL once the grace period less the hook's whole
+/// seconds, at least [`MINIMUM_GRACE_SECONDS`](crate::grace::MINIMUM_GRACE_SECONDS), is
+/// over; [`Grace::Now`] kills at once. A shorter grace period arriving on `grace` meanwhile
+/// moves SIGKILL earlier (never later) and sends no second SIGTERM, as containerd skips the
+/// signal a prior stop sent. Returns how the container ended, once it has.
+pub async fn stop_container(
+    runc: &Runc,
+    target: StopTarget,
+    hook: Option<PreStopHook>,
+    mut grace: watch::Receiver<Grace>,
+) -> Option<ExitInfo> {
     let StopTarget {
         runc_id,
         pid,
@@ -74,58 +86,180 @@ pub async fn stop_container(runc: &Runc, target: StopTarget, grace: Duration) ->
     if let Some(ended) = exit.borrow().clone() {
         return Some(ended);
     }
-    let deadline = Instant::now() + grace;
-    let mut killed = grace.is_zero();
-    // The process as it was when the last SIGTERM was sent; `None` once there is nothing left
-    // to watch for (SIGTERM resent, SIGKILL sent, process gone).
-    let mut sent_against: Option<SignalView> = None;
-    let mut recheck = RECHECK_FIRST;
-    if killed {
-        signal(runc, &runc_id, "KILL").await;
-    } else {
-        let before = signal_view(pid);
-        signal(runc, &runc_id, "TERM").await;
-        sent_against = before;
-    }
-    loop {
-        tokio::select! {
-            changed = exit.changed() => {
-                if changed.is_err() {
-                    // The container's follower is gone: nothing will ever report its end.
-                    return None;
-                }
-                if let Some(ended) = exit.borrow_and_update().clone() {
-                    return Some(ended);
-                }
-            }
-            () = tokio::time::sleep_until(deadline), if !killed => {
-                killed = true;
-                sent_against = None;
-                signal(runc, &runc_id, "KILL").await;
-            }
-            () = tokio::time::sleep(recheck), if sent_against.is_some() && !killed => {
-                recheck = (recheck * 2).min(RECHECK_MAX);
-                let Some(now) = signal_view(pid) else {
-                    sent_against = None;
-                    continue;
+    let first = *grace.borrow_and_update();
+    let window = match first {
+        Grace::Now => Duration::ZERO,
+        Grace::Seconds(seconds) => match hook.filter(|_| seconds > 0) {
+            Some(hook) => {
+                let hooked = Hooked {
+                    runc,
+                    runc_id: &runc_id,
+                    hook: &hook,
                 };
-                let lost = sent_against.as_ref().is_some_and(|then| {
-                    now.catches_term && (!then.catches_term || then.name != now.name)
-                });
-                if lost {
-                    tracing::debug!(
-                        "container {runc_id}: SIGTERM sent before {} handled it; sending it again",
-                        now.name
-                    );
-                    signal(runc, &runc_id, "TERM").await;
+                match hooked.run_within(seconds, &mut grace, &mut exit).await {
+                    AfterHook::Ended(ended) => return ended,
+                    AfterHook::Window(window) => window,
+                }
+            }
+            None => stop_window(seconds, Duration::ZERO),
+        },
+    };
+    let signalled = Signalled {
+        runc,
+        runc_id: &runc_id,
+        pid,
+    };
+    signalled.until_exit(window, grace, exit).await
+}
+
+/// What is left once the `preStop` hook is over.
+enum AfterHook {
+    /// The container ended meanwhile (`None`: its end can no longer be learned).
+    Ended(Option<ExitInfo>),
+    /// The window between SIGTERM and SIGKILL.
+    Window(Duration),
+}
+
+struct Hooked<'a> {
+    runc: &'a Runc,
+    runc_id: &'a str,
+    hook: &'a PreStopHook,
+}
+
+impl Hooked<'_> {
+    /// `executePreStopHook`: the hook runs until it ends or the grace period (shortened if a
+    /// shorter one comes) is over, then it is left; its whole seconds come off the window.
+    async fn run_within(
+        &self,
+        mut seconds: i64,
+        grace: &mut watch::Receiver<Grace>,
+        exit: &mut watch::Receiver<Option<ExitInfo>>,
+    ) -> AfterHook {
+        let start = Instant::now();
+        let hook = self.hook.run(self.runc, self.runc_id);
+        tokio::pin!(hook);
+        let mut following = true;
+        loop {
+            let bound = start + Duration::from_secs(u64::try_from(seconds).unwrap_or(0));
+            tokio::select! {
+                () = &mut hook => break,
+                () = tokio::time::sleep_until(bound) => {
+                    tracing::info!("preStop hook in container {} not completed in grace period", self.runc_id);
+                    break;
+                }
+                changed = grace.changed(), if following => {
+                    if changed.is_err() {
+                        following = false;
+                        continue;
+                    }
+                    match *grace.borrow_and_update() {
+                        Grace::Now => return AfterHook::Window(Duration::ZERO),
+                        Grace::Seconds(shorter) => seconds = seconds.min(shorter),
+                    }
+                }
+                changed = exit.changed() => {
+                    if changed.is_err() {
+                        return AfterHook::Ended(None);
+                    }
+                    if let Some(ended) = exit.borrow_and_update().clone() {
+                        return AfterHook::Ended(Some(ended));
+                    }
+                }
+            }
+        }
+        AfterHook::Window(stop_window(seconds, start.elapsed()))
+    }
+}
+
+struct Signalled<'a> {
+    runc: &'a Runc,
+    runc_id: &'a str,
+    pid: i32,
+}
+
+impl Signalled<'_> {
+    /// SIGTERM now (SIGKILL when `window` is zero), SIGKILL when `window` is over; returns
+    /// once the container has ended.
+    async fn until_exit(
+        &self,
+        window: Duration,
+        mut grace: watch::Receiver<Grace>,
+        mut exit: watch::Receiver<Option<ExitInfo>>,
+    ) -> Option<ExitInfo> {
+        let (runc, runc_id, pid) = (self.runc, self.runc_id, self.pid);
+        let mut deadline = Instant::now() + window;
+        let mut killed = window.is_zero();
+        // The process as it was when the last SIGTERM was sent; `None` once there is nothing
+        // left to watch for (SIGTERM resent, SIGKILL sent, process gone).
+        let mut sent_against: Option<SignalView> = None;
+        let mut recheck = RECHECK_FIRST;
+        let mut following = true;
+        if killed {
+            signal(runc, runc_id, "KILL").await;
+        } else {
+            let before = signal_view(pid);
+            signal(runc, runc_id, "TERM").await;
+            sent_against = before;
+        }
+        loop {
+            tokio::select! {
+                changed = exit.changed() => {
+                    if changed.is_err() {
+                        // The container's follower is gone: nothing will ever report its end.
+                        return None;
+                    }
+                    if let Some(ended) = exit.borrow_and_update().clone() {
+                        return Some(ended);
+                    }
+                }
+                changed = grace.changed(), if following && !killed => {
+                    if changed.is_err() {
+                        following = false;
+                        continue;
+                    }
+                    let window = match *grace.borrow_and_update() {
+                        Grace::Now => Duration::ZERO,
+                        Grace::Seconds(seconds) => stop_window(seconds, Duration::ZERO),
+                    };
+                    deadline = deadline.min(Instant::now() + window);
+                }
+                () = tokio::time::sleep_until(deadline), if !killed => {
+                    killed = true;
                     sent_against = None;
-                } else if sent_against.as_ref().is_some_and(|then| then.name != now.name) {
-                    // Exec'd into a program that does not catch SIGTERM yet: watch that one.
-                    sent_against = Some(now);
+                    signal(runc, runc_id, "KILL").await;
+                }
+                () = tokio::time::sleep(recheck), if sent_against.is_some() && !killed => {
+                    recheck = (recheck * 2).min(RECHECK_MAX);
+                    sent_against = resend_if_lost(runc, runc_id, pid, sent_against).await;
                 }
             }
         }
     }
+}
+
+/// One look at a process SIGTERM was sent to: sends it again when it was lost (see the module
+/// docs). Returns what to keep watching for.
+async fn resend_if_lost(
+    runc: &Runc,
+    runc_id: &str,
+    pid: i32,
+    sent_against: Option<SignalView>,
+) -> Option<SignalView> {
+    let then = sent_against?;
+    let now = signal_view(pid)?;
+    if now.catches_term && (!then.catches_term || then.name != now.name) {
+        tracing::debug!(
+            "container {runc_id}: SIGTERM sent before {} handled it; sending it again",
+            now.name
+        );
+        signal(runc, runc_id, "TERM").await;
+        return None;
+    }
+    if then.name != now.name {
+        // Exec'd into a program that does not catch SIGTERM yet: watch that one.
+        return Some(now);
+    }
+    Some(then)
 }
 
 async fn signal(runc: &Runc, runc_id: &str, signal: &str) {

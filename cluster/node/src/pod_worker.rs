@@ -17,6 +17,7 @@ use crate::claims::resolve_claims;
 use crate::container_stop::StopTarget;
 use crate::context::NodeContext;
 use crate::events::{EventType, InvolvedPod};
+use crate::grace::{Grace, effective_grace_seconds};
 use crate::images::RunnableImage;
 use crate::sandbox::{PodIdentity, PodSandbox, SandboxHost, create_sandbox};
 use crate::status::{Conditions, SlotState, Terminated};
@@ -107,6 +108,11 @@ pub struct PodWorker {
     evictions_rx: mpsc::UnboundedReceiver<String>,
     /// Why the pod was evicted, once it has been: it has ended for good.
     evicted: Option<String>,
+    /// The grace period its containers are being stopped within, once they are; it only
+    /// shrinks.
+    grace_seconds: Option<i64>,
+    /// The containers were stopped for the pod's deletion: its phase is terminal.
+    terminated: bool,
 }
 
 impl PodWorker {
@@ -168,6 +174,8 @@ impl PodWorker {
             evictions_tx,
             evictions_rx,
             evicted: None,
+            grace_seconds: None,
+            terminated: false,
         })
     }
 
@@ -197,14 +205,19 @@ impl PodWorker {
             // What changed while the sandbox was made or containers started: a pod marked for
             // deletion meanwhile must not get (more) containers started.
             self.refresh();
-            if self.gone || self.shutdown.is_cancelled() {
-                self.terminate(Duration::ZERO).await;
+            if self.shutdown.is_cancelled() {
+                self.terminate(Grace::Now).await;
+                return;
+            }
+            if self.gone {
+                // Removed from the API without the node's word (`--force`): its containers
+                // still get their grace period, as the kubelet gives them.
+                let grace = effective_grace_seconds(&self.pod, None);
+                self.terminate(Grace::Seconds(grace)).await;
                 return;
             }
             if self.pod.metadata.deletion_timestamp.is_some() {
-                let grace = self.grace_period();
-                self.terminate(grace).await;
-                self.delete_from_api().await;
+                self.terminate_deleted().await;
                 return;
             }
             if self.sandbox.is_none()
@@ -220,7 +233,7 @@ impl PodWorker {
             let deadline = self.next_deadline();
             tokio::select! {
                 () = self.shutdown.cancelled() => {
-                    self.terminate(Duration::ZERO).await;
+                    self.terminate(Grace::Now).await;
                     return;
                 }
                 changed = self.updates.changed() => match changed {
@@ -319,21 +332,6 @@ impl PodWorker {
             }
             Err(error) => tracing::error!("creating a sandbox panicked: {error}"),
         }
-    }
-
-    fn grace_period(&self) -> Duration {
-        let seconds = self
-            .pod
-            .metadata
-            .deletion_grace_period_seconds
-            .or_else(|| {
-                self.pod
-                    .spec
-                    .as_ref()
-                    .and_then(|spec| spec.termination_grace_period_seconds)
-            })
-            .unwrap_or(30);
-        Duration::from_secs(u64::try_from(seconds).unwrap_or(0))
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -129,7 +129,7 @@ async fn probe_once(probe: &Probe, target: &ProbeTarget, timeout: Duration) -> R
         let address = SocketAddr::from((host, port));
         let network = target.network.clone();
         let url = format!("http://{address}{path}");
-        let code = blocking(move || http_get(&network, address, &path, timeout))
+        let code = blocking(move || http_get(&network, address, &path, timeout, "kube-probe"))
             .await
             .map_err(|error| {
                 format!(
@@ -156,18 +156,20 @@ where
         .map_err(std::io::Error::other)?
 }
 
-/// An HTTP GET from inside the pod; returns the status code.
-fn http_get(
+/// An HTTP GET from inside the pod, as `<agent>/1.33` (`kube-probe`, `kube-lifecycle`);
+/// returns the status code.
+pub(crate) fn http_get(
     network: &PodNetwork,
     address: SocketAddr,
     path: &str,
     timeout: Duration,
+    agent: &str,
 ) -> std::io::Result<u16> {
     let mut stream = network.connect_tcp(address, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kube-probe/1.33\r\n\
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {agent}/1.33\r\n\
          Accept: */*\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes())?;
@@ -192,7 +194,7 @@ fn http_get(
 }
 
 /// A connection error as the kubelet (Go) words it.
-fn go_style(error: &std::io::Error) -> String {
+pub(crate) fn go_style(error: &std::io::Error) -> String {
     match error.kind() {
         std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".to_string(),
@@ -201,8 +203,8 @@ fn go_style(error: &std::io::Error) -> String {
     }
 }
 
-/// A probe port: a number, or the name of one of the container's ports.
-fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
+/// A probe (or hook) port: a number, or the name of one of the container's ports.
+pub(crate) fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
     let number = match port {
         IntOrString::Int(number) => Some(*number),
         IntOrString::String(name) => container

@@ -14,6 +14,7 @@ use k8s_labs_node::container_stop::stop_container;
 use k8s_labs_node::containers::{
     ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
 };
+use k8s_labs_node::grace::Grace;
 use k8s_labs_node::image_store::{DEFAULT_IMAGE_DIR, ImageStore};
 use k8s_labs_node::images::RunnableImage;
 use k8s_labs_node::runtime::{Runc, StartError};
@@ -416,6 +417,11 @@ async fn a_container_with_stdin_reads_what_the_node_writes() {
     node.finish();
 }
 
+/// A grace period that stays as it is (its sender is gone).
+fn grace(seconds: i64) -> tokio::sync::watch::Receiver<Grace> {
+    tokio::sync::watch::channel(Grace::Seconds(seconds)).1
+}
+
 /// A container stopped at any point of its start-up gets its SIGTERM: nginx (which exits at
 /// once on SIGTERM) must be gone well within a 30 s grace period, never killed by SIGKILL at
 /// its end. The container's process is its PID namespace's init, which drops a SIGTERM that
@@ -425,7 +431,6 @@ async fn nginx_stopped_during_its_start_up_exits_on_sigterm() {
     let node = Node::new();
     let pod = pod("stopped-early", "nginx", None);
     let sandbox = node.sandbox(&pod);
-    let grace = Duration::from_secs(30);
     let delays_us = [0u64, 0, 0, 100, 300, 1000, 2000, 5000];
     let mut figures = Vec::new();
     for attempt in 0..32 {
@@ -437,7 +442,7 @@ async fn nginx_stopped_during_its_start_up_exits_on_sigterm() {
         let stopping = std::time::Instant::now();
         let exit = tokio::time::timeout(
             Duration::from_secs(10),
-            stop_container(&node.runc, running.stop_target(), grace),
+            stop_container(&node.runc, running.stop_target(), None, grace(30)),
         )
         .await
         .unwrap_or_else(|_| {
@@ -472,7 +477,7 @@ async fn a_container_ignoring_sigterm_is_killed_after_the_grace_period() {
     let pod = pod("ignorer", "busybox", Some(vec!["sleep", "3600"]));
     let sandbox = node.sandbox(&pod);
     let running = node.start(&pod, &sandbox).await.unwrap();
-    let exit = stop_container(&node.runc, running.stop_target(), Duration::from_secs(1))
+    let exit = stop_container(&node.runc, running.stop_target(), None, grace(1))
         .await
         .unwrap();
     assert_eq!(exit.exit_code, 137, "killed by SIGKILL");

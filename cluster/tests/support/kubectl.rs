@@ -135,6 +135,63 @@ impl Kubectl {
     }
 }
 
+/// A kubectl that keeps printing (`get -w`, `logs -f`), read line by line while the test goes
+/// on acting on the cluster.
+pub struct Stream {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    what: String,
+}
+
+impl Kubectl {
+    /// Starts `kubectl args…`, to be read with [`Stream::until`].
+    pub fn stream(&self, args: &[&str]) -> Stream {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        Stream {
+            child,
+            lines: BufReader::new(stdout).lines(),
+            what: format!("kubectl 1.{} {args:?}", self.minor),
+        }
+    }
+}
+
+impl Stream {
+    /// Reads redacted lines until one satisfies `wanted`; panics if kubectl ends first.
+    /// Returns the lines read by this call, the wanted one last.
+    pub async fn until(&mut self, wanted: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Some(line) = self
+            .lines
+            .next_line()
+            .await
+            .expect("reading kubectl's output")
+        {
+            let line = redact_line(&line);
+            let done = wanted(&line);
+            seen.push(line);
+            if done {
+                return seen;
+            }
+        }
+        panic!(
+            "{} ended before printing the expected line; it printed:\n{}",
+            self.what,
+            seen.join("\n")
+        );
+    }
+
+    /// Ends kubectl.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 /// Every line of `text`, redacted by [`redact_line`].
 pub fn redact(text: &str) -> Vec<String> {
     text.lines().map(redact_line).collect()

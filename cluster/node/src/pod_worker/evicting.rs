@@ -4,19 +4,15 @@
 //! removes the sandbox at once, as the kubelet's garbage collection removes an evicted pod's
 //! containers, logs and volumes: what the pod wrote is the problem.
 
-use std::time::Duration;
-
 use super::PodWorker;
 use crate::events::EventType;
 use crate::eviction::{DEFAULT_POD_EPHEMERAL_STORAGE, StorageLimits, WatchedPod};
+use crate::grace::Grace;
 use crate::sandbox::PodSandbox;
-use crate::status::{SlotState, Terminated};
 
-/// The kubelet's `immediateEvictionGracePeriodSeconds`.
-const EVICTION_GRACE: Duration = Duration::from_secs(1);
-
-/// A container's exit code when its end could not be learned: killed (128 + SIGKILL).
-const KILLED: i32 = 137;
+/// The kubelet's `immediateEvictionGracePeriodSeconds` (its `preStop` hooks run within it,
+/// and SIGTERM still gets the kubelet's minimum window).
+const EVICTION_GRACE_SECONDS: i64 = 1;
 
 impl PodWorker {
     /// Has the node's storage check measure the pod from now on.
@@ -48,25 +44,6 @@ impl PodWorker {
         // Nothing is ever made for this pod again.
         self.sandbox_retry_at = None;
         self.waiting_for_volumes = false;
-        let exits = self.terminate(EVICTION_GRACE).await;
-        for (index, exit) in exits {
-            let slot = &mut self.slots[index];
-            let started_at = match slot.state {
-                SlotState::Running { started_at } => Some(started_at),
-                _ => None,
-            };
-            let (exit_code, oom_killed, finished_at) = exit
-                .map_or((KILLED, false, jiff::Timestamp::now()), |exit| {
-                    (exit.exit_code, exit.oom_killed, exit.finished_at)
-                });
-            slot.ready = false;
-            slot.state = SlotState::Terminated(Terminated::exited(
-                exit_code,
-                oom_killed,
-                started_at,
-                finished_at,
-                slot.container_id.clone(),
-            ));
-        }
+        self.terminate(Grace::Seconds(EVICTION_GRACE_SECONDS)).await;
     }
 }

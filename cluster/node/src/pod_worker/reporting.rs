@@ -9,10 +9,18 @@ use crate::status::{ContainerView, SlotState, container_status, pod_phase};
 
 impl PodWorker {
     /// The pod's phase, from its containers and restart policy; an evicted pod has ended
-    /// (`Failed`), whatever its restart policy.
+    /// (`Failed`), and so has one stopped for its deletion, whatever its restart policy.
     pub(super) fn phase(&self) -> &'static str {
         if self.evicted.is_some() {
             return "Failed";
+        }
+        if self.terminated {
+            // The kubelet's `getPhase` for a pod that will not run again, whatever its restart
+            // policy: Succeeded when every container ended with 0.
+            let succeeded = self.slots.iter().all(
+                |slot| matches!(&slot.state, SlotState::Terminated(ended) if ended.exit_code == 0),
+            );
+            return if succeeded { "Succeeded" } else { "Failed" };
         }
         let states: Vec<(&SlotState, bool)> = self
             .slots
