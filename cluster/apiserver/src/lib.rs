@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod errors;
+pub mod field_labels;
 pub mod field_validation;
 pub mod handlers;
 pub mod ipalloc;
