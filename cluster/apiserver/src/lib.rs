@@ -137,6 +137,12 @@ impl ApiServer {
         self.address
     }
 
+    /// The events and the bytes of objects the store's history keeps (for figures such as
+    /// `cargo xtask bench apiserver-memory`: what deleted objects still hold).
+    pub fn history_usage(&self) -> (usize, usize) {
+        self.state.store.history_usage()
+    }
+
     /// Stops accepting requests, ends open watches and waits (briefly) for the server to stop.
     pub async fn shutdown(self) {
         self.state.shutdown.cancel();
