@@ -24,8 +24,9 @@ pub fn break_bytes(
                 rng.below(bytes.len())
             };
             bytes.truncate(cut);
+            // A YAML prefix may also have lost what made the document invalid.
             let validity = if encoding == Encoding::Yaml {
-                Maybe
+                Validity::Lost
             } else {
                 Invalid
             };
