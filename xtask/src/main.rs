@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod bench_memory;
 mod bench_wait;
 mod check;
 #[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
@@ -179,6 +180,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
         rounds: u16,
     },
+    /// The API server's RSS before, while and after holding 5 ConfigMaps of 1 MiB.
+    ApiserverMemory {
+        /// Small writes after the deletions (the history keeps this many events).
+        #[arg(long, default_value_t = bench_memory::DEFAULT_SMALL_WRITES)]
+        small_writes: usize,
+    },
     /// Time to scale a ReplicaSet of nginx pods from FROM to TO Ready pods.
     ReplicasetScale {
         #[arg(long, default_value_t = 3)]
@@ -337,6 +344,15 @@ async fn run(cli: Cli) -> Exit {
         Command::Bench {
             command: BenchCommand::WaitLatency { rounds },
         } => match bench_wait::wait_latency(usize::from(rounds)).await {
+            Ok(()) => Exit::Passed,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                Exit::Cluster
+            }
+        },
+        Command::Bench {
+            command: BenchCommand::ApiserverMemory { small_writes },
+        } => match bench_memory::apiserver_memory(small_writes).await {
             Ok(()) => Exit::Passed,
             Err(error) => {
                 eprintln!("error: {error:#}");

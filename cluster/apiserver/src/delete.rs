@@ -18,7 +18,6 @@ use crate::convert::{storage, to_view};
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::handlers::{finish, mutate_existing};
 use crate::registry::ResourceInfo;
-use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::Outcome;
 pub use decide::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use options::DeleteOptions;
@@ -99,8 +98,7 @@ pub fn delete_collection(
 ) -> ApiResult<Response> {
     let resource = target.resource;
     let options = options::parse(query, body)?;
-    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
+    let (labels, fields) = crate::paging::options::decode_selectors(query, target.resource)?;
     let (items, revision) = state
         .store
         .list(resource.store_key(), target.namespace.as_deref());

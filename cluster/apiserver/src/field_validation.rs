@@ -48,10 +48,17 @@ pub fn check(
     resource: &ResourceInfo,
     object: &Value,
 ) -> ApiResult<Vec<String>> {
+    let (unknown, wrong_type) = decode(resource, object);
+    if let Some(wrong_type) = wrong_type {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {wrong_type}",
+            kind = resource.kind,
+            version = resource.version,
+        )));
+    }
     if directive == FieldValidation::Ignore {
         return Ok(Vec::new());
     }
-    let unknown = unknown_fields(resource, object);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -87,6 +94,19 @@ pub fn add_warnings(response: &mut axum::response::Response, warnings: &[String]
 /// that the typed struct of `resource` does not have. Kinds without a typed struct here report
 /// nothing.
 pub fn unknown_fields(resource: &ResourceInfo, object: &Value) -> Vec<String> {
+    decode(resource, object).0
+}
+
+/// Why `object` cannot be decoded as the typed struct of `resource` (a value of the wrong
+/// type: a list where labels are a map, a string where a port is a number), as kube-apiserver's
+/// decoder refuses it; None when it can. Missing fields and nulls are not decoding errors in
+/// Go (they are left to validation), so they are not reported here.
+pub fn decoding_error(resource: &ResourceInfo, object: &Value) -> Option<String> {
+    decode(resource, object).1
+}
+
+/// The unknown fields of `object` and the decoding error, if any, in one decoding.
+fn decode(resource: &ResourceInfo, object: &Value) -> (Vec<String>, Option<String>) {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coordination, core::v1 as core,
         discovery::v1 as discovery, events::v1 as events, storage::v1 as storage,
@@ -111,23 +131,31 @@ pub fn unknown_fields(resource: &ResourceInfo, object: &Value) -> Vec<String> {
         ("discovery.k8s.io", "endpointslices") => unknown_in::<discovery::EndpointSlice>(object),
         ("events.k8s.io", "events") => unknown_in::<events::Event>(object),
         ("storage.k8s.io", "storageclasses") => unknown_in::<storage::StorageClass>(object),
-        _ => Vec::new(),
+        _ => (Vec::new(), None),
     }
 }
 
 /// Decodes `object` as `T` and collects the keys `T` skipped. A decoding error (a missing
 /// required field, a wrong type) ends the walk: what was found up to there is reported, and
 /// the rest is left to the object's validation.
-fn unknown_in<T: DeserializeOwned>(object: &Value) -> Vec<String> {
+fn unknown_in<T: DeserializeOwned>(object: &Value) -> (Vec<String>, Option<String>) {
     let mut unknown = Vec::new();
-    let _: Result<T, _> = serde_ignored::deserialize(object, |path| {
+    let mut track = serde_path_to_error::Track::new();
+    let tracked = serde_path_to_error::Deserializer::new(object, &mut track);
+    let decoded: Result<T, _> = serde_ignored::deserialize(tracked, |path| {
         let path = render(&path);
         // apiVersion and kind are read from the object itself by the server, not by the type.
         if path != "apiVersion" && path != "kind" {
             unknown.push(path);
         }
     });
-    unknown
+    let error = decoded.err().and_then(|error| {
+        let message = error.to_string();
+        let tolerated =
+            message.starts_with("missing field") || message.contains("invalid type: null");
+        (!tolerated).then(|| format!("json: cannot decode {}: {message}", track.path()))
+    });
+    (unknown, error)
 }
 
 /// `a.b[0].c`, the form kube-apiserver's strict decoder prints.

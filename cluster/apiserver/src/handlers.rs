@@ -22,10 +22,14 @@ use crate::validation::claim_resize::ResizeAdmission;
 /// Parses an object body in JSON, YAML or (for the kinds kubectl ≥ 1.32's typed clients
 /// send that way) Kubernetes protobuf.
 pub fn parse_object(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
-    let content_type = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
+    // A Content-Type that is not text is no media type (Go's mime.ParseMediaType fails on
+    // it, and the request is a 415); a missing one means JSON.
+    let content_type = match headers.get(http::header::CONTENT_TYPE) {
+        None => "application/json",
+        Some(value) => value.to_str().map_err(|_| {
+            ApiError::unsupported_media_type(&String::from_utf8_lossy(value.as_bytes()))
+        })?,
+    };
     let media = content_type.split(';').next().unwrap_or_default().trim();
     match media {
         "application/yaml" => {
@@ -307,6 +311,16 @@ pub fn update(
     let parsed = parse_object(headers, body)?;
     check_type(target, &parsed, body)?;
     let warnings = field_validation::check(directive, resource, &parsed)?;
+    // rest.EnsureObjectNamespaceMatchesRequestNamespace, as for a create.
+    if let (Some(namespace), Some(body_namespace)) = (
+        target.namespace.as_deref().filter(|_| resource.namespaced),
+        str_at(&parsed, "/metadata/namespace").filter(|n| !n.is_empty()),
+    ) && body_namespace != namespace
+    {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
     let new = to_storage(resource, parsed);
     let sub = target.subresource.as_deref();
     let dry_run = query.dry_run();
@@ -375,6 +389,7 @@ pub fn patch(
             return Err(ApiError::bad_request("apply patch must be an object"));
         }
         validation::typemeta::check_applied(resource, &patch_body)?;
+        check_applied_types(target, &name, &patch_body)?;
         let request = ApplyRequest {
             manager: &manager,
             directive,
@@ -385,6 +400,7 @@ pub fn patch(
     let mut warnings = Vec::new();
     let (object, admitted) = update_existing(state, target, &name, dry_run, |old| {
         let patched = patch::apply_patch(patch_type, &to_view(resource, old.clone()), &patch_body)?;
+        check_patched_types(resource, &patched)?;
         warnings = field_validation::check(directive, resource, &patched)?;
         update_change(storage(resource), sub, old, to_storage(resource, patched))
     })?;
@@ -392,6 +408,47 @@ pub fn patch(
     field_validation::add_warnings(&mut response, &warnings);
     field_validation::add_warnings(&mut response, &admitted);
     Ok(response)
+}
+
+/// A patched object that does not decode as its kind is a 422 on the `patch` field, as
+/// kube-apiserver's patcher reports it (`runtime.DecodeInto` for JSON and merge patches,
+/// `FromUnstructured` for strategic merge patches; both quote the patched object).
+fn check_patched_types(resource: &ResourceInfo, patched: &Value) -> ApiResult<()> {
+    match field_validation::decoding_error(resource, patched) {
+        Some(error) => Err(ApiError::invalid(
+            "",
+            "",
+            &[(
+                "patch".into(),
+                format!(
+                    "Invalid value: {}: {error}",
+                    Value::String(patched.to_string())
+                ),
+            )],
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An applied configuration that does not decode as its kind is refused before it is
+/// merged, with the words of kube-apiserver's field manager ("failed to create typed patch
+/// object"). kube-apiserver 1.33 answers it with a 500 (kubernetes/kubernetes#139253, an
+/// acknowledged bug); the fix proposed upstream (#139255) makes it the 400 sent here.
+fn check_applied_types(target: &Target, name: &str, applied: &Value) -> ApiResult<()> {
+    let resource = target.resource;
+    let Some(error) = field_validation::decoding_error(resource, applied) else {
+        return Ok(());
+    };
+    let group_version = if resource.group.is_empty() {
+        format!("/{}", resource.version)
+    } else {
+        format!("{}/{}", resource.group, resource.version)
+    };
+    Err(ApiError::bad_request(format!(
+        "failed to create typed patch object ({}/{name}; {group_version}, Kind={}): {error}",
+        target.namespace.as_deref().unwrap_or_default(),
+        resource.kind,
+    )))
 }
 
 /// The parameters of one server-side apply request.
@@ -425,6 +482,12 @@ fn apply(
             .get(resource.store_key(), target.store_namespace(), name)
             .is_none()
     {
+        // As kube-apiserver's `checkName`: the URL names the object.
+        if let Some(body_name) = str_at(&applied, "/metadata/name").filter(|n| *n != name) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
         let mut object = applied.clone();
         object["metadata"]["name"] = json!(name);
         patch::record_manager(

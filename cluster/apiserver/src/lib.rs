@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod delete;
 pub mod discovery;
 pub mod errors;
+pub mod field_labels;
 pub mod field_validation;
 pub mod handlers;
 pub mod ipalloc;
@@ -134,6 +135,12 @@ impl ApiServer {
     /// The address the server listens on.
     pub fn address(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The events and the bytes of objects the store's history keeps (for figures such as
+    /// `cargo xtask bench apiserver-memory`: what deleted objects still hold).
+    pub fn history_usage(&self) -> (usize, usize) {
+        self.state.store.history_usage()
     }
 
     /// Stops accepting requests, ends open watches and waits (briefly) for the server to stop.

@@ -65,7 +65,18 @@ async fn dispatch(State(state): State<Shared>, request: Request) -> Response {
     ) {
         match read_body(body).await {
             Ok(bytes) => bytes,
-            Err(error) => return error.into_response(),
+            Err(error) => {
+                // The rest of the body is left unread, so the connection cannot carry another
+                // request: say so, as Go's net/http does (`Connection: close` when a handler
+                // leaves over 256 KiB of the body), or a client reusing it would find it
+                // closed under its next request.
+                let mut response = error.into_response();
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+                return response;
+            }
         }
     } else {
         bytes::Bytes::new()

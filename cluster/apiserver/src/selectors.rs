@@ -62,6 +62,54 @@ fn invalid_selector(selector: &str, near: &str) -> ApiError {
     ))
 }
 
+impl LabelRequirement {
+    /// labels.NewRequirement's checks: the key a qualified name, every value a label value
+    /// (a parse error first when there is no key, as the lexer finds none).
+    fn validate(&self) -> ApiResult<()> {
+        use crate::validation::names::{label_value, qualified_name};
+        let (key, operator, values): (&str, &str, &[String]) = match self {
+            LabelRequirement::Equals(k, v) => (k, "=", std::slice::from_ref(v)),
+            LabelRequirement::NotEquals(k, v) => (k, "!=", std::slice::from_ref(v)),
+            LabelRequirement::In(k, vs) => (k, "in", vs),
+            LabelRequirement::NotIn(k, vs) => (k, "notin", vs),
+            LabelRequirement::Exists(k) => (k, "", &[]),
+            LabelRequirement::DoesNotExist(k) => (k, "", &[]),
+        };
+        if key.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "found '{operator}', expected: identifier"
+            )));
+        }
+        let mut errors = Vec::new();
+        let key_problems = qualified_name(key);
+        if !key_problems.is_empty() {
+            errors.push(format!(
+                "key: Invalid value: {key:?}: {}",
+                key_problems.join("; ")
+            ));
+        }
+        for (index, value) in values.iter().enumerate() {
+            let problems = label_value(value);
+            if !problems.is_empty() {
+                errors.push(format!(
+                    "values[{index}][{key}]: Invalid value: {value:?}: {}",
+                    problems.join("; ")
+                ));
+            }
+        }
+        match errors.as_slice() {
+            [] => Ok(()),
+            [one] => Err(ApiError::bad_request(format!(
+                "unable to parse requirement: {one}"
+            ))),
+            many => Err(ApiError::bad_request(format!(
+                "unable to parse requirement: [{}]",
+                many.join(", ")
+            ))),
+        }
+    }
+}
+
 impl LabelSelector {
     pub fn parse(text: &str) -> ApiResult<LabelSelector> {
         let mut requirements = Vec::new();
@@ -86,6 +134,7 @@ impl LabelSelector {
             } else {
                 return Err(invalid_selector(text, part));
             };
+            requirement.validate()?;
             requirements.push(requirement);
         }
         Ok(LabelSelector(requirements))
@@ -129,6 +178,11 @@ impl FieldSelector {
             terms.push(term);
         }
         Ok(FieldSelector(terms))
+    }
+
+    /// The field labels the selector names (`metadata.name`, `spec.nodeName`).
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(label, _, _)| label.as_str())
     }
 
     pub fn matches(&self, object: &Value) -> bool {

@@ -76,6 +76,16 @@ pub fn update_change(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
     }
+    // The rest of kube-apiserver's `checkName` (a PUT has refused this already, in its words).
+    if let (Some(namespace), Some(body_namespace)) = (
+        str_at(old, "/metadata/namespace").filter(|n| !n.is_empty()),
+        str_at(&new, "/metadata/namespace").filter(|n| !n.is_empty()),
+    ) && body_namespace != namespace
+    {
+        return Err(ApiError::bad_request(format!(
+            "the namespace of the object ({body_namespace}) does not match the namespace on the request ({namespace})"
+        )));
+    }
     if let Some(rv) = str_at(&new, "/metadata/resourceVersion").filter(|v| !v.is_empty())
         && Some(rv) != str_at(old, "/metadata/resourceVersion")
     {

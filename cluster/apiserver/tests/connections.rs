@@ -256,3 +256,44 @@ async fn the_timeout_a_request_asks_for_applies_and_a_malformed_one_is_refused()
         "invalid timeout specified in the request URL - time: invalid duration \"abc\""
     );
 }
+
+/// A body over kube-apiserver's 3 MiB is refused with 413 and the connection is closed (Go's
+/// net/http closes it when a handler leaves the body unread): a client that reused it would
+/// find it closed under its next request (found by the fuzz test).
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_and_its_connection_closed() {
+    let api = TestApiServer::start().await.unwrap();
+    let mut stream = connect(&api).await;
+    // Exactly one byte over: the server reads all of it before it refuses, so nothing is
+    // left unread for the close to reset.
+    let body = vec![b' '; 3 * 1024 * 1024 + 1];
+    // Keep-alive (no `Connection: close` from the client): only the server can ask to close.
+    let request = format!(
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        api.token,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(&body).await.unwrap();
+    // The head first: without the fix the connection stays open, and reading to its end
+    // would wait forever instead of failing.
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).await.unwrap(),
+            1,
+            "closed in the head"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let (code, headers, _) = parse(&head);
+    assert_eq!((code, header(&headers, "connection")), (413, Some("close")));
+    let body = read_all(&mut stream).await;
+    assert!(
+        body.contains("Request entity too large: limit is 3145728"),
+        "{body}"
+    );
+}

@@ -489,3 +489,43 @@ async fn pods_name_containers_once_and_change_only_images() {
     );
     api.shutdown().await;
 }
+
+/// Core Events get the generic registry's metadata validation (labels, annotations) and the
+/// only name rule it has, a URL path segment (found by the fuzz test: their labels were not
+/// checked at all).
+#[tokio::test]
+async fn core_events_get_the_generic_metadata_validation() {
+    let api = TestApiServer::start().await.unwrap();
+    let event = |name: &str, label: &str| {
+        json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "labels": {"app": label}},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "reason": "Test", "message": "m", "type": "Normal"})
+    };
+    let events = "/api/v1/namespaces/default/events";
+    // Not a DNS subdomain, but a path segment: taken.
+    let created = send(&api, "POST", events, &event("Pod:p.1", "web")).await;
+    assert!(created.is_ok(), "{created:?}");
+    let long = "x".repeat(64);
+    let status = send(&api, "POST", events, &event("e2", &long))
+        .await
+        .unwrap_err();
+    assert_eq!((status.code, status.reason.as_str()), (422, "Invalid"));
+    assert!(
+        status
+            .message
+            .starts_with("Event \"e2\" is invalid: metadata.labels: Invalid value: "),
+        "{}",
+        status.message
+    );
+    let status = send(&api, "POST", events, &event("a%b", "web"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status.code, status.message.as_str()),
+        (
+            422,
+            "Event \"a%b\" is invalid: metadata.name: Invalid value: \"a%b\": may not contain '%'"
+        )
+    );
+}

@@ -21,7 +21,7 @@ pub use options::ListOptions;
 use crate::context::{Query, Shared, Target};
 use crate::convert::to_view;
 use crate::errors::{ApiError, json_response};
-use crate::selectors::{FieldSelector, LabelSelector};
+use crate::selectors::LabelSelector;
 use crate::store::Unavailable;
 
 /// etcd3's errors.go: a list at a compacted resourceVersion.
@@ -108,8 +108,7 @@ fn list_metadata(page: &Page) -> Value {
 
 /// Decodes the request, reads the list at its resourceVersion and cuts the page.
 fn page(state: &Shared, target: &Target, query: &Query) -> Result<Page, Refusal> {
-    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
+    let (labels, fields) = options::decode_selectors(query, target.resource)?;
     let options = ListOptions::from_query(query)?;
     let point = read_point(&options, state.store.revision())?;
     let resource = target.resource;

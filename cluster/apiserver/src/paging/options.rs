@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::context::Query;
 use crate::errors::{ApiError, ApiResult};
+use crate::registry::ResourceInfo;
+use crate::selectors::{FieldSelector, LabelSelector};
 
 /// `resourceVersionMatch=NotOlderThan`.
 pub const NOT_OLDER_THAN: &str = "NotOlderThan";
@@ -130,6 +132,28 @@ pub fn invalid_list_options(errors: &[FieldError]) -> ApiError {
     error.reason = "Invalid";
     error.details = Some(json!({"group": "meta.k8s.io", "kind": "ListOptions", "causes": causes}));
     error
+}
+
+/// The selectors of a list, watch or collection delete, decoded with the numbers beside them
+/// in the order of apimachinery's ListOptions conversion (labelSelector, fieldSelector,
+/// timeoutSeconds, limit: the first that does not parse is the 400), then each field label
+/// checked against the kind, as the handler's `FieldSelector.Transform` does.
+pub fn decode_selectors(
+    query: &Query,
+    resource: &ResourceInfo,
+) -> ApiResult<(LabelSelector, FieldSelector)> {
+    let labels = LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?;
+    if let Some(timeout) = query.get("timeoutSeconds").filter(|t| !t.is_empty()) {
+        parse_int(timeout)?;
+    }
+    if let Some(limit) = query.get("limit") {
+        parse_int(limit)?;
+    }
+    for label in fields.labels() {
+        crate::field_labels::check(resource, label)?;
+    }
+    Ok((labels, fields))
 }
 
 /// Go's strconv.ParseInt(s, 10, 64), with its error text (a 400, as the query conversion's).

@@ -34,10 +34,10 @@ use field::Cause;
 pub fn validate_create(resource: &'static ResourceInfo, object: &Value) -> ApiResult<()> {
     let stored = storage(resource);
     let mut causes = Vec::new();
-    if !is_core_event(resource) {
-        let rule = names::rule_for(resource);
-        causes.extend(objectmeta::validate_create(object.get("metadata"), rule));
-    }
+    // For every kind, core Events too: the generic registry's ObjectMeta validation (the
+    // name rule is the view's: events.k8s.io Events' strategy wants DNS subdomains).
+    let rule = names::rule_for(resource);
+    causes.extend(objectmeta::validate_create(object.get("metadata"), rule));
     causes.extend(spec_problems(stored, object));
     refuse(stored, object, causes)
 }
@@ -46,13 +46,7 @@ pub fn validate_create(resource: &'static ResourceInfo, object: &Value) -> ApiRe
 /// update validation does: the metadata, the new spec, and what the kind does not let an
 /// update change.
 pub fn validate_update(resource: &ResourceInfo, old: &Value, new: &Value) -> ApiResult<()> {
-    let mut causes = Vec::new();
-    if !is_core_event(resource) {
-        causes.extend(objectmeta::validate_update(
-            old.get("metadata"),
-            new.get("metadata"),
-        ));
-    }
+    let mut causes = objectmeta::validate_update(old.get("metadata"), new.get("metadata"));
     match resource.plural {
         "pods" => {
             causes.extend(spec_problems(resource, new));
@@ -66,10 +60,6 @@ pub fn validate_update(resource: &ResourceInfo, old: &Value, new: &Value) -> Api
         _ => causes.extend(spec_problems(resource, new)),
     }
     refuse(resource, new, causes)
-}
-
-fn is_core_event(resource: &ResourceInfo) -> bool {
-    (resource.group, resource.plural) == ("", "events")
 }
 
 /// The spec problems of an object of `resource`, create and update alike.

@@ -230,13 +230,28 @@ fn name_is_dns1035(name: &str, prefix: bool) -> Vec<String> {
     dns1035_label(&mask_trailing_dash(name, prefix))
 }
 
+/// `path.ValidatePathSegmentName`: the only rule the generic registry applies to a name
+/// (core Events' strategy adds none), so that it can be a URL path segment.
+fn name_is_path_segment(name: &str, prefix: bool) -> Vec<String> {
+    if !prefix && (name == "." || name == "..") {
+        return vec![format!("may not be '{name}'")];
+    }
+    ["/", "%"]
+        .iter()
+        .filter(|bad| name.contains(**bad))
+        .map(|bad| format!("may not contain '{bad}'"))
+        .collect()
+}
+
 /// The name rule of `resource`: DNS-1123 labels for Namespaces and (since 1.27) StatefulSets,
 /// whose names become pod hostnames; DNS-1035 labels for Services, whose names become
-/// environment variables and DNS names; DNS-1123 subdomains for every other kind served.
+/// environment variables and DNS names; core Events only what a URL path segment needs;
+/// DNS-1123 subdomains for every other kind served.
 pub fn rule_for(resource: &ResourceInfo) -> NameRule {
     match (resource.group, resource.plural) {
         ("", "namespaces") | ("apps", "statefulsets") => name_is_label,
         ("", "services") => name_is_dns1035,
+        ("", "events") => name_is_path_segment,
         _ => name_is_subdomain,
     }
 }

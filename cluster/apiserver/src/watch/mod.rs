@@ -145,12 +145,13 @@ pub fn watch(
     headers: &http::HeaderMap,
 ) -> ApiResult<Response> {
     let resource = target.resource;
+    let (labels, fields) = crate::paging::options::decode_selectors(query, resource)?;
     let filter = WatchFilter {
         resource: resource.store_key(),
         view: resource,
         namespace: target.namespace.clone(),
-        labels: LabelSelector::parse(query.get("labelSelector").unwrap_or_default())?,
-        fields: FieldSelector::parse(query.get("fieldSelector").unwrap_or_default())?,
+        labels,
+        fields,
         name: target.name.clone(),
         table: crate::table::wants_table(headers).then(|| {
             (
