@@ -158,8 +158,10 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
         "/.k8s-labs/bin/nslookup\n"
     );
 
-    // `runc exec`, with pipes and with a tty, runs outside our process group: Ctrl-C's SIGINT
-    // to the foreground process group must not reach it (it forwards signals to the process).
+    // `runc exec` with pipes runs outside our process group: Ctrl-C's SIGINT to the
+    // foreground process group must not reach it (it forwards signals to the process). With a
+    // tty, `runc exec --detach` has exited once the process runs (as under containerd), and
+    // the process, in a session of its own, is the node's child (it waits for it).
     let ours = nix::unistd::getpgrp().as_raw();
     for tty in [false, true] {
         let mut waiting = request("talker", &["sh", "-c", "echo started; read line"]);
@@ -175,12 +177,24 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
             output.extend_from_slice(&stdout.recv().await.unwrap());
         }
         let execs = runc_processes(&cluster.state_dir, "exec");
-        assert_eq!(execs.len(), 1, "tty {tty}: {execs:?}");
-        assert_ne!(
-            stat_field(execs[0], 2),
-            ours,
-            "tty {tty}: runc exec in our group"
-        );
+        if tty {
+            assert_eq!(execs, Vec::<i32>::new(), "runc exec --detach has exited");
+            let shells = processes_with_args(&["sh", "-c", "echo started; read line"]);
+            assert_eq!(shells.len(), 1, "{shells:?}");
+            assert_eq!(
+                stat_field(shells[0], 1),
+                std::process::id() as i32,
+                "its parent"
+            );
+            assert_ne!(
+                stat_field(shells[0], 2),
+                ours,
+                "the exec'd shell in our group"
+            );
+        } else {
+            assert_eq!(execs.len(), 1, "{execs:?}");
+            assert_ne!(stat_field(execs[0], 2), ours, "runc exec in our group");
+        }
         stdin.send(Bytes::from_static(b"done\n")).await.unwrap();
         drop(stdin);
         while stdout.recv().await.is_some() {}
@@ -241,4 +255,21 @@ async fn attach_follow_logs_and_tty_exec_reach_the_container() {
     assert!(missing.is_err());
     delete_and_wait(&cluster, &pods, &created).await;
     cluster.stop().await;
+}
+
+/// The processes whose command line is exactly `args`.
+fn processes_with_args(args: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = args
+        .iter()
+        .flat_map(|arg| [arg.as_bytes(), b"\0"].concat())
+        .collect();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<i32>().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            (cmdline == wanted).then_some(pid)
+        })
+        .collect()
 }
