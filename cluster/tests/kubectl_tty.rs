@@ -2,8 +2,9 @@
 //! this test drives like a user): `kubectl exec -it web-1 -- bash` then `curl …` and `exit`,
 //! and `kubectl run -i --tty --image busybox:1.28 dns-test --restart=Never --rm` then
 //! `nslookup web-0.nginx` and `exit`. Every kubectl from 1.30 on streams over WebSocket by
-//! default, 1.29 with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true`; each installed one is tested.
-//! Older ones (SPDY only) get one error line naming what to use. Needs root.
+//! default, 1.29 with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true`; each of 1.29 … 1.33 is tested.
+//! Older ones (SPDY only) get one error line naming what to use. Needs root, and kubectl
+//! 1.27 … 1.33 in `K8S_LABS_KUBECTL_DIR` (default: where Debian's kubectl package puts them).
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -17,7 +18,6 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use kube::runtime::wait::{await_condition, conditions};
 
-const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 /// How long a step may take before the test gives up (a guard against hanging, not a check).
 const STEP: Duration = Duration::from_secs(60);
 
@@ -30,14 +30,11 @@ struct Kubectl {
 /// kubectl 1.29 streams over WebSocket only when told to (SPDY is its default).
 const WEBSOCKETS: &[(&str, &str)] = &[("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "true")];
 
-/// The kubectl of this version, if this machine has it.
-fn kubectl(version: &str, env: &'static [(&'static str, &'static str)]) -> Option<Kubectl> {
-    let binary = Path::new(KUBECTL_DIR).join(format!("kubectl.{version}"));
-    if binary.exists() {
-        Some(Kubectl { binary, env })
-    } else {
-        eprintln!("skipping {}: not installed", binary.display());
-        None
+/// kubectl `1.<minor>`; panics naming `K8S_LABS_KUBECTL_DIR` when it is missing.
+fn kubectl(minor: u32, env: &'static [(&'static str, &'static str)]) -> Kubectl {
+    Kubectl {
+        binary: k8s_labs_apiserver::testing::kubectl_binary(minor),
+        env,
     }
 }
 
@@ -405,27 +402,15 @@ async fn spdy_is_refused_with_the_way_out(kubectl: &Kubectl, kubeconfig: &Kubeco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorials_interactive_commands_work_on_a_terminal() {
-    let streaming: Vec<Kubectl> = [
-        kubectl("1.29", WEBSOCKETS),
-        kubectl("1.30", &[]),
-        kubectl("1.31", &[]),
-        kubectl("1.32", &[]),
-        kubectl("1.33", &[]),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let spdy: Vec<Kubectl> = [
-        kubectl("1.27", &[]),
-        kubectl("1.28", &[]),
-        kubectl("1.29", &[]),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let Some(newest) = streaming.last() else {
-        return;
-    };
+    let streaming = [
+        kubectl(29, WEBSOCKETS),
+        kubectl(30, &[]),
+        kubectl(31, &[]),
+        kubectl(32, &[]),
+        kubectl(33, &[]),
+    ];
+    let spdy = [kubectl(27, &[]), kubectl(28, &[]), kubectl(29, &[])];
+    let newest = &streaming[streaming.len() - 1];
     let cluster = EmbeddedCluster::start(ClusterConfig::default())
         .await
         .expect("the embedded cluster starts");

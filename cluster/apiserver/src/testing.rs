@@ -3,7 +3,11 @@
 //! Why it exists: the tests of this crate, of the controllers and of DNS (and the example)
 //! all need a real API server on a free loopback port and a client that authenticates to
 //! it. One copy keeps the crypto-provider setup, the configuration and the kubeconfig shape
-//! in one place instead of a near-identical copy per test suite.
+//! in one place instead of a near-identical copy per test suite. The kubectl tests (here and
+//! in the cluster crate) find the real kubectl binaries through [`kubectl_binary`], so the
+//! directory they come from is chosen in one place too.
+
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use k8s_labs_node_api::NodeConnections;
@@ -116,4 +120,38 @@ pub async fn client_for(server: &ApiServer, token: Option<&str>) -> anyhow::Resu
     let config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
     Ok(kube::Client::try_from(config)?)
+}
+
+/// The environment variable naming the directory of versioned kubectl binaries
+/// (`kubectl.1.27` … `kubectl.1.33`) that the kubectl tests of this crate and of the cluster
+/// run. CI machines without Debian's `kubectl` package (GitHub's Ubuntu runners) download the
+/// releases into a directory of their own and name it here.
+pub const KUBECTL_DIR_VAR: &str = "K8S_LABS_KUBECTL_DIR";
+
+/// Where Debian's `kubectl` package installs its versioned binaries: the directory used when
+/// [`KUBECTL_DIR_VAR`] is unset or empty.
+pub const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+
+/// The directory of versioned kubectl binaries: [`KUBECTL_DIR_VAR`] if set and not empty,
+/// else [`DEFAULT_KUBECTL_DIR`].
+pub fn kubectl_dir() -> PathBuf {
+    match std::env::var_os(KUBECTL_DIR_VAR) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(DEFAULT_KUBECTL_DIR),
+    }
+}
+
+/// kubectl `1.<minor>` from [`kubectl_dir`]. Panics with one line naming the binary and
+/// [`KUBECTL_DIR_VAR`] when it is missing: the kubectl tests exist to run the real kubectl,
+/// and one that skips a missing version would pass without proving anything about it.
+pub fn kubectl_binary(minor: u32) -> PathBuf {
+    let binary = kubectl_dir().join(format!("kubectl.1.{minor}"));
+    assert!(
+        binary.is_file(),
+        "kubectl 1.{minor} is missing: {} is not a file; install Debian's kubectl package \
+         (kubectl 1.27 … 1.33 in {DEFAULT_KUBECTL_DIR}) or set {KUBECTL_DIR_VAR} to a \
+         directory holding kubectl.1.{minor}",
+        binary.display()
+    );
+    binary
 }

@@ -1,14 +1,12 @@
 //! The real kubectl (oldest and newest supported) against the API server.
 
-use k8s_labs_apiserver::testing::TestApiServer;
+use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
-const KUBECTLS: &[&str] = &[
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
-];
+/// The newest and oldest supported kubectl (minor versions of 1.x).
+const KUBECTLS: &[u32] = &[33, 27];
 
 async fn kubectl(binary: &str, dir: &std::path::Path, args: &[&str]) -> String {
     let output = tokio::process::Command::new(binary)
@@ -79,14 +77,14 @@ async fn kubectl_gets_applies_and_scales() {
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();
 
-    let mut ran = 0;
-    for binary in KUBECTLS {
-        if !std::path::Path::new(binary).exists() {
-            println!("skipping {binary}: not installed");
-            continue;
-        }
-        let dir =
-            std::env::temp_dir().join(format!("apiserver-kubectl-{}-{}", std::process::id(), ran));
+    for minor in KUBECTLS {
+        let binary = kubectl_binary(*minor).display().to_string();
+        let binary = binary.as_str();
+        let dir = std::env::temp_dir().join(format!(
+            "apiserver-kubectl-{}-{}",
+            std::process::id(),
+            minor
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         // client-go sends the token only over TLS, so kubectl uses the https URL.
         let kubeconfig = api.https_kubeconfig();
@@ -145,10 +143,6 @@ async fn kubectl_gets_applies_and_scales() {
         .await;
         assert_eq!(services, "10.96.0.1");
         std::fs::remove_dir_all(&dir).unwrap();
-        ran += 1;
-    }
-    if ran == 0 {
-        println!("skipping: no kubectl binary installed");
     }
 }
 
@@ -176,14 +170,11 @@ spec:
 #[tokio::test]
 async fn kubectl_apply_shows_the_validation_error() {
     let api = TestApiServer::start().await.unwrap();
-    let mut ran = 0;
-    for binary in KUBECTLS {
-        if !std::path::Path::new(binary).exists() {
-            println!("skipping {binary}: not installed");
-            continue;
-        }
+    for minor in KUBECTLS {
+        let binary = kubectl_binary(*minor).display().to_string();
+        let binary = binary.as_str();
         let dir = std::env::temp_dir().join(format!(
-            "apiserver-kubectl-invalid-{}-{ran}",
+            "apiserver-kubectl-invalid-{}-{minor}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
@@ -212,9 +203,5 @@ async fn kubectl_apply_shows_the_validation_error() {
             );
         }
         std::fs::remove_dir_all(&dir).unwrap();
-        ran += 1;
-    }
-    if ran == 0 {
-        println!("skipping: no kubectl binary installed");
     }
 }

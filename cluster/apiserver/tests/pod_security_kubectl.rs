@@ -2,14 +2,12 @@
 //! installed), against the API server alone: admission happens before any node would run a
 //! pod, so no node is needed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use k8s_labs_apiserver::testing::TestApiServer;
+use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};
 
-const KUBECTLS: &[&str] = &[
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.33",
-    "/usr/lib/google-cloud-sdk/bin/kubectl.1.27",
-];
+/// The newest and oldest supported kubectl (minor versions of 1.x).
+const KUBECTLS: &[u32] = &[33, 27];
 
 /// What one kubectl run printed.
 struct Run {
@@ -20,13 +18,13 @@ struct Run {
 
 /// kubectl with its own kubeconfig and cache in `dir`.
 struct Kubectl {
-    binary: &'static str,
+    binary: String,
     dir: PathBuf,
 }
 
 impl Kubectl {
     async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(self.binary)
+        let output = tokio::process::Command::new(&self.binary)
             .arg("--kubeconfig")
             .arg(self.dir.join("kubeconfig"))
             .arg("--cache-dir")
@@ -283,14 +281,10 @@ async fn existing_pods_are_named(kubectl: &Kubectl) {
 #[tokio::test]
 async fn pod_security_admission_as_kubectl_shows_it() {
     let api = TestApiServer::start().await.unwrap();
-    let mut ran = 0;
-    for binary in KUBECTLS {
-        if !Path::new(binary).exists() {
-            println!("skipping {binary}: not installed");
-            continue;
-        }
+    for minor in KUBECTLS {
+        let binary = kubectl_binary(*minor).display().to_string();
         let dir = std::env::temp_dir().join(format!(
-            "apiserver-pod-security-{}-{ran}",
+            "apiserver-pod-security-{}-{minor}",
             std::process::id()
         ));
         std::fs::create_dir_all(&dir).unwrap();
@@ -301,11 +295,6 @@ async fn pod_security_admission_as_kubectl_shows_it() {
         workloads_are_warned(&kubectl).await;
         existing_pods_are_named(&kubectl).await;
         std::fs::remove_dir_all(&kubectl.dir).unwrap();
-        ran += 1;
     }
-    assert!(
-        ran > 0,
-        "no kubectl installed: install Debian's kubectl package"
-    );
     api.shutdown().await;
 }

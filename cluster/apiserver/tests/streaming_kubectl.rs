@@ -6,21 +6,9 @@ mod streaming_support;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use k8s_labs_apiserver::testing::kubectl_binary;
 use streaming_support::{kubectl_kubeconfig, running_pod, start};
 use tokio::io::AsyncWriteExt;
-
-const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
-
-/// The kubectl binary of that version, if this machine has it.
-fn kubectl(version: &str) -> Option<PathBuf> {
-    let path = Path::new(KUBECTL_DIR).join(format!("kubectl.{version}"));
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!("skipping: {} is not installed", path.display());
-        None
-    }
-}
 
 struct Kubeconfig(PathBuf);
 
@@ -84,9 +72,7 @@ async fn run(
 
 #[tokio::test]
 async fn kubectl_exec_prints_the_output_and_exits_with_the_code() {
-    let Some(kubectl) = kubectl("1.33") else {
-        return;
-    };
+    let kubectl = kubectl_binary(33);
     let harness = start().await;
     running_pod(&harness.client, "web-1").await;
     let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "exec");
@@ -145,9 +131,7 @@ async fn kubectl_exec_prints_the_output_and_exits_with_the_code() {
 
 #[tokio::test]
 async fn kubectl_logs_reads_the_container_log() {
-    let Some(kubectl) = kubectl("1.33") else {
-        return;
-    };
+    let kubectl = kubectl_binary(33);
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
     let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "logs");
@@ -163,9 +147,7 @@ async fn kubectl_logs_reads_the_container_log() {
 
 #[tokio::test]
 async fn an_spdy_only_kubectl_is_told_what_to_use() {
-    let Some(kubectl) = kubectl("1.29") else {
-        return;
-    };
+    let kubectl = kubectl_binary(29);
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
     let config = Kubeconfig::write(&kubectl_kubeconfig(&harness), "spdy");

@@ -6,15 +6,14 @@ mod streaming_support;
 
 use std::path::{Path, PathBuf};
 
+use k8s_labs_apiserver::testing::kubectl_binary;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use streaming_support::{kubectl_kubeconfig, running_pod, start};
 
-const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
-
 async fn kubectl(config: &Path, args: &[&str]) -> String {
-    let output = tokio::process::Command::new(KUBECTL)
+    let output = tokio::process::Command::new(kubectl_binary(33))
         .arg("--kubeconfig")
         .arg(config)
         .args(args)
@@ -44,12 +43,10 @@ fn row(fields: &[&str]) -> Vec<String> {
     fields.iter().map(|f| f.to_string()).collect()
 }
 
-/// A server with two running pods, and a kubeconfig for kubectl (None without kubectl).
-async fn setup() -> Option<(streaming_support::Harness, PathBuf)> {
-    if !Path::new(KUBECTL).exists() {
-        eprintln!("skipping: {KUBECTL} is not installed");
-        return None;
-    }
+/// A server with two running pods, and a kubeconfig for kubectl; panics first if kubectl 1.33
+/// is missing, before starting anything.
+async fn setup() -> (streaming_support::Harness, PathBuf) {
+    kubectl_binary(33);
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;
     running_pod(&harness.client, "web-1").await;
@@ -59,14 +56,12 @@ async fn setup() -> Option<(streaming_support::Harness, PathBuf)> {
         harness.server.address().port()
     ));
     std::fs::write(&path, kubectl_kubeconfig(&harness)).unwrap();
-    Some((harness, path))
+    (harness, path)
 }
 
 #[tokio::test]
 async fn kubectl_get_prints_server_side_tables() {
-    let Some((harness, path)) = setup().await else {
-        return;
-    };
+    let (harness, path) = setup().await;
     let services: Api<Service> = Api::namespaced(harness.client.clone(), "default");
     let nginx: Service = serde_json::from_value(json!({
         "metadata": {"name": "nginx", "labels": {"app": "nginx"}},
@@ -169,9 +164,7 @@ async fn kubectl_get_prints_server_side_tables() {
 /// one object; the GET handler must answer it with `to_table(plural, &[object], ..)`.
 #[tokio::test]
 async fn kubectl_get_one_object_prints_its_row() {
-    let Some((_harness, path)) = setup().await else {
-        return;
-    };
+    let (_harness, path) = setup().await;
     let pod = kubectl(&path, &["get", "pod", "web-0"]).await;
     assert_eq!(
         without_ages(&pod, 4),

@@ -8,13 +8,12 @@
 use std::path::Path;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_labs_apiserver::testing::TestApiServer;
+use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
-const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 const CONFIG_MAPS: &str = "/api/v1/namespaces/default/configmaps";
 
 /// GET `path` without kube's retries (the test wants the first answer): the status and the
@@ -237,11 +236,7 @@ async fn the_python_client_and_kubectl_watch_config_maps() {
         .args(["-c", "import kubernetes"])
         .output()
         .is_ok_and(|output| output.status.success());
-    let have_kubectl = Path::new(KUBECTL).exists();
-    if !have_python && !have_kubectl {
-        eprintln!("skipping: neither the Python client nor {KUBECTL} is installed");
-        return;
-    }
+    let kubectl = kubectl_binary(33);
     let api = TestApiServer::start().await.unwrap();
     create(&api, "a").await;
     // The https URL: both clients send the bearer token only over TLS.
@@ -267,19 +262,15 @@ async fn the_python_client_and_kubectl_watch_config_maps() {
     } else {
         eprintln!("skipping the Python client: `python3 -c 'import kubernetes'` fails");
     }
-    if have_kubectl {
-        kubectl_watch(&api, &config).await;
-    } else {
-        eprintln!("skipping kubectl: {KUBECTL} is not installed");
-    }
+    kubectl_watch(&api, &config, &kubectl).await;
     std::fs::remove_file(&config).unwrap();
 }
 
 /// `kubectl get configmaps -w`: the table of the current ConfigMaps, then a row for one
 /// created while it watches.
-async fn kubectl_watch(api: &TestApiServer, config: &Path) {
+async fn kubectl_watch(api: &TestApiServer, config: &Path, kubectl: &Path) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut child = tokio::process::Command::new(KUBECTL)
+    let mut child = tokio::process::Command::new(kubectl)
         .arg("--kubeconfig")
         .arg(config)
         .args(["get", "configmaps", "-n", "default", "-w"])

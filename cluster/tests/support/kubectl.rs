@@ -8,9 +8,6 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Where the Debian `kubectl` package installs its versioned binaries.
-pub const KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
-
 /// One kubectl version, with the kubeconfig and cache directory it uses.
 pub struct Kubectl {
     pub binary: PathBuf,
@@ -28,16 +25,11 @@ pub struct Output {
 }
 
 impl Kubectl {
-    /// kubectl `1.<minor>`; panics with what to install when the binary is missing, because a
-    /// test that silently skips the oldest kubectl proves nothing about it.
+    /// kubectl `1.<minor>` from `K8S_LABS_KUBECTL_DIR` (default: Debian's kubectl package);
+    /// panics with what to install when the binary is missing, because a test that silently
+    /// skips the oldest kubectl proves nothing about it.
     pub fn new(minor: u32, kubeconfig: &Path, scratch: &Path) -> Kubectl {
-        let binary = Path::new(KUBECTL_DIR).join(format!("kubectl.1.{minor}"));
-        assert!(
-            binary.is_file(),
-            "{} is missing: install Debian's kubectl package (it ships kubectl 1.27 … 1.33 there); \
-             this test runs the real kubectl and does not skip a version",
-            binary.display()
-        );
+        let binary = k8s_labs_apiserver::testing::kubectl_binary(minor);
         Kubectl {
             binary,
             minor,
