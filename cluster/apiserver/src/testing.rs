@@ -76,6 +76,33 @@ impl TestApiServer {
         server_kubeconfig(&self.server, Some(&self.token))
     }
 
+    /// A client that sends each request once. kube retries 5xx and 429 answers with backoff
+    /// by default, which would hide the first answer, the one a test compares with
+    /// kube-apiserver's.
+    pub async fn client_without_retries(&self) -> anyhow::Result<kube::Client> {
+        let kubeconfig = Kubeconfig::from_yaml(&self.https_kubeconfig())
+            .context("parsing the test kubeconfig")?;
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+        config.default_retry = false;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Sends `request` once (see [`TestApiServer::client_without_retries`]): the status and
+    /// the body.
+    pub async fn send_once(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> anyhow::Result<(u16, bytes::Bytes)> {
+        let response = self
+            .client_without_retries()
+            .await?
+            .send(request.map(Into::into))
+            .await?;
+        let status = response.status().as_u16();
+        Ok((status, response.into_body().collect_bytes().await?))
+    }
+
     /// Stops the server.
     pub async fn shutdown(self) {
         self.server.shutdown().await;

@@ -4,7 +4,6 @@
 //! server stored what kube-apiserver refuses.
 
 use k8s_labs_apiserver::testing::TestApiServer;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 /// One request, without kube's retries: its status and JSON body.
@@ -24,19 +23,7 @@ async fn send(
         )
         .body(serde_json::to_vec(body).unwrap())
         .unwrap();
-    let kubeconfig = Kubeconfig::from_yaml(&api.https_kubeconfig()).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.default_retry = false;
-    let response = kube::Client::try_from(config)
-        .unwrap()
-        .send(request.map(Into::into))
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect_bytes().await.unwrap();
+    let (status, body) = api.send_once(request).await.unwrap();
     (status, serde_json::from_slice(&body).unwrap())
 }
 

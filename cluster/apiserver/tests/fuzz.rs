@@ -14,7 +14,6 @@ mod fuzz_support;
 use fuzz_support::seeds::{NAMESPACE, SEEDS};
 use fuzz_support::{Case, Validity};
 use k8s_labs_apiserver::testing::TestApiServer;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 const DEFAULT_SEED: u64 = 0x6b38_735f_6c61_6273;
@@ -29,17 +28,6 @@ fn setting(name: &str) -> Option<u64> {
         None => value.parse(),
     };
     Some(parsed.unwrap_or_else(|e| panic!("{name}={value}: {e}")))
-}
-
-/// A client without kube's retries of 5xx answers: the test wants the first answer.
-async fn raw_client(api: &TestApiServer) -> kube::Client {
-    let kubeconfig = Kubeconfig::from_yaml(&api.https_kubeconfig()).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.default_retry = false;
-    kube::Client::try_from(config).unwrap()
 }
 
 /// kube-apiserver's request body limit (3 MiB): past it the server answers 413 and stops
@@ -206,7 +194,7 @@ async fn hostile_requests_get_a_4xx_status_and_change_nothing() {
     };
     eprintln!("fuzz: seed {seed:#x}, cases {indices:?} (K8S_LABS_FUZZ_SEED, K8S_LABS_FUZZ_CASES)");
     let api = TestApiServer::start().await.unwrap();
-    let client = raw_client(&api).await;
+    let client = api.client_without_retries().await.unwrap();
     let (status, namespace) = get(&client, "/api/v1/namespaces/default").await;
     assert_eq!(status, 200, "{namespace}");
     create_fixtures(&client).await;

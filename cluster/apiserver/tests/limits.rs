@@ -3,7 +3,6 @@
 
 use k8s_labs_apiserver::store::MAX_OBJECT_BYTES;
 use k8s_labs_apiserver::testing::TestApiServer;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 /// Sends one request as raw JSON: its status and body.
@@ -20,21 +19,7 @@ async fn send(
         .header(http::header::CONTENT_TYPE, content_type)
         .body(body)
         .unwrap();
-    // Without kube's retries (of 5xx answers): the test wants the first answer.
-    let kubeconfig = api.https_kubeconfig();
-    let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.default_retry = false;
-    let response = kube::Client::try_from(config)
-        .unwrap()
-        .send(request.map(Into::into))
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect_bytes().await.unwrap();
+    let (status, body) = api.send_once(request).await.unwrap();
     (status, serde_json::from_slice(&body).unwrap())
 }
 

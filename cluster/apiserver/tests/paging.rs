@@ -7,7 +7,6 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 /// GET `path` (with its query) as raw JSON, with an optional Accept header: status and body.
@@ -16,21 +15,10 @@ async fn get(api: &TestApiServer, path: &str, accept: Option<&str>) -> (u16, Val
     if let Some(accept) = accept {
         request = request.header(http::header::ACCEPT, accept);
     }
-    // Without kube's retries of 504s (with backoff): the test wants the first answer.
-    let kubeconfig = api.https_kubeconfig();
-    let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.default_retry = false;
-    let response = kube::Client::try_from(config)
-        .unwrap()
-        .send(request.body(Vec::<u8>::new().into()).unwrap())
+    let (status, body) = api
+        .send_once(request.body(Vec::new()).unwrap())
         .await
         .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect_bytes().await.unwrap();
     (status, serde_json::from_slice(&body).unwrap())
 }
 

@@ -11,7 +11,6 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 
 const CONFIG_MAPS: &str = "/api/v1/namespaces/default/configmaps";
@@ -19,23 +18,8 @@ const CONFIG_MAPS: &str = "/api/v1/namespaces/default/configmaps";
 /// GET `path` without kube's retries (the test wants the first answer): the status and the
 /// body's lines as JSON (one for an error, one per event for a watch that ends).
 async fn get(api: &TestApiServer, path: &str) -> (u16, Vec<Value>) {
-    let kubeconfig = api.https_kubeconfig();
-    let kubeconfig = Kubeconfig::from_yaml(&kubeconfig).unwrap();
-    let mut config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-            .await
-            .unwrap();
-    config.default_retry = false;
-    let request = http::Request::get(path)
-        .body(Vec::<u8>::new().into())
-        .unwrap();
-    let response = kube::Client::try_from(config)
-        .unwrap()
-        .send(request)
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect_bytes().await.unwrap();
+    let request = http::Request::get(path).body(Vec::new()).unwrap();
+    let (status, body) = api.send_once(request).await.unwrap();
     if let Ok(one) = serde_json::from_slice(&body) {
         return (status, vec![one]);
     }
