@@ -4,9 +4,8 @@ mod common;
 
 use common::{PodWatch, pod_ip, set_pod_status};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use serde_json::json;
 
@@ -80,11 +79,11 @@ async fn endpoints_follow_readiness_labels_and_named_ports() {
         (Some("web"), 8080, Some("TCP"))
     );
 
-    let slices = Api::<EndpointSlice>::namespaced(cluster.client.clone(), ns)
-        .list(&ListParams::default().labels("kubernetes.io/service-name=api"))
-        .await
-        .unwrap()
-        .items;
+    // The controller writes the Endpoints, then the slices: the slice follows.
+    let slices = common::wait_for_slices(&cluster.client, ns, "api", |slices| {
+        slices.len() == 1 && slices[0].ports.is_some()
+    })
+    .await;
     assert_eq!(slices.len(), 1);
     assert_eq!(slices[0].ports.as_ref().unwrap()[0].port, Some(8080));
 

@@ -5,8 +5,7 @@ mod common;
 use common::{PodWatch, Seen, is_running_ready, pod_ip, set_pod_status};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Endpoints, PersistentVolumeClaim, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
 use kube::{Api, ResourceExt as _};
 use serde_json::json;
@@ -192,12 +191,10 @@ async fn ordered_ready_creation_identity_endpoints_and_scale_down() {
         .collect();
     assert_eq!(addresses, expected);
     assert_eq!(subset.ports.as_ref().unwrap()[0].port, 80);
-    let slices = Api::<EndpointSlice>::namespaced(cluster.client.clone(), ns)
-        .list(&ListParams::default().labels("kubernetes.io/service-name=nginx"))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(slices.len(), 1);
+    let slices = common::wait_for_slices(&cluster.client, ns, "nginx", |slices| {
+        slices.len() == 1 && slices[0].endpoints.len() == 3
+    })
+    .await;
     let slice = &slices[0];
     assert!(slice.name_any().starts_with("nginx-"));
     assert_eq!(

@@ -12,6 +12,7 @@ use k8s_labs_apiserver::ApiServer;
 use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_labs_controllers::{ControllerConfig, ControllerManager};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
@@ -350,4 +351,41 @@ where
     })
     .await;
     pods.created[created_before..].to_vec()
+}
+
+/// Waits until the EndpointSlices of Service `service` satisfy `condition` (the endpoints
+/// controller writes a Service's Endpoints first, then its slices); returns them.
+pub async fn wait_for_slices(
+    client: &kube::Client,
+    ns: &str,
+    service: &str,
+    condition: impl Fn(&[EndpointSlice]) -> bool,
+) -> Vec<EndpointSlice> {
+    let api = Api::<EndpointSlice>::namespaced(client.clone(), ns);
+    let config =
+        watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
+    let mut events = std::pin::pin!(watcher::watcher(api, config));
+    let mut slices = std::collections::BTreeMap::new();
+    let mut listed = false;
+    loop {
+        let event = tokio::time::timeout(HANG_GUARD, events.next())
+            .await
+            .expect("the EndpointSlices never got there")
+            .expect("the watch ended")
+            .unwrap();
+        match event {
+            watcher::Event::Init => slices.clear(),
+            watcher::Event::InitApply(slice) | watcher::Event::Apply(slice) => {
+                slices.insert(slice.name_any(), slice);
+            }
+            watcher::Event::Delete(slice) => {
+                slices.remove(&slice.name_any());
+            }
+            watcher::Event::InitDone => listed = true,
+        }
+        let current: Vec<EndpointSlice> = slices.values().cloned().collect();
+        if listed && condition(&current) {
+            return current;
+        }
+    }
 }
