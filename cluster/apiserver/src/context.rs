@@ -60,6 +60,17 @@ impl Target {
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
+    /// A query of these `(name, value)` pairs, for unit tests.
+    #[cfg(test)]
+    pub fn of(pairs: &[(&str, &str)]) -> Query {
+        Query(
+            pairs
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        )
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()

@@ -140,13 +140,7 @@ mod tests {
     use super::*;
 
     fn options(pairs: &[(&str, &str)]) -> ApiResult<WatchOptions> {
-        let query = Query(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        WatchOptions::from_query(&query)
+        WatchOptions::from_query(&Query::of(pairs))
     }
 
     fn start(pairs: &[(&str, &str)]) -> Start {

@@ -58,12 +58,7 @@ fn watch_config_maps(state: &Shared, query: &[(&str, &str)]) -> BodyDataStream {
         subresource: None,
         watch_path: false,
     };
-    let query = Query(
-        query
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    );
+    let query = Query::of(query);
     let response = watch(state, &target, &query, &http::HeaderMap::new()).unwrap();
     response.into_body().into_data_stream()
 }
