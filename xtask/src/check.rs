@@ -6,14 +6,14 @@
 
 use std::path::PathBuf;
 
-use k8s_labs_harness::provider::{ClusterChoice, ConnectError};
+use k8s_labs_harness::provider::ClusterChoice;
 use k8s_labs_harness::wait::wait_for;
 use k8s_labs_harness::{Console, Lab, LabReport, Provider, RunOptions};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, ResourceExt};
 
-use crate::{Exit, Stop, cancel_on_signal};
+use crate::{Exit, Stop, cancel_on_signal, report_connect_error};
 
 /// Pods a check starts are named with this prefix (e.g. `k8s-labs-dns-check`), so that a
 /// check stopped midway can remove its own pod and never a student's.
@@ -71,13 +71,7 @@ pub async fn check(args: CheckArgs) -> Exit {
     };
     let provider = match Provider::from_choice(choice).await {
         Ok(provider) => provider,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return match error {
-                ConnectError::Config(_) => Exit::Usage,
-                ConnectError::Cluster(_) => Exit::Cluster,
-            };
-        }
+        Err(error) => return report_connect_error(error),
     };
     let exit = check_on(&lab, &provider, &args.namespace).await;
     let _ = provider.stop().await;

@@ -1,6 +1,6 @@
 //! The flags that choose the cluster a lab runs on, shared by every command that runs labs
-//! (`#[command(flatten)]`): the embedded cluster by default, an ephemeral k3s, or any cluster
-//! of a kubeconfig. Contradictions (a kubeconfig *and* a cluster to start) are refused by clap
+//! (`#[command(flatten)]`): the embedded cluster by default, an ephemeral k3s or kind cluster,
+//! or any cluster of a kubeconfig. Contradictions (a kubeconfig *and* a cluster to start) are refused by clap
 //! before anything starts.
 
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ pub enum ClusterKindArg {
     Embedded,
     /// An ephemeral k3s in a container (needs Docker, or podman through DOCKER_HOST).
     K3s,
+    /// An ephemeral kind cluster (needs `kind` on PATH, and Docker or podman).
+    Kind,
 }
 
 /// Where the labs run.
@@ -45,7 +47,7 @@ pub struct ClusterArgs {
     pub context: Option<String>,
 }
 
-fn parse_version(text: &str) -> Result<KubernetesVersion, String> {
+pub(crate) fn parse_version(text: &str) -> Result<KubernetesVersion, String> {
     text.parse()
 }
 
@@ -65,6 +67,9 @@ impl ClusterArgs {
                 kubernetes_version: self.k8s_version,
             },
             ClusterKindArg::K3s => ClusterChoice::K3s {
+                kubernetes_version: self.k8s_version,
+            },
+            ClusterKindArg::Kind => ClusterChoice::Kind {
                 kubernetes_version: self.k8s_version,
             },
         }
@@ -135,6 +140,18 @@ mod tests {
     }
 
     #[test]
+    fn kind_takes_a_version() {
+        assert_eq!(
+            parse(&["--cluster", "kind", "--k8s-version", "v1.35"])
+                .unwrap()
+                .choice(),
+            ClusterChoice::Kind {
+                kubernetes_version: version("v1.35")
+            }
+        );
+    }
+
+    #[test]
     fn a_kubeconfig_or_a_context_selects_an_existing_cluster() {
         assert_eq!(
             parse(&["--kubeconfig", "/tmp/k", "--context", "kind-labs"])
@@ -168,7 +185,7 @@ mod tests {
                 "{args:?}"
             );
         }
-        let error = parse(&["--cluster", "kind"]).unwrap_err();
+        let error = parse(&["--cluster", "minikube"]).unwrap_err();
         assert_eq!(error.kind(), clap::error::ErrorKind::InvalidValue);
     }
 

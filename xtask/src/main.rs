@@ -4,7 +4,7 @@
 //! Exit codes: 0 every claim held; 1 a claim failed; 2 usage or configuration error; 3 the
 //! cluster could not be started or reached; 130/143 stopped by SIGINT/SIGTERM.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,14 +14,14 @@ mod bench_wait;
 mod check;
 #[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
 mod cluster_choice;
+mod cluster_up;
 mod images;
 mod run_labs;
 mod soak;
 mod walk;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
-use k8s_labs_harness::provider::{ConnectError, install_crypto_provider};
+use k8s_labs_harness::provider::ConnectError;
 use k8s_labs_harness::{Keep, Lab, Language, Provider, RunOptions};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -197,11 +197,18 @@ enum BenchCommand {
 
 #[derive(Subcommand)]
 enum ClusterCommand {
-    /// Starts the embedded cluster in the foreground until Ctrl-C/SIGTERM.
+    /// Starts the embedded cluster in the foreground until Ctrl-C/SIGTERM, or creates a kind
+    /// cluster and leaves it running (`--cluster kind`).
     Up {
         /// Where to write the kubeconfig.
         #[arg(long, value_name = "PATH", default_value = "target/cluster/kubeconfig")]
         kubeconfig_out: PathBuf,
+        /// Which cluster to start.
+        #[arg(long, value_enum, value_name = "KIND", default_value = "embedded")]
+        cluster: cluster_up::UpKind,
+        /// Kubernetes version of the cluster, vMAJOR.MINOR[.PATCH] [default: v1.33]
+        #[arg(long, value_name = "VERSION", value_parser = cluster_choice::parse_version)]
+        k8s_version: Option<k8s_labs_harness::provider::KubernetesVersion>,
     },
 }
 
@@ -333,8 +340,13 @@ async fn run(cli: Cli) -> Exit {
             .await
         }
         Command::Cluster {
-            command: ClusterCommand::Up { kubeconfig_out },
-        } => cluster_up(&kubeconfig_out).await,
+            command:
+                ClusterCommand::Up {
+                    kubeconfig_out,
+                    cluster,
+                    k8s_version,
+                },
+        } => cluster_up::cluster_up(&kubeconfig_out, cluster, k8s_version).await,
         Command::Images { command } => {
             // Plain file work: off the runtime's threads.
             tokio::task::spawn_blocking(move || images::images(command))
@@ -402,26 +414,32 @@ pub(crate) fn cancel_on_signal() -> (
 ) {
     let cancel = k8s_labs_harness::CancellationToken::new();
     let signal_cancel = cancel.clone();
+    let stop = stop_signal();
     let signals = tokio::spawn(async move {
-        let stop = stop_signal().await;
+        let stop = stop.await;
         signal_cancel.cancel();
         stop
     });
     (cancel, signals)
 }
 
-/// Resolves on SIGINT or SIGTERM with which one it was.
-pub(crate) async fn stop_signal() -> Stop {
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+/// Resolves on SIGINT or SIGTERM with which one it was. The handlers are installed when this
+/// is called, not when the future is first polled, so a signal that comes while the caller is
+/// still setting up (before a spawned task ran) is caught rather than killing the process.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = Stop> + Send + 'static {
+    let handlers = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers we cannot clean up on a signal; never resolve.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => Stop::Interrupt,
-        _ = terminate.recv() => Stop::Terminate,
+    );
+    async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = handlers else {
+            // Without signal handlers we cannot clean up on a signal; never resolve.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => Stop::Interrupt,
+            _ = terminate.recv() => Stop::Terminate,
+        }
     }
 }
 
@@ -436,91 +454,17 @@ async fn connect(cluster: &cluster_choice::ClusterArgs) -> Result<Provider, Exit
         eprintln!("error: {error:#}; or run the labs on another cluster with --kubeconfig PATH");
         return Err(Exit::Cluster);
     }
-    cluster.connect().await.map_err(|error| {
-        eprintln!("error: {error}");
-        match error {
-            ConnectError::Config(_) => Exit::Usage,
-            ConnectError::Cluster(_) => Exit::Cluster,
-        }
-    })
+    cluster.connect().await.map_err(report_connect_error)
 }
 
-async fn cluster_up(kubeconfig_out: &Path) -> Exit {
-    install_crypto_provider();
-    if let Err(error) = k8s_labs_cluster::preflight() {
-        eprintln!("error: {error:#}");
-        return Exit::Cluster;
+/// Prints why connecting failed, as one line, and returns its exit code: a usage error (2) for
+/// the user's choice, an infrastructure one (3) for the cluster.
+pub(crate) fn report_connect_error(error: ConnectError) -> Exit {
+    eprintln!("error: {error}");
+    match error {
+        ConnectError::Config(_) => Exit::Usage,
+        ConnectError::Cluster(_) => Exit::Cluster,
     }
-    let path = match absolute_with_parent(kubeconfig_out) {
-        Ok(path) => path,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return Exit::Usage;
-        }
-    };
-    let config = ClusterConfig {
-        kubeconfig_path: Some(path.clone()),
-        ..ClusterConfig::default()
-    };
-    let mut signals = tokio::spawn(stop_signal());
-    let starting = EmbeddedCluster::start(config);
-    tokio::pin!(starting);
-    let cluster = tokio::select! {
-        cluster = &mut starting => cluster,
-        stop = &mut signals => {
-            // Let the start finish, so that stopping removes all it created.
-            if let Ok(Ok(cluster)) = tokio::time::timeout(START_GRACE, starting).await {
-                let _ = cluster.stop().await;
-            }
-            return Exit::Signal(stop.unwrap_or(Stop::Interrupt));
-        }
-    };
-    let cluster = match cluster {
-        Ok(cluster) => cluster,
-        Err(error) => {
-            eprintln!(
-                "error: the embedded cluster did not start: {error:#}; fix that and run again"
-            );
-            return Exit::Cluster;
-        }
-    };
-    if !path.is_file()
-        && let Err(error) = std::fs::write(&path, cluster.kubeconfig_yaml())
-    {
-        let error = format!("cannot write {}: {error}", path.display());
-        eprintln!("error: {error}; check that the directory is writable");
-        let _ = cluster.stop().await;
-        return Exit::Usage;
-    }
-    println!(
-        "embedded cluster running; kubeconfig written to {}",
-        path.display()
-    );
-    println!("  export KUBECONFIG={}", path.display());
-    println!("  kubectl get pods -A");
-    println!("Ctrl-C stops it.");
-    let stop = signals.await.unwrap_or(Stop::Interrupt);
-    println!("stopping the embedded cluster...");
-    if let Err(error) = cluster.stop().await {
-        eprintln!("error: stopping the cluster failed: {error:#}; check for leftover processes");
-        return Exit::Cluster;
-    }
-    Exit::Signal(stop)
-}
-
-/// `path` made absolute (relative to the current directory), its parent directory created.
-fn absolute_with_parent(path: &Path) -> Result<PathBuf, String> {
-    let path = std::path::absolute(path)
-        .map_err(|error| format!("invalid path {}: {error}", path.display()))?;
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|error| {
-            format!(
-                "cannot create {}: {error}; choose another --kubeconfig-out",
-                parent.display()
-            )
-        })?;
-    }
-    Ok(path)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! `cargo xtask lab`: runs labs on one cluster, one after the other or `--jobs N` at a time
 //! (each in its own namespace, its console lines prefixed with its name), writes the
-//! reports asked for, and keeps the embedded cluster up when a namespace was kept for
-//! inspection.
+//! reports asked for, and keeps the cluster it started up when a namespace was kept for
+//! inspection (the embedded one until Ctrl-C, a kind cluster after the run).
 
 use std::path::{Path, PathBuf};
 
@@ -80,11 +80,12 @@ where
             exit = Exit::Usage;
         }
     }
-    if reports.iter().any(|report| report.kept)
-        && !cancel.is_cancelled()
-        && let Some(kubeconfig) = provider.embedded_kubeconfig()
-    {
-        hold_embedded_cluster_for_inspection(kubeconfig, &cancel).await;
+    if reports.iter().any(|report| report.kept) && !cancel.is_cancelled() {
+        if let Some(kubeconfig) = provider.embedded_kubeconfig() {
+            hold_embedded_cluster_for_inspection(kubeconfig, &cancel).await;
+        } else if let Some(notice) = provider.keep_for_inspection() {
+            println!("{notice}");
+        }
     }
     if let Err(error) = provider.stop().await {
         eprintln!("error: stopping the cluster failed: {error:#}; check for leftover processes");

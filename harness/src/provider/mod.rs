@@ -15,6 +15,8 @@ pub mod engine;
 pub mod export;
 pub mod facts;
 pub mod k3s;
+pub mod kind;
+pub mod kind_nodes;
 pub mod kubeconfig;
 pub mod version;
 
@@ -31,6 +33,7 @@ use crate::exec::{CommandOutput, OneShotPod};
 
 pub use engine::EngineEnv;
 pub use facts::{ClusterFacts, discover_facts};
+pub use kind::KindEnv;
 pub use kubeconfig::KubeconfigSource;
 pub use version::KubernetesVersion;
 
@@ -63,6 +66,8 @@ pub enum ClusterKind {
     Embedded,
     /// An ephemeral k3s in a container, removed at the end.
     K3s,
+    /// An ephemeral kind cluster, deleted at the end.
+    Kind,
     /// A cluster someone else runs, through a kubeconfig.
     Kubeconfig,
 }
@@ -78,6 +83,11 @@ pub enum ClusterChoice {
     /// Start k3s in a container of the local Docker-compatible engine.
     K3s {
         /// Which k3s release (default [`KubernetesVersion::DEFAULT`]).
+        kubernetes_version: Option<KubernetesVersion>,
+    },
+    /// Create a kind cluster with the `kind` binary on PATH.
+    Kind {
+        /// Which node image (default [`KubernetesVersion::DEFAULT`]), see [`kind_nodes`].
         kubernetes_version: Option<KubernetesVersion>,
     },
     /// Use the cluster of a kubeconfig.
@@ -141,8 +151,17 @@ pub trait ClusterProvider: Send + Sync {
         run_in_host_network_pod(client, namespace, program, args, timeout).await
     }
 
+    /// Asks that [`ClusterProvider::destroy`] leave the cluster up, for a namespace kept for
+    /// inspection; returns the line telling a person how to reach it and delete it later.
+    /// `None` when this cluster cannot outlive the run (the embedded one lives in this
+    /// process) or was never this run's to delete.
+    fn keep_for_inspection(&self) -> Option<String> {
+        None
+    }
+
     /// Takes the cluster down if this provider started it (the embedded cluster stops, the
-    /// k3s container is removed); a kubeconfig cluster is left as it was.
+    /// k3s container is removed, the kind cluster deleted unless kept); a kubeconfig cluster
+    /// is left as it was.
     async fn destroy(self: Box<Self>) -> Result<()>;
 }
 
@@ -195,6 +214,13 @@ impl Provider {
                 k3s::K3sProvider::create(
                     kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
                     engine,
+                )
+                .await?,
+            ),
+            ClusterChoice::Kind { kubernetes_version } => Box::new(
+                kind::KindProvider::create(
+                    kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
+                    &KindEnv::from_process(),
                 )
                 .await?,
             ),
@@ -313,6 +339,12 @@ impl Provider {
             .await
     }
 
+    /// Leaves a cluster this run created up after [`Provider::stop`], for a kept namespace;
+    /// the line to print says how to reach and delete it. `None`: it cannot be kept.
+    pub fn keep_for_inspection(&self) -> Option<String> {
+        self.backend.keep_for_inspection()
+    }
+
     /// Takes the cluster down if this provider started it (nothing to do for a kubeconfig
     /// cluster). Fails when a clone is still in use, since that would pull the cluster from
     /// under it.
@@ -327,6 +359,7 @@ fn kind_name(kind: ClusterKind) -> &'static str {
     match kind {
         ClusterKind::Embedded => "embedded cluster",
         ClusterKind::K3s => "k3s cluster",
+        ClusterKind::Kind => "kind cluster",
         ClusterKind::Kubeconfig => "cluster",
     }
 }
