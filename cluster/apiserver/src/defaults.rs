@@ -32,7 +32,11 @@ pub(crate) fn object_mut<'a>(
     parent: &'a mut Value,
     key: &str,
 ) -> Option<&'a mut Map<String, Value>> {
-    let map = parent.as_object_mut()?;
+    object_mut_in(parent.as_object_mut()?, key)
+}
+
+/// [`object_mut`] of a map already in hand.
+fn object_mut_in<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
     let entry = map.entry(key.to_string()).or_insert_with(|| json!({}));
     if entry.is_null() {
         *entry = json!({});
@@ -372,11 +376,18 @@ fn default_replicaset(object: &mut Value) {
 fn default_deployment(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         set_default(spec, "replicas", json!(1));
-        set_default(
-            spec,
-            "strategy",
-            json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}),
-        );
+        // `SetDefaults_Deployment`: the type first, then each missing fencepost of a
+        // RollingUpdate on its own (a manifest that sets only `maxUnavailable: 0` still
+        // gets `maxSurge: 25%`).
+        if let Some(strategy) = object_mut_in(spec, "strategy") {
+            set_default(strategy, "type", json!("RollingUpdate"));
+            if strategy.get("type") == Some(&json!("RollingUpdate"))
+                && let Some(rolling) = object_mut_in(strategy, "rollingUpdate")
+            {
+                set_default(rolling, "maxUnavailable", json!("25%"));
+                set_default(rolling, "maxSurge", json!("25%"));
+            }
+        }
         set_default(spec, "revisionHistoryLimit", json!(10));
         set_default(spec, "progressDeadlineSeconds", json!(600));
     }

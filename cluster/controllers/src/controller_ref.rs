@@ -7,20 +7,26 @@
 //!   being deleted (so orphans left by `--cascade=orphan` go to the next owner);
 //! - a pod controlled by someone else is left alone.
 //!
+//! The same rules apply to the ReplicaSets of a Deployment (`ClaimReplicaSets`), so every
+//! function here takes any kind of object; the default is a pod.
+//!
 //! Adoption and release write the pod's owner references with a merge patch guarded by the
 //! pod's resourceVersion, so a pod two owners race for ends up with one controller: the
 //! second write conflicts and that owner sees the first one's reference on its next pass.
 
+use std::fmt::Debug;
+
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::serde::de::DeserializeOwned;
 use kube::api::{Patch, PatchParams};
-use kube::{Api, ResourceExt as _};
+use kube::{Api, Resource, ResourceExt as _};
 
 use crate::reconcile_error::{ReconcileError, is_not_found};
 
-/// The controller owner reference of a pod, if any.
-pub(crate) fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
-    pod.metadata
+/// The controller owner reference of a pod (or other object), if any.
+pub(crate) fn controller_of<K: Resource>(pod: &K) -> Option<&OwnerReference> {
+    pod.meta()
         .owner_references
         .iter()
         .flatten()
@@ -29,22 +35,22 @@ pub(crate) fn controller_of(pod: &Pod) -> Option<&OwnerReference> {
 
 /// The outcome of claiming: the owner's pods, orphans to adopt, owned pods to release.
 #[derive(Debug)]
-pub(crate) struct Claim<'a> {
+pub(crate) struct Claim<'a, K = Pod> {
     /// Pods controlled by the owner that match.
-    pub owned: Vec<&'a Pod>,
+    pub owned: Vec<&'a K>,
     /// Orphans that match: the owner's once adopted.
-    pub adopt: Vec<&'a Pod>,
+    pub adopt: Vec<&'a K>,
     /// Pods controlled by the owner that no longer match.
-    pub release: Vec<&'a Pod>,
+    pub release: Vec<&'a K>,
 }
 
 /// Sorts `pods` for the owner with metadata `owner` (`ClaimObject` for each pod); `matches`
 /// says whether a pod is one the owner wants (its selector, and for a StatefulSet its name).
-pub(crate) fn claim<'a>(
+pub(crate) fn claim<'a, K: Resource>(
     owner: &ObjectMeta,
-    pods: impl IntoIterator<Item = &'a Pod>,
-    matches: impl Fn(&Pod) -> bool,
-) -> Claim<'a> {
+    pods: impl IntoIterator<Item = &'a K>,
+    matches: impl Fn(&K) -> bool,
+) -> Claim<'a, K> {
     let uid = owner.uid.as_deref().unwrap_or_default();
     let deleting = owner.deletion_timestamp.is_some();
     let mut claim = Claim {
@@ -60,8 +66,8 @@ pub(crate) fn claim<'a>(
             Some(_) if deleting => {}
             Some(_) => claim.release.push(pod),
             None if deleting
-                || pod.metadata.deletion_timestamp.is_some()
-                || pod.metadata.namespace != owner.namespace
+                || pod.meta().deletion_timestamp.is_some()
+                || pod.meta().namespace != owner.namespace
                 || !matches(pod) => {}
             None => claim.adopt.push(pod),
         }
@@ -70,32 +76,35 @@ pub(crate) fn claim<'a>(
 }
 
 /// The owner references of `pod` with `owner` added as its controller (adoption).
-pub(crate) fn with_owner(pod: &Pod, owner: OwnerReference) -> Vec<OwnerReference> {
-    let mut owners = pod.metadata.owner_references.clone().unwrap_or_default();
+pub(crate) fn with_owner<K: Resource>(pod: &K, owner: OwnerReference) -> Vec<OwnerReference> {
+    let mut owners = pod.meta().owner_references.clone().unwrap_or_default();
     owners.retain(|existing| existing.uid != owner.uid);
     owners.push(owner);
     owners
 }
 
 /// The owner references of `pod` without the one to `owner_uid` (release).
-pub(crate) fn without_owner(pod: &Pod, owner_uid: &str) -> Vec<OwnerReference> {
-    let mut owners = pod.metadata.owner_references.clone().unwrap_or_default();
+pub(crate) fn without_owner<K: Resource>(pod: &K, owner_uid: &str) -> Vec<OwnerReference> {
+    let mut owners = pod.meta().owner_references.clone().unwrap_or_default();
     owners.retain(|existing| existing.uid != owner_uid);
     owners
 }
 
 /// Writes a pod's owner references, guarded by its resourceVersion (so an adoption never
 /// overwrites a concurrent change). False if the pod is gone.
-pub(crate) async fn set_owners(
-    pods_api: &Api<Pod>,
-    pod: &Pod,
+pub(crate) async fn set_owners<K>(
+    pods_api: &Api<K>,
+    pod: &K,
     owners: Vec<OwnerReference>,
-) -> Result<bool, ReconcileError> {
+) -> Result<bool, ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
     // An empty list is left out, as Kubernetes' own objects show none.
     let owners = (!owners.is_empty()).then_some(owners);
     let patch = serde_json::json!({
         "metadata": {
-            "resourceVersion": pod.metadata.resource_version,
+            "resourceVersion": pod.meta().resource_version,
             "ownerReferences": owners,
         }
     });
@@ -110,19 +119,25 @@ pub(crate) async fn set_owners(
         Ok(_) => Ok(true),
         Err(error) if is_not_found(&error) => Ok(false),
         Err(error) => Err(anyhow::Error::from(error)
-            .context("changing a pod's owner references")
+            .context(format!(
+                "changing the owner references of {}",
+                pod.name_any()
+            ))
             .into()),
     }
 }
 
 /// Adopts `claim.adopt` and releases `claim.release`; returns the owner's pods: those it
 /// owned and those it adopted.
-pub(crate) async fn apply_claim<'a>(
-    pods_api: &Api<Pod>,
+pub(crate) async fn apply_claim<'a, K>(
+    pods_api: &Api<K>,
     owner: OwnerReference,
-    claim: Claim<'a>,
-) -> Result<Vec<&'a Pod>, ReconcileError> {
-    for pod in &claim.release {
+    claim: Claim<'a, K>,
+) -> Result<Vec<&'a K>, ReconcileError>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    for &pod in &claim.release {
         set_owners(pods_api, pod, without_owner(pod, &owner.uid)).await?;
     }
     let mut pods = claim.owned;

@@ -4,6 +4,7 @@
 //! against the embedded API server as against a real kube-apiserver:
 //! - `statefulset`: ordered pods with stable names, hostnames and claims;
 //! - `replicaset`: interchangeable pods with generated names, scaled and self-healing;
+//! - `deployment`: rollouts of a pod template through ReplicaSets, with revisions;
 //! - `endpoints`: Endpoints and EndpointSlices of Services with selectors;
 //! - `namespace`: empties a deleted namespace and releases its finalizer;
 //! - `garbage_collector`: deletes objects whose owners are gone;
@@ -11,7 +12,9 @@
 
 mod controller_loop;
 mod controller_ref;
+mod deployment;
 mod endpoints;
+mod events;
 mod garbage_collector;
 mod namespace;
 mod pod_state;
@@ -85,6 +88,7 @@ impl ControllerManager {
         let mut tasks = JoinSet::new();
         tasks.spawn(statefulset::run(client.clone(), shutdown()));
         tasks.spawn(replicaset::run(client.clone(), shutdown()));
+        tasks.spawn(deployment::run(client.clone(), shutdown()));
         tasks.spawn(endpoints::run(client.clone(), shutdown()));
         tasks.spawn(namespace::run(client.clone(), shutdown()));
         tasks.spawn(volume::run_claims(

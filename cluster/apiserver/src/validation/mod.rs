@@ -5,12 +5,13 @@
 //!
 //! One file per concern: [`typemeta`] (apiVersion/kind), `objectmeta` (names, labels,
 //! annotations, owner references, finalizers), [`names`] (the name rules), `pods`,
-//! `statefulsets`, `services` and `claims` (the spec rules learners meet), `field` and `diff`
+//! `statefulsets`, `deployments`, `services` and `claims` (the spec rules learners meet), `field` and `diff`
 //! (how errors and values are printed); and [`claim_resize`], the admission plugin that
 //! decides whether a bound claim may grow.
 
 pub mod claim_resize;
 mod claims;
+mod deployments;
 mod diff;
 pub(crate) mod field;
 pub mod names;
@@ -57,6 +58,10 @@ pub fn validate_update(resource: &ResourceInfo, old: &Value, new: &Value) -> Api
             causes.extend(statefulsets::update_problems(old, new));
         }
         "persistentvolumeclaims" => causes.extend(claims::update_problems(old, new)),
+        "deployments" => {
+            causes.extend(template_problems(new, true));
+            causes.extend(deployments::update_problems(old, new));
+        }
         _ => causes.extend(spec_problems(resource, new)),
     }
     refuse(resource, new, causes)
@@ -69,7 +74,12 @@ fn spec_problems(resource: &ResourceInfo, object: &Value) -> Vec<Cause> {
             .get("spec")
             .map(|spec| pods::spec_problems(spec, "spec", true))
             .unwrap_or_default(),
-        "replicasets" | "deployments" | "daemonsets" | "jobs" => template_problems(object, true),
+        "deployments" => {
+            let mut causes = template_problems(object, true);
+            causes.extend(deployments::spec_problems(object));
+            causes
+        }
+        "replicasets" | "daemonsets" | "jobs" => template_problems(object, true),
         "statefulsets" => {
             let mut causes = template_problems(object, false);
             causes.extend(statefulsets::spec_problems(object));

@@ -38,7 +38,7 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
     if let Some(ordinals) = spec.get("ordinals") {
         causes.extend(nonnegative(ordinals.get("start"), "spec.ordinals.start"));
     }
-    causes.extend(selector_and_template_problems(spec));
+    causes.extend(selector_and_template_problems(spec, "statefulset"));
     let template_spec = spec.pointer("/template/spec").unwrap_or(&null);
     match field::str_of(template_spec, "restartPolicy") {
         "Always" => {}
@@ -61,7 +61,7 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
 }
 
 /// `ValidateNonnegativeField`.
-fn nonnegative(value: Option<&Value>, path: &str) -> Vec<Cause> {
+pub(super) fn nonnegative(value: Option<&Value>, path: &str) -> Vec<Cause> {
     match value.and_then(Value::as_i64) {
         Some(n) if n < 0 => vec![field::invalid(
             path,
@@ -139,8 +139,9 @@ fn retention_policy_problems(spec: &Value) -> Vec<Cause> {
 
 /// The selector is required, valid and not empty, and selects the template's labels; the
 /// template's own labels and annotations are valid (reported, as upstream does, at
-/// `spec.template.labels` and `spec.template.annotations`).
-fn selector_and_template_problems(spec: &Value) -> Vec<Cause> {
+/// `spec.template.labels` and `spec.template.annotations`). `kind` names the workload in
+/// the empty-selector message (`statefulset`, `deployment`).
+pub(super) fn selector_and_template_problems(spec: &Value, kind: &str) -> Vec<Cause> {
     let mut causes = Vec::new();
     let selector = spec.get("selector").filter(|s| !s.is_null());
     let Some(selector) = selector else {
@@ -161,7 +162,7 @@ fn selector_and_template_problems(spec: &Value) -> Vec<Cause> {
         causes.push(field::invalid(
             "spec.selector",
             &label_selector_value(selector),
-            "empty selector is invalid for statefulset",
+            &format!("empty selector is invalid for {kind}"),
         ));
     }
     let template = spec.get("template").cloned().unwrap_or(Value::Null);
