@@ -16,7 +16,8 @@ pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 pub const LEGACY_CONTROLLER_UID_LABEL: &str = "controller-uid";
 pub const LEGACY_JOB_NAME_LABEL: &str = "job-name";
 
-/// `SetDefaults_Job` and the pod template's defaults (every write).
+/// `SetDefaults_Job` and the pod template's defaults (every write), but for the labels taken
+/// from the template ([`labels_from_template`]).
 pub fn default_job(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         let unset = |spec: &Map<String, Value>, key: &str| spec.get(key).is_none_or(Value::is_null);
@@ -43,13 +44,12 @@ pub fn default_job(object: &mut Value) {
     if let Some(spec) = object.pointer_mut("/spec/template/spec") {
         default_pod_spec(spec);
     }
-    labels_from_template(object);
 }
 
-/// A Job without labels takes its template's (`SetDefaults_Job`). kube-apiserver applies this
-/// again when it reads the object back after the strategy generated the selector, so the
-/// generated labels show on the Job too.
-fn labels_from_template(object: &mut Value) {
+/// A Job without labels takes its template's (`SetDefaults_Job`), after the selector was
+/// generated on create: upstream's Job shares its template's label map, which the strategy
+/// then extends, so the generated labels show on the Job too.
+pub fn labels_from_template(object: &mut Value) {
     let template_labels = object
         .pointer("/spec/template/metadata/labels")
         .filter(|labels| labels.as_object().is_some_and(|map| !map.is_empty()))
@@ -112,7 +112,6 @@ pub fn generate_job_selector(object: &mut Value) {
             .entry(CONTROLLER_UID_LABEL)
             .or_insert_with(|| json!(uid));
     }
-    labels_from_template(object);
 }
 
 /// The object at `key` of `map`, made an empty one when missing or null.
@@ -188,6 +187,23 @@ mod tests {
         assert_eq!(spec["template"]["metadata"]["labels"], labels);
         assert_eq!(object["metadata"]["labels"], labels);
         assert_eq!(spec["template"]["spec"]["dnsPolicy"], "ClusterFirst");
+    }
+
+    #[test]
+    fn a_job_without_labels_takes_its_templates_with_the_generated_ones() {
+        let mut template = template();
+        template["metadata"] = json!({"labels": {"app": "pi"}});
+        let mut object = job(json!({"template": template}));
+        prepare_create(
+            find("batch", "v1", "jobs").unwrap(),
+            &mut object,
+            Some("default"),
+        )
+        .unwrap();
+        let labels = object["metadata"]["labels"].as_object().unwrap();
+        assert_eq!(labels.len(), 5);
+        assert_eq!(labels["app"], "pi");
+        assert_eq!(labels[JOB_NAME_LABEL], "pi");
     }
 
     #[test]

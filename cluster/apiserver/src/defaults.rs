@@ -115,6 +115,7 @@ pub fn prepare_create(
         "jobs" => {
             crate::batch_defaults::default_job(object);
             crate::batch_defaults::generate_job_selector(object);
+            crate::batch_defaults::labels_from_template(object);
         }
         "cronjobs" => crate::batch_defaults::default_cronjob(object),
         "secrets" => default_secret(object),
@@ -298,7 +299,10 @@ pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
         "statefulsets" => default_statefulset(object),
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
-        "jobs" => crate::batch_defaults::default_job(object),
+        "jobs" => {
+            crate::batch_defaults::default_job(object);
+            crate::batch_defaults::labels_from_template(object);
+        }
         "cronjobs" => crate::batch_defaults::default_cronjob(object),
         "services" => {
             if let Some(ports) = object

@@ -7,20 +7,10 @@ use serde_json::{Value, json};
 use super::Doc::{Field, Text};
 use super::duration::human_duration;
 use super::{
-    AGE, Column, NAME, Printed, age, array, column, container_cells, format_label_selector, int,
-    name, since, text, timestamp, wide,
+    AGE, CONTAINERS, Column, IMAGES, NAME, Printed, age, array, column, container_cells,
+    format_label_selector, int, name, since, text, timestamp, wide,
 };
 
-const CONTAINERS: Column = wide(
-    "Containers",
-    "string",
-    Text("Names of each container in the template."),
-);
-const IMAGES: Column = wide(
-    "Images",
-    "string",
-    Text("Images referenced by each container in the template."),
-);
 const SELECTOR: Column = wide("Selector", "string", Field("JobSpec.selector"));
 
 pub(super) const JOB_COLUMNS: &[Column] = &[

@@ -190,6 +190,17 @@ const NAME: Column = Column {
     doc: Doc::Field("ObjectMeta.name"),
 };
 const AGE: Column = column("Age", "string", Doc::Field("ObjectMeta.creationTimestamp"));
+/// The wide columns of workloads with a pod template.
+const CONTAINERS: Column = wide(
+    "Containers",
+    "string",
+    Doc::Text("Names of each container in the template."),
+);
+const IMAGES: Column = wide(
+    "Images",
+    "string",
+    Doc::Text("Images referenced by each container in the template."),
+);
 
 /// The cells of one row, and the row conditions (pods: Completed).
 struct Printed {

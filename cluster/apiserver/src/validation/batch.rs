@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::diff;
 use super::field::{self, Cause, quote};
-use super::statefulsets::label_selector_problems;
+use super::statefulsets::{label_selector_problems, nonnegative};
 use crate::batch_defaults::{
     CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
 };
@@ -147,18 +147,6 @@ fn job_spec_problems(spec: &Value, path: &str) -> Vec<Cause> {
         )),
     }
     causes
-}
-
-/// `ValidateNonnegativeField`.
-fn nonnegative(value: Option<&Value>, path: &str) -> Vec<Cause> {
-    match value.and_then(Value::as_i64) {
-        Some(n) if n < 0 => vec![field::invalid(
-            path,
-            &n.to_string(),
-            "must be greater than or equal to 0",
-        )],
-        _ => Vec::new(),
-    }
 }
 
 /// `ValidateJobUpdate`: the new Job is valid, and what may not change did not. The template

@@ -61,7 +61,7 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
 }
 
 /// `ValidateNonnegativeField`.
-fn nonnegative(value: Option<&Value>, path: &str) -> Vec<Cause> {
+pub(super) fn nonnegative(value: Option<&Value>, path: &str) -> Vec<Cause> {
     match value.and_then(Value::as_i64) {
         Some(n) if n < 0 => vec![field::invalid(
             path,
