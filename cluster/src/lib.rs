@@ -30,6 +30,9 @@ use k8s_labs_proxy::ServiceProxy;
 /// owner's PID), so that a new start can tell a crashed cluster's leftovers from a live one.
 pub use k8s_labs_node::RUN_ROOT;
 
+/// The controllers' clock, for [`ClusterConfig::controller_clock`].
+pub use k8s_labs_controllers::Clock;
+
 /// The single node's name, as `kubectl get nodes` shows it.
 pub const NODE_NAME: &str = "k8s-labs-node";
 
@@ -51,6 +54,9 @@ pub struct ClusterConfig {
     pub kubernetes_version: String,
     /// Where to write the kubeconfig, if anywhere.
     pub kubeconfig_path: Option<PathBuf>,
+    /// The clock the controllers schedule CronJobs by: the wall clock, or one ahead of it
+    /// (so that a CronJob's first run is already due when it is created).
+    pub controller_clock: Clock,
 }
 
 impl Default for ClusterConfig {
@@ -61,6 +67,7 @@ impl Default for ClusterConfig {
             dns_ip: Ipv4Addr::new(10, 96, 0, 10),
             kubernetes_version: "v1.33.0".to_string(),
             kubeconfig_path: None,
+            controller_clock: Clock::system(),
         }
     }
 }
@@ -166,10 +173,15 @@ impl EmbeddedCluster {
         bootstrap::create_cluster_dns_service(&client, config.dns_ip).await?;
 
         // Provisioned volumes live on the node, below its root directory (removed at stop).
-        let controllers =
-            ControllerManager::start_with(client.clone(), ControllerConfig::default())
-                .await
-                .context("starting the controllers")?;
+        let controllers = ControllerManager::start_with(
+            client.clone(),
+            ControllerConfig {
+                clock: config.controller_clock,
+                ..ControllerConfig::default()
+            },
+        )
+        .await
+        .context("starting the controllers")?;
         let dns_address = SocketAddr::from((config.dns_ip, 53));
         let udp = self.network.bind_udp(dns_address).with_context(|| {
             format!("binding cluster DNS on udp {dns_address} in the node network")

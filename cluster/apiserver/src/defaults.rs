@@ -116,6 +116,12 @@ pub fn prepare_create(
         "statefulsets" => default_statefulset(object),
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
+        "jobs" => {
+            crate::batch_defaults::default_job(object);
+            crate::batch_defaults::generate_job_selector(object);
+            crate::batch_defaults::labels_from_template(object);
+        }
+        "cronjobs" => crate::batch_defaults::default_cronjob(object),
         "secrets" => default_secret(object),
         "persistentvolumeclaims" => {
             if let Some(spec) = object_mut(object, "spec") {
@@ -297,6 +303,11 @@ pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
         "statefulsets" => default_statefulset(object),
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
+        "jobs" => {
+            crate::batch_defaults::default_job(object);
+            crate::batch_defaults::labels_from_template(object);
+        }
+        "cronjobs" => crate::batch_defaults::default_cronjob(object),
         "services" => {
             if let Some(ports) = object
                 .pointer_mut("/spec/ports")

@@ -110,6 +110,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], &["scale", "status"], ALL),
     resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["scale", "status"], ALL),
     resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], &["scale", "status"], ALL),
+    resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, &["cj"], &["status"], ALL),
+    resource!("batch", "v1", "jobs", "job", "Job", true, NONE, &["status"], ALL),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE),
     resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, NONE),
     resource!("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], NONE, NONE),
@@ -120,6 +122,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
 pub const GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
     ("events.k8s.io", "v1"),
+    ("batch", "v1"),
     ("coordination.k8s.io", "v1"),
     ("discovery.k8s.io", "v1"),
     ("storage.k8s.io", "v1"),

@@ -5,17 +5,23 @@
 //! - `statefulset`: ordered pods with stable names, hostnames and claims;
 //! - `replicaset`: interchangeable pods with generated names, scaled and self-healing;
 //! - `deployment`: rollouts of a pod template through ReplicaSets, with revisions;
+//! - `job`: pods run to completion, retried up to a backoff limit;
+//! - `cronjob`: Jobs created on a cron schedule;
 //! - `endpoints`: Endpoints and EndpointSlices of Services with selectors;
 //! - `namespace`: empties a deleted namespace and releases its finalizer;
 //! - `garbage_collector`: deletes objects whose owners are gone;
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
+mod clock;
+mod controller_events;
 mod controller_loop;
 mod controller_ref;
+mod cronjob;
 mod deployment;
 mod endpoints;
 mod events;
 mod garbage_collector;
+mod job;
 mod namespace;
 mod pod_state;
 mod read_after_list;
@@ -31,6 +37,7 @@ use kube::Client;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use clock::Clock;
 pub use reconcile_error::ReconcileError;
 
 /// Where provisioned volumes live on the node when the configuration names no directory
@@ -48,6 +55,8 @@ pub struct ControllerConfig {
     /// recorded as `hostPath` in each PersistentVolume; the node agent creates the directory
     /// on mount). `None` means [`DEFAULT_VOLUME_DIR`].
     pub volume_dir: Option<PathBuf>,
+    /// The clock the CronJob controller schedules by (the wall clock by default).
+    pub clock: Clock,
 }
 
 /// The running controllers; dropping it without `shutdown` aborts them.
@@ -89,6 +98,8 @@ impl ControllerManager {
         tasks.spawn(statefulset::run(client.clone(), shutdown()));
         tasks.spawn(replicaset::run(client.clone(), shutdown()));
         tasks.spawn(deployment::run(client.clone(), shutdown()));
+        tasks.spawn(job::run(client.clone(), shutdown()));
+        tasks.spawn(cronjob::run(client.clone(), config.clock, shutdown()));
         tasks.spawn(endpoints::run(client.clone(), shutdown()));
         tasks.spawn(namespace::run(client.clone(), shutdown()));
         tasks.spawn(volume::run_claims(

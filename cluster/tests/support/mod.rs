@@ -16,10 +16,18 @@ pub fn scratch_dir(prefix: &str) -> PathBuf {
 
 /// The embedded cluster, with its kubeconfig written to `<scratch>/kubeconfig` for kubectl.
 pub async fn start_cluster(scratch: &std::path::Path) -> (EmbeddedCluster, PathBuf) {
+    start_cluster_with(scratch, ClusterConfig::default()).await
+}
+
+/// [`start_cluster`] with other settings than the defaults (the kubeconfig path is set here).
+pub async fn start_cluster_with(
+    scratch: &std::path::Path,
+    config: ClusterConfig,
+) -> (EmbeddedCluster, PathBuf) {
     let kubeconfig = scratch.join("kubeconfig");
     let cluster = EmbeddedCluster::start(ClusterConfig {
         kubeconfig_path: Some(kubeconfig.clone()),
-        ..ClusterConfig::default()
+        ..config
     })
     .await
     .expect("the embedded cluster starts");

@@ -5,20 +5,9 @@ use serde_json::{Value, json};
 
 use super::Doc::{Field, Text};
 use super::{
-    AGE, Column, NAME, Printed, age, column, container_cells, format_label_selector, name,
-    selector_string, wide,
+    AGE, CONTAINERS, Column, IMAGES, NAME, Printed, age, column, container_cells,
+    format_label_selector, name, selector_string, wide,
 };
-
-const CONTAINERS: Column = wide(
-    "Containers",
-    "string",
-    Text("Names of each container in the template."),
-);
-const IMAGES: Column = wide(
-    "Images",
-    "string",
-    Text("Images referenced by each container in the template."),
-);
 
 /// `spec.replicas`, 1 when unset (the API server's default).
 fn desired(object: &Value) -> i64 {

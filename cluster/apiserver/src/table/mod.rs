@@ -8,6 +8,7 @@
 //! the whole object (`includeObject=Object`).
 
 mod apps;
+mod batch;
 mod core;
 mod descriptions;
 mod duration;
@@ -189,6 +190,17 @@ const NAME: Column = Column {
     doc: Doc::Field("ObjectMeta.name"),
 };
 const AGE: Column = column("Age", "string", Doc::Field("ObjectMeta.creationTimestamp"));
+/// The wide columns of workloads with a pod template.
+const CONTAINERS: Column = wide(
+    "Containers",
+    "string",
+    Doc::Text("Names of each container in the template."),
+);
+const IMAGES: Column = wide(
+    "Images",
+    "string",
+    Doc::Text("Images referenced by each container in the template."),
+);
 
 /// The cells of one row, and the row conditions (pods: Completed).
 struct Printed {
@@ -228,6 +240,8 @@ fn printer_for(resource: &str) -> Printer {
         "statefulsets" => (apps::STATEFUL_SET_COLUMNS, apps::print_stateful_set),
         "replicasets" => (apps::REPLICA_SET_COLUMNS, apps::print_replica_set),
         "deployments" => (apps::DEPLOYMENT_COLUMNS, apps::print_deployment),
+        "jobs" => (batch::JOB_COLUMNS, batch::print_job),
+        "cronjobs" => (batch::CRON_JOB_COLUMNS, batch::print_cron_job),
         "persistentvolumes" => (storage::PV_COLUMNS, storage::print_pv),
         "persistentvolumeclaims" => (storage::PVC_COLUMNS, storage::print_pvc),
         "storageclasses" => (storage::STORAGE_CLASS_COLUMNS, storage::print_storage_class),

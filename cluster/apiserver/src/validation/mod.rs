@@ -9,6 +9,7 @@
 //! (how errors and values are printed); and [`claim_resize`], the admission plugin that
 //! decides whether a bound claim may grow.
 
+mod batch;
 pub mod claim_resize;
 mod claims;
 mod deployments;
@@ -62,6 +63,8 @@ pub fn validate_update(resource: &ResourceInfo, old: &Value, new: &Value) -> Api
             causes.extend(template_problems(new, true));
             causes.extend(deployments::update_problems(old, new));
         }
+        "jobs" => causes.extend(batch::job_update_problems(old, new)),
+        "cronjobs" => causes.extend(batch::cronjob_update_problems(old, new)),
         _ => causes.extend(spec_problems(resource, new)),
     }
     refuse(resource, new, causes)
@@ -79,7 +82,9 @@ fn spec_problems(resource: &ResourceInfo, object: &Value) -> Vec<Cause> {
             causes.extend(deployments::spec_problems(object));
             causes
         }
-        "replicasets" | "daemonsets" | "jobs" => template_problems(object, true),
+        "replicasets" | "daemonsets" => template_problems(object, true),
+        "jobs" => batch::job_problems(object),
+        "cronjobs" => batch::cronjob_create_problems(object),
         "statefulsets" => {
             let mut causes = template_problems(object, false);
             causes.extend(statefulsets::spec_problems(object));

@@ -62,6 +62,8 @@ const APPS_V1BETA2: &[&str] = &[
     "Scale",
     "StatefulSet",
 ];
+const BATCH_V1: &[&str] = &["CronJob", "Job"];
+const BATCH_V1BETA1: &[&str] = &["CronJob"];
 const EVENTS: &[&str] = &["Event"];
 const LEASES: &[&str] = &["Lease"];
 const SLICES: &[&str] = &["EndpointSlice"];
@@ -80,6 +82,8 @@ const REGISTERED: &[(&str, &str, &[&str])] = &[
     ("apps", "v1", APPS_V1),
     ("apps", "v1beta1", APPS_V1BETA1),
     ("apps", "v1beta2", APPS_V1BETA2),
+    ("batch", "v1", BATCH_V1),
+    ("batch", "v1beta1", BATCH_V1BETA1),
     ("events.k8s.io", "v1", EVENTS),
     ("events.k8s.io", "v1beta1", EVENTS),
     ("coordination.k8s.io", "v1", LEASES),
@@ -96,6 +100,7 @@ fn internal_package(group: &str, kind: &str) -> &'static str {
     match (group, kind) {
         ("" | "events.k8s.io", _) => "core",
         ("apps", _) => "apps",
+        ("batch", _) => "batch",
         ("coordination.k8s.io", _) => "coordination",
         ("discovery.k8s.io", _) => "discovery",
         _ => "storage",
