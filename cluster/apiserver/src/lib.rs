@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod ipalloc;
 pub mod limits;
 pub mod openapi;
+mod openapi_schemas;
 pub mod openapi_v2;
 pub mod paging;
 pub mod patch;

@@ -141,7 +141,7 @@ async fn route(
             .into_response()),
         ["openapi", "v3"] if get => Ok(discovery::legacy(&openapi::index())),
         ["openapi", "v3", rest @ ..] if get => openapi::group_version_document(&rest.join("/"))
-            .map(|d| discovery::legacy(&d))
+            .map(discovery::legacy)
             .ok_or_else(ApiError::path_not_found),
         ["api", "v1"] if get => discovery::resource_list("", "v1")
             .map(|d| discovery::legacy(&d))
