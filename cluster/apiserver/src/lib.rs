@@ -23,6 +23,7 @@ pub mod pod_security;
 pub mod protobuf;
 pub mod qos;
 pub mod registry;
+pub mod reviews;
 pub mod routes;
 pub mod scale;
 pub mod selectors;

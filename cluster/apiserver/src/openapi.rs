@@ -80,10 +80,20 @@ pub fn group_version_document(path: &str) -> Option<&'static Value> {
 fn build(group: &str, version: &str) -> Value {
     let mut paths = Map::new();
     for resource in registry::in_group_version(group, version) {
-        let item = object_path(group, version, resource);
+        let (path, verb, action) = if resource.verbs().contains(&"patch") {
+            (object_path(group, version, resource), "patch", "patch")
+        } else {
+            // The reviews are only POSTed to their collection.
+            let path = format!(
+                "/{}/{}",
+                group_version_path(group, version),
+                resource.plural
+            );
+            (path, "post", "post")
+        };
         let operation = json!({
-            "operationId": format!("patch{}", resource.kind),
-            "x-kubernetes-action": "patch",
+            "operationId": format!("{verb}{}", resource.kind),
+            "x-kubernetes-action": action,
             "x-kubernetes-group-version-kind": { "group": group, "version": version, "kind": resource.kind },
             "parameters": [
                 { "name": "dryRun", "in": "query", "schema": { "type": "string" } },
@@ -93,7 +103,7 @@ fn build(group: &str, version: &str) -> Value {
             ],
             "responses": { "200": { "description": "OK" } },
         });
-        paths.insert(item, json!({ "patch": operation }));
+        paths.insert(path, json!({ verb: operation }));
     }
     let schemas = openapi_schemas::components(registry::in_group_version(group, version));
     json!({

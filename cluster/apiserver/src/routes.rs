@@ -214,6 +214,12 @@ async fn resource_request(
     let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
     let method = parts.method.clone();
     let headers = parts.headers.clone();
+    if target.resource.group == crate::reviews::GROUP {
+        return match (target.name.is_some(), method) {
+            (false, Method::POST) => crate::reviews::create(&target, query, &headers, body),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     let sub = target.subresource.as_deref();
     match (sub, target.name.is_some(), method) {
         (None, false, Method::GET) if target.watch_path || query.flag("watch") => {
