@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::context::Shared;
 use crate::errors::json_response;
-use crate::registry::{self, GROUPS, ResourceInfo, VERBS};
+use crate::registry::{self, GROUPS, ResourceInfo};
 
 /// The `/version` document; `kubernetes_version` is like "v1.33.0".
 pub fn version(kubernetes_version: &str) -> Value {
@@ -65,7 +65,7 @@ fn resource_entries(resource: &ResourceInfo) -> Vec<Value> {
         "singularName": resource.singular,
         "namespaced": resource.namespaced,
         "kind": resource.kind,
-        "verbs": VERBS,
+        "verbs": resource.verbs(),
     });
     if !resource.short_names.is_empty() {
         main["shortNames"] = json!(resource.short_names);
@@ -143,7 +143,7 @@ fn aggregated_resource(resource: &ResourceInfo) -> Value {
         "responseKind": { "group": resource.group, "version": resource.version, "kind": resource.kind },
         "scope": if resource.namespaced { "Namespaced" } else { "Cluster" },
         "singularResource": resource.singular,
-        "verbs": VERBS,
+        "verbs": resource.verbs(),
     });
     if !resource.short_names.is_empty() {
         doc["shortNames"] = json!(resource.short_names);

@@ -108,8 +108,9 @@ pub fn decoding_error(resource: &ResourceInfo, object: &Value) -> Option<String>
 /// The unknown fields of `object` and the decoding error, if any, in one decoding.
 fn decode(resource: &ResourceInfo, object: &Value) -> (Vec<String>, Option<String>) {
     use k8s_openapi::api::{
-        apps::v1 as apps, batch::v1 as batch, coordination::v1 as coordination, core::v1 as core,
-        discovery::v1 as discovery, events::v1 as events, storage::v1 as storage,
+        apps::v1 as apps, authorization::v1 as authorization, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        events::v1 as events, storage::v1 as storage,
     };
     match (resource.group, resource.plural) {
         ("", "configmaps") => unknown_in::<core::ConfigMap>(object),
@@ -127,6 +128,12 @@ fn decode(resource: &ResourceInfo, object: &Value) -> (Vec<String>, Option<Strin
         ("apps", "deployments") => unknown_in::<apps::Deployment>(object),
         ("apps", "replicasets") => unknown_in::<apps::ReplicaSet>(object),
         ("apps", "statefulsets") => unknown_in::<apps::StatefulSet>(object),
+        ("authorization.k8s.io", "selfsubjectaccessreviews") => {
+            unknown_in::<authorization::SelfSubjectAccessReview>(object)
+        }
+        ("authorization.k8s.io", "selfsubjectrulesreviews") => {
+            unknown_in::<authorization::SelfSubjectRulesReview>(object)
+        }
         ("batch", "cronjobs") => unknown_in::<batch::CronJob>(object),
         ("batch", "jobs") => unknown_in::<batch::Job>(object),
         ("coordination.k8s.io", "leases") => unknown_in::<coordination::Lease>(object),

@@ -216,15 +216,32 @@ pub fn create(
     headers: &HeaderMap,
     body: &[u8],
 ) -> ApiResult<Response> {
+    let (object, mut warnings) = decode_for_create(target, query, headers, body)?;
+    let (created, admitted) = create_object(state, target, object, query.dry_run())?;
+    warnings.extend(admitted);
+    Ok(created_response(&created, &warnings))
+}
+
+/// The object of a create request, checked as kube-apiserver's decoder does (media type,
+/// kind, the `fieldValidation` directive), and the field warnings to send back.
+pub(crate) fn decode_for_create(
+    target: &Target,
+    query: &Query,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> ApiResult<(Value, Vec<String>)> {
     let directive = FieldValidation::from_query(query)?;
     let object = parse_object(headers, body)?;
     check_type(target, &object, body)?;
-    let mut warnings = field_validation::check(directive, target.resource, &object)?;
-    let (created, admitted) = create_object(state, target, object, query.dry_run())?;
-    warnings.extend(admitted);
-    let mut response = json_response(StatusCode::CREATED, &created);
-    field_validation::add_warnings(&mut response, &warnings);
-    Ok(response)
+    let warnings = field_validation::check(directive, target.resource, &object)?;
+    Ok((object, warnings))
+}
+
+/// 201 Created with `created` and the warnings.
+pub(crate) fn created_response(created: &Value, warnings: &[String]) -> Response {
+    let mut response = json_response(StatusCode::CREATED, created);
+    field_validation::add_warnings(&mut response, warnings);
+    response
 }
 
 /// Runs `decide` on the stored object `name` at `target` in one store transaction; 404 when

@@ -77,7 +77,8 @@ pub fn document(kubernetes_version: &str) -> Vec<u8> {
     let mut paths = Vec::new();
     let all = std::iter::once(("", "v1")).chain(GROUPS.iter().copied());
     for (group, version) in all {
-        for resource in registry::in_group_version(group, version) {
+        let patched = registry::in_group_version(group, version);
+        for resource in patched.filter(|r| r.verbs().contains(&"patch")) {
             let item = crate::openapi::object_path(group, version, resource);
             // NamedPathItem{name=1, value=PathItem{patch=8}} in Paths{path=2}
             let path_item = message(&[(8, patch_operation(group, version, resource.kind))]);

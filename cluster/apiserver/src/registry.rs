@@ -54,6 +54,16 @@ impl ResourceInfo {
         self.subresources.contains(&name)
     }
 
+    /// The verbs discovery lists: the review resources are only created (answered, never
+    /// stored); every other resource has them all.
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.group == crate::reviews::GROUP {
+            &["create"]
+        } else {
+            VERBS
+        }
+    }
+
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }
@@ -110,6 +120,8 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], &["scale", "status"], ALL),
     resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["scale", "status"], ALL),
     resource!("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true, &["sts"], &["scale", "status"], ALL),
+    resource!("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", false, NONE, NONE, NONE),
+    resource!("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview", false, NONE, NONE, NONE),
     resource!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, &["cj"], &["status"], ALL),
     resource!("batch", "v1", "jobs", "job", "Job", true, NONE, &["status"], ALL),
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE),
@@ -122,6 +134,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
 pub const GROUPS: &[(&str, &str)] = &[
     ("apps", "v1"),
     ("events.k8s.io", "v1"),
+    ("authorization.k8s.io", "v1"),
     ("batch", "v1"),
     ("coordination.k8s.io", "v1"),
     ("discovery.k8s.io", "v1"),

@@ -141,7 +141,7 @@ async fn route(
             .into_response()),
         ["openapi", "v3"] if get => Ok(discovery::legacy(&openapi::index())),
         ["openapi", "v3", rest @ ..] if get => openapi::group_version_document(&rest.join("/"))
-            .map(|d| discovery::legacy(&d))
+            .map(discovery::legacy)
             .ok_or_else(ApiError::path_not_found),
         ["api", "v1"] if get => discovery::resource_list("", "v1")
             .map(|d| discovery::legacy(&d))
@@ -214,6 +214,12 @@ async fn resource_request(
     let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
     let method = parts.method.clone();
     let headers = parts.headers.clone();
+    if target.resource.group == crate::reviews::GROUP {
+        return match (target.name.is_some(), method) {
+            (false, Method::POST) => crate::reviews::create(&target, query, &headers, body),
+            _ => Err(ApiError::method_not_allowed()),
+        };
+    }
     let sub = target.subresource.as_deref();
     match (sub, target.name.is_some(), method) {
         (None, false, Method::GET) if target.watch_path || query.flag("watch") => {

@@ -2,62 +2,13 @@
 //! installed), against the API server alone: admission happens before any node would run a
 //! pod, so no node is needed.
 
-use std::path::PathBuf;
+mod kubectl_support;
 
-use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};
+use k8s_labs_apiserver::testing::TestApiServer;
+use kubectl_support::Kubectl;
 
 /// The newest and oldest supported kubectl (minor versions of 1.x).
 const KUBECTLS: &[u32] = &[33, 27];
-
-/// What one kubectl run printed.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-/// kubectl with its own kubeconfig and cache in `dir`.
-struct Kubectl {
-    binary: String,
-    dir: PathBuf,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(&self.binary)
-            .arg("--kubeconfig")
-            .arg(self.dir.join("kubeconfig"))
-            .arg("--cache-dir")
-            .arg(self.dir.join("cache"))
-            .args(args)
-            .output()
-            .await
-            .unwrap();
-        Run {
-            success: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).to_string(),
-        }
-    }
-
-    /// Runs kubectl and expects it to succeed; its stdout and stderr.
-    async fn ok(&self, args: &[&str]) -> (String, String) {
-        let run = self.run(args).await;
-        assert!(
-            run.success,
-            "{} {args:?} failed:\n{}{}",
-            self.binary, run.stdout, run.stderr
-        );
-        (run.stdout, run.stderr)
-    }
-
-    /// Writes `yaml` to a file in the test's directory; its path.
-    fn manifest(&self, name: &str, yaml: &str) -> String {
-        let path = self.dir.join(name);
-        std::fs::write(&path, yaml).unwrap();
-        path.to_string_lossy().into_owned()
-    }
-}
 
 const HOST_PATH_POD: &str = "apiVersion: v1
 kind: Pod
@@ -282,19 +233,12 @@ async fn existing_pods_are_named(kubectl: &Kubectl) {
 async fn pod_security_admission_as_kubectl_shows_it() {
     let api = TestApiServer::start().await.unwrap();
     for minor in KUBECTLS {
-        let binary = kubectl_binary(*minor).display().to_string();
-        let dir = std::env::temp_dir().join(format!(
-            "apiserver-pod-security-{}-{minor}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("kubeconfig"), api.https_kubeconfig()).unwrap();
-        let kubectl = Kubectl { binary, dir };
+        let kubectl = Kubectl::new(&api, "apiserver-pod-security", *minor);
         enforce_refuses(&kubectl).await;
         warn_warns(&kubectl).await;
         workloads_are_warned(&kubectl).await;
         existing_pods_are_named(&kubectl).await;
-        std::fs::remove_dir_all(&kubectl.dir).unwrap();
+        kubectl.remove();
     }
     api.shutdown().await;
 }
