@@ -83,9 +83,26 @@ pub(crate) struct StepState {
     first_failed_try: Mutex<Option<String>>,
     blessed: Mutex<Vec<(PathBuf, String)>>,
     highlights: Mutex<Vec<String>>,
+    /// What the step waits for now (a wait's description), for the live progress line.
+    waiting_for: Mutex<Option<String>>,
 }
 
 impl StepState {
+    /// What the step waits for now, if it is in one of the context's waits.
+    pub(crate) fn waiting_for(&self) -> Option<String> {
+        self.waiting_for
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_waiting_for(&self, what: Option<String>) {
+        *self
+            .waiting_for
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = what;
+    }
+
     pub(crate) fn tries(&self) -> usize {
         self.tries.load(Ordering::Relaxed)
     }
@@ -127,7 +144,23 @@ pub struct StepContext {
     state: Arc<StepState>,
 }
 
+/// Says what a step waits for while it exists (see [`StepContext::waiting`]).
+pub(crate) struct Waiting<'a>(&'a StepState);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.set_waiting_for(None);
+    }
+}
+
 impl StepContext {
+    /// Marks the step as waiting for `what` until the returned guard is dropped, so that the
+    /// progress line can say what it waits for.
+    pub(crate) fn waiting(&self, what: &str) -> Waiting<'_> {
+        self.state.set_waiting_for(Some(what.to_string()));
+        Waiting(&self.state)
+    }
+
     pub(crate) fn new(shared: Arc<LabShared>, deadline: Instant, state: Arc<StepState>) -> Self {
         StepContext {
             shared,
@@ -242,6 +275,7 @@ impl StepContext {
     pub async fn wait_statefulset_ready(&self, name: &str) -> Result<StatefulSet> {
         let api: Api<StatefulSet> = Api::namespaced(self.client(), self.namespace());
         let what = format!("StatefulSet {name} to have all replicas ready");
+        let _waiting = self.waiting(&what);
         wait_for(api, name, &what, self.deadline, |statefulset| {
             statefulset.is_some_and(is_statefulset_settled)
         })
@@ -252,6 +286,7 @@ impl StepContext {
     /// Waits (by watch) until pod `name` is Running and Ready.
     pub async fn wait_pod_running_ready(&self, name: &str) -> Result<Pod> {
         let what = format!("pod {name} to be Running and Ready");
+        let _waiting = self.waiting(&what);
         wait_for(self.pods_api(), name, &what, self.deadline, |pod| {
             pod.is_some_and(is_pod_running_and_ready)
         })

@@ -241,7 +241,7 @@ pub fn describe_events(mut events: Vec<Event>, limit: usize) -> String {
 }
 
 /// When an event happened: lastTimestamp, else eventTime, else firstTimestamp, else creation.
-fn event_time(event: &Event) -> Option<jiff::Timestamp> {
+pub(crate) fn event_time(event: &Event) -> Option<jiff::Timestamp> {
     event
         .last_timestamp
         .as_ref()

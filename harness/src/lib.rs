@@ -1,6 +1,6 @@
 //! The harness every lab stands on: where a lab runs ([`provider`]), how manifests are
 //! applied ([`apply`]), how it waits ([`wait`]) and runs commands ([`exec`]), how claims are
-//! checked ([`expect`]) and reported ([`report`], [`reports`], [`diagnostics`]), and the
+//! checked ([`expect`]) and reported ([`report`], [`progress`], [`reports`], [`diagnostics`]), and the
 //! Lab/Step model ([`lab`], [`context`]) with its runner ([`runner`]).
 //! A lab only describes steps; it never waits, diffs or cleans up.
 
@@ -11,6 +11,7 @@ pub mod errors;
 pub mod exec;
 pub mod expect;
 pub mod lab;
+pub mod progress;
 pub mod provider;
 pub mod report;
 pub mod reports;

@@ -147,31 +147,82 @@ impl LabReport {
     }
 }
 
+/// How a console shows a step that waits (see [`crate::progress`]).
+pub(crate) enum ProgressMode {
+    /// A live line redrawn on stdout, a terminal.
+    LiveOnStdout,
+    /// A live line redrawn on this terminal.
+    LiveOn(Arc<Mutex<std::fs::File>>),
+    /// A plain line every few seconds (a pipe, `NO_COLOR`, `TERM=dumb`, labs in parallel).
+    Plain,
+    /// Nothing (a captured console).
+    Off,
+}
+
 /// Console output of runs: to stdout, or captured for tests (and echoed to stdout, which
 /// libtest captures unless `--nocapture`).
 #[derive(Clone)]
 pub struct Console {
     captured: Option<Arc<Mutex<String>>>,
+    /// A terminal other than stdout (a pty), written instead of stdout.
+    terminal: Option<Arc<Mutex<std::fs::File>>>,
     color: bool,
+    /// Whether a waiting step may show a live line (a terminal that understands cursor moves).
+    live: bool,
     prefix: Option<String>,
 }
 
 impl Console {
-    /// A console writing to stdout, colored when stdout is a terminal.
+    /// A console writing to stdout, colored when stdout is a terminal; live progress lines
+    /// too, unless `NO_COLOR` is set or `TERM=dumb`.
     pub fn stdout() -> Console {
+        let terminal = std::io::stdout().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some();
+        let dumb = std::env::var("TERM").is_ok_and(|term| term == "dumb");
         Console {
             captured: None,
-            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            terminal: None,
+            color: terminal && !no_color,
+            live: terminal && !no_color && !dumb,
             prefix: None,
         }
     }
 
-    /// A console that also keeps everything it prints, for [`Console::captured`].
+    /// A console writing to the terminal `file` (e.g. a pty), colored and with live lines.
+    pub fn terminal(file: std::fs::File) -> Console {
+        Console {
+            captured: None,
+            terminal: Some(Arc::new(Mutex::new(file))),
+            color: true,
+            live: true,
+            prefix: None,
+        }
+    }
+
+    /// A console that also keeps everything it prints, for [`Console::captured`]. It shows
+    /// no progress while steps wait, so what it keeps does not depend on timing.
     pub fn capturing() -> Console {
         Console {
             captured: Some(Arc::new(Mutex::new(String::new()))),
+            terminal: None,
             color: false,
+            live: false,
             prefix: None,
+        }
+    }
+
+    /// How this console shows a waiting step: a live line on a terminal (one lab at a
+    /// time), a plain line now and then elsewhere, nothing when captured.
+    pub(crate) fn progress_mode(&self) -> ProgressMode {
+        if self.captured.is_some() {
+            ProgressMode::Off
+        } else if self.live && self.prefix.is_none() {
+            match &self.terminal {
+                Some(file) => ProgressMode::LiveOn(file.clone()),
+                None => ProgressMode::LiveOnStdout,
+            }
+        } else {
+            ProgressMode::Plain
         }
     }
 
@@ -205,7 +256,11 @@ impl Console {
             }
             None => text,
         };
-        if let Some(captured) = &self.captured {
+        if let Some(terminal) = &self.terminal {
+            let mut file = terminal.lock().unwrap_or_else(PoisonError::into_inner);
+            let _ = file.write_all(text.as_bytes());
+            let _ = file.flush();
+        } else if let Some(captured) = &self.captured {
             captured
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

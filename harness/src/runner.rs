@@ -20,6 +20,7 @@ use crate::context::{LabShared, StepContext, StepState};
 use crate::diagnostics::collect_diagnostics;
 use crate::expect::Mismatch;
 use crate::lab::{Lab, Language, Step, StepOutcome};
+use crate::progress::{StepProgress, Watched};
 use crate::provider::Provider;
 use crate::report::{Console, LabReport, StepReport, StepResult};
 use crate::wait::wait_for;
@@ -201,7 +202,7 @@ impl Lab {
             console.step_started(index + 1, total, step.name(), explanation, &command);
             let timeout = options.scaled(step.timeout());
             let (step_report, interrupted) =
-                run_step(step, command, timeout, shared.clone(), cancel).await;
+                run_step(step, command, timeout, shared.clone(), console, cancel).await;
             console.step_finished(&step_report);
             let failed = !step_report.ok();
             report.steps.push(step_report);
@@ -250,11 +251,22 @@ async fn run_step(
     command: String,
     timeout: Duration,
     shared: Arc<LabShared>,
+    console: &Console,
     cancel: &CancellationToken,
 ) -> (StepReport, bool) {
     let started = Instant::now();
     let deadline = started + timeout;
     let state = Arc::new(StepState::default());
+    let progress = StepProgress::start(
+        console,
+        Watched {
+            started,
+            timeout,
+            state: state.clone(),
+            client: shared.provider.client(),
+            namespace: shared.namespace.clone(),
+        },
+    );
     let context = StepContext::new(shared, deadline, state.clone());
     let mut task = tokio::spawn((step.body)(context));
     let mut interrupted = false;
@@ -282,6 +294,7 @@ async fn run_step(
         // Wait for the abort so the task's handles on the cluster are dropped.
         let _ = task.await;
     }
+    progress.finish().await;
     let report = StepReport {
         name: step.name().to_string(),
         command,

@@ -28,11 +28,7 @@ pub fn pod_table(pods: &[Pod]) -> String {
             .unwrap_or_default();
         let ready = statuses.iter().filter(|status| status.ready).count();
         let total = pod.spec.as_ref().map_or(0, |spec| spec.containers.len());
-        let status = if is_pod_terminating(pod) {
-            "Terminating"
-        } else {
-            container_waiting_reason(pod).unwrap_or_else(|| pod_phase(pod))
-        };
+        let status = pod_status(pod);
         table.push_str(&format!(
             "{:<width$}{:<8}{status}\n",
             pod.name_any(),
@@ -40,6 +36,16 @@ pub fn pod_table(pods: &[Pod]) -> String {
         ));
     }
     table
+}
+
+/// The STATUS column of `kubectl get pod`: `Terminating`, the waiting reason of a waiting
+/// container (`ErrImagePull`, `ContainerCreating`), or the phase.
+pub fn pod_status(pod: &Pod) -> &str {
+    if is_pod_terminating(pod) {
+        "Terminating"
+    } else {
+        container_waiting_reason(pod).unwrap_or_else(|| pod_phase(pod))
+    }
 }
 
 /// Whether `pod` is a pod of StatefulSet `statefulset`: named `<statefulset>-<ordinal>`.

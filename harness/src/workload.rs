@@ -95,6 +95,7 @@ impl StepContext {
         what: &str,
         condition: impl Fn(&[Pod]) -> bool,
     ) -> Result<Vec<Pod>> {
+        let _waiting = self.waiting(what);
         let api: Api<Pod> = Api::namespaced(self.client(), self.namespace());
         let stream =
             watch_stream(api, watcher::Config::default().labels(selector)).default_backoff();
@@ -161,6 +162,7 @@ impl StepContext {
     pub async fn wait_pvc_bound(&self, name: &str) -> Result<PersistentVolumeClaim> {
         let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client(), self.namespace());
         let what = format!("PersistentVolumeClaim {name} to be Bound");
+        let _waiting = self.waiting(&what);
         wait_for(api, name, &what, self.deadline(), |claim| {
             claim.is_some_and(|claim| pvc_phase(claim) == "Bound")
         })

@@ -12,7 +12,6 @@ mod bench;
 mod bench_memory;
 mod bench_wait;
 mod check;
-#[allow(dead_code)] // until `cargo xtask lab` flattens ClusterArgs (issue 6)
 mod cluster_choice;
 mod cluster_up;
 mod images;

@@ -207,10 +207,6 @@ impl ApiError {
         Self::new(500, "InternalError", message)
     }
 
-    pub fn not_implemented(message: impl Into<String>) -> Self {
-        Self::new(501, "NotImplemented", message)
-    }
-
     /// The `Status` object for this error; an empty reason is left out, as Go's `omitempty`
     /// leaves it out of kube-apiserver's.
     pub fn to_status(&self) -> Value {
@@ -267,15 +263,4 @@ pub fn json_response(code: StatusCode, body: &Value) -> Response {
         bytes,
     )
         .into_response()
-}
-
-/// The `Status` with `status: Success`, as returned by some deletes.
-pub fn success_status(name: &str, kind: &str, uid: &str) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": { "name": name, "kind": kind, "uid": uid },
-    })
 }

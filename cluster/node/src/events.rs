@@ -56,12 +56,6 @@ impl EventRecorder {
         (EventRecorder { sender }, task)
     }
 
-    /// A recorder whose events go nowhere (for runs without an API server).
-    pub fn discard() -> EventRecorder {
-        let (sender, _) = mpsc::unbounded_channel();
-        EventRecorder { sender }
-    }
-
     pub fn record(&self, record: EventRecord) {
         tracing::debug!(
             "event {}/{} {}: {}",

@@ -11,6 +11,8 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 
+use crate::diagnostics::event_time;
+
 /// How many lines of each container's log are kept: enough for a crash, bounded for CI
 /// artifacts.
 pub const LOG_TAIL_LINES: i64 = 2000;
@@ -124,23 +126,6 @@ async fn events_text(client: &Client, namespace: &str) -> String {
         text.push_str("no events\n");
     }
     text
-}
-
-/// When the event last happened (events written through events.k8s.io/v1 only have
-/// `eventTime`; every object has a creation time).
-fn event_time(event: &Event) -> Option<k8s_openapi::jiff::Timestamp> {
-    event
-        .last_timestamp
-        .as_ref()
-        .map(|time| time.0)
-        .or_else(|| event.event_time.as_ref().map(|time| time.0))
-        .or_else(|| {
-            event
-                .metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|time| time.0)
-        })
 }
 
 /// A Kubernetes name as a file name: names are DNS labels already, but a stray `/` must never
