@@ -2,14 +2,17 @@
 //!
 //! Since client-go 1.32 the typed clientsets send built-in objects as protobuf, and they do
 //! not fall back to JSON on 415 (client-go only does that for CBOR). So `kubectl create
-//! deployment|service|job|namespace|configmap|secret|…` and `kubectl expose` of kubectl ≥
-//! 1.32 need a server that reads protobuf. Objects from manifests (`apply`, `create -f`,
-//! `run`) still come as JSON.
+//! deployment|service|job|namespace|configmap|secret|token|…` of kubectl ≥ 1.32 need a
+//! server that reads protobuf. Objects from manifests (`apply`, `create -f`, `run`) and
+//! `kubectl expose` (the dynamic client) still come as JSON. Answers stay JSON: the typed
+//! clients accept `application/vnd.kubernetes.protobuf, application/json`.
 //!
 //! The envelope is the magic `k8s\0` and a `runtime.Unknown{typeMeta, raw}` whose `raw` is
 //! the object's message. Both are decoded with k8s-pb's generated messages; the object then
 //! takes its JSON form through k8s-openapi's type of the same kind (see [`kinds`]). A kind
-//! without a row there is refused with 415, so the client knows to send JSON.
+//! without a row there is refused with 415 and a message that says to send JSON. Fields the
+//! messages do not know are skipped, as kube-apiserver does: its unknown-field detection
+//! (`fieldValidation`, KEP-2885) covers JSON and YAML, not protobuf.
 
 mod debug_value;
 mod kinds;

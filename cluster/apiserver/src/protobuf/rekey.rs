@@ -16,6 +16,9 @@ use serde::de::{
 };
 use serde_json::{Map, Value};
 
+/// Go's zero `time.Time`.
+const GO_ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
 /// `value` read as `T`, with its keys renamed to `T`'s JSON names.
 pub(super) fn into_typed<T: de::DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
     T::deserialize(Guide(value))
@@ -87,9 +90,14 @@ impl<'de> Deserializer<'de> for Guide {
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
+        // A required time (TokenRequest's status.expirationTimestamp) that Go left zero:
+        // its zero value, since k8s-openapi has no "unset" for it.
+        if matches!(name, "Time" | "MicroTime") && self.0.is_null() {
+            return visitor.visit_newtype_struct(Guide(Value::from(GO_ZERO_TIME)));
+        }
         visitor.visit_newtype_struct(self)
     }
 
@@ -131,9 +139,11 @@ impl<'de> SeqAccess<'de> for Items {
     }
 }
 
-/// A map's or a struct's entries; a struct's keys are renamed to its `fields`.
+/// A map's or a struct's entries; a struct's keys are renamed to its `fields`, and a
+/// message field that is none of them is an embedded Go struct (`json:",inline"`, as
+/// `IngressRule.ingressRuleValue` or `Volume.volumeSource`), whose fields are the struct's.
 struct Entries {
-    entries: serde_json::map::IntoIter,
+    entries: Vec<(String, Value)>,
     fields: &'static [&'static str],
     value: Option<Value>,
 }
@@ -141,7 +151,7 @@ struct Entries {
 impl Entries {
     fn new(map: Map<String, Value>, fields: &'static [&'static str]) -> Self {
         Entries {
-            entries: map.into_iter(),
+            entries: map.into_iter().collect(),
             fields,
             value: None,
         }
@@ -155,16 +165,24 @@ impl<'de> MapAccess<'de> for Entries {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Self::Error> {
-        let Some((key, value)) = self.entries.next() else {
-            return Ok(None);
-        };
-        self.value = Some(value);
-        let key = match self.fields.iter().find(|json| same_name(json, &key)) {
-            Some(json) => json.to_string(),
-            None => key,
-        };
-        let key: de::value::StringDeserializer<serde_json::Error> = key.into_deserializer();
-        seed.deserialize(key).map(Some)
+        loop {
+            let Some((key, value)) = self.entries.pop() else {
+                return Ok(None);
+            };
+            let key = match self.fields.iter().find(|json| same_name(json, &key)) {
+                Some(json) => json.to_string(),
+                None if !self.fields.is_empty() && value.is_object() => {
+                    if let Value::Object(inline) = value {
+                        self.entries.extend(inline);
+                    }
+                    continue;
+                }
+                None => key,
+            };
+            self.value = Some(value);
+            let key: de::value::StringDeserializer<serde_json::Error> = key.into_deserializer();
+            return seed.deserialize(key).map(Some);
+        }
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(
@@ -195,6 +213,29 @@ mod tests {
             serde_json::to_value(spec).unwrap(),
             json!({"clusterIPs": ["10.0.0.1"], "type": "ClusterIP", "selector": {"app": ""},
                    "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]})
+        );
+    }
+
+    #[test]
+    fn a_required_zero_time_is_go_s_zero_time() {
+        let status: k8s_openapi::api::authentication::v1::TokenRequestStatus =
+            into_typed(json!({"token": "", "expiration_timestamp": null})).unwrap();
+        assert_eq!(
+            serde_json::to_value(status).unwrap(),
+            json!({"token": "", "expirationTimestamp": GO_ZERO_TIME})
+        );
+    }
+
+    #[test]
+    fn embedded_structs_are_inlined() {
+        let volume: k8s_openapi::api::core::v1::Volume = into_typed(json!({
+            "name": "data",
+            "volume_source": {"empty_dir": {"medium": "Memory"}, "host_path": null},
+        }))
+        .unwrap();
+        assert_eq!(
+            serde_json::to_value(volume).unwrap(),
+            json!({"name": "data", "emptyDir": {"medium": "Memory"}})
         );
     }
 

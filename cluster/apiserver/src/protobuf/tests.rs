@@ -296,3 +296,28 @@ fn refuses_unknown_kinds_and_broken_bodies() {
     let error = decode_object(&truncated).unwrap_err();
     assert_eq!(error.code, 400, "{}", error.message);
 }
+
+#[test]
+fn any_string_survives_the_debug_text() {
+    let ascii: String = (0u8..128).map(char::from).collect();
+    let strings = [
+        ascii.as_str(),
+        "\u{301}starts with a combining mark",
+        "zero\u{200b}width\u{feff}and\u{10ffff}",
+        "emoji 👩‍👩‍👧 and 中文, Some(\"x\"), None }",
+        "",
+    ];
+    let data: BTreeMap<String, String> = strings
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("{i}{s}"), s.to_string()))
+        .collect();
+    let config_map = core::ConfigMap {
+        metadata: Some(metadata("c", &[("a", "\"quoted\" \\ 'single'")])),
+        data: data.clone().into_iter().collect(),
+        ..Default::default()
+    };
+    let object = decode_object(&envelope("v1", "ConfigMap", &config_map)).unwrap();
+    assert_eq!(object["data"], json!(data));
+    assert_eq!(object["metadata"]["labels"]["a"], "\"quoted\" \\ 'single'");
+}

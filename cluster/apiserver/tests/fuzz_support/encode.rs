@@ -68,7 +68,8 @@ fn is_nested(value: &Value) -> bool {
     }
 }
 
-/// The kinds the server reads as protobuf.
+/// The kinds this fuzzer encodes as protobuf (the server reads every built-in kind; these
+/// four are the seeds' kinds whose fields the small encoder below writes).
 pub fn has_protobuf(kind: &str) -> bool {
     matches!(
         kind,
