@@ -9,9 +9,11 @@
 //! - `garbage_collector`: deletes objects whose owners are gone;
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
+mod controller_history;
 mod controller_loop;
 mod controller_ref;
 mod endpoints;
+mod events;
 mod garbage_collector;
 mod namespace;
 mod pod_state;
