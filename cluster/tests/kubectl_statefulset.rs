@@ -172,6 +172,13 @@ async fn staged_then_canary(k: &Kubectl, first: &str) -> String {
         "web-2 is the canary"
     );
     assert_eq!(revisions(k).await, (first.to_string(), second.clone()));
+    let described = redact(&k.ok(&["describe", "statefulset", "web"]).await);
+    for event in [
+        "Normal SuccessfulCreate [AGE] statefulset-controller create Pod web-0 in StatefulSet web successful",
+        "Normal SuccessfulDelete [AGE] statefulset-controller delete Pod web-2 in StatefulSet web successful",
+    ] {
+        assert!(described.contains(&event.to_string()), "{described:#?}");
+    }
     second
 }
 
@@ -199,13 +206,17 @@ async fn phased_roll_out_history_and_undo(k: &Kubectl, first: &str, second: &str
             ""
         ]
     );
-    let detail = k
-        .ok(&["rollout", "history", "statefulset/web", "--revision=1"])
-        .await;
+    let detail = redact(
+        &k.ok(&["rollout", "history", "statefulset/web", "--revision=1"])
+            .await,
+    );
+    assert_eq!(
+        detail[0], "statefulset.apps/web with revision #1",
+        "{detail:?}"
+    );
     assert!(
-        detail.contains(&format!("Image:\t{OLD_IMAGE}\n"))
-            || detail.contains("Image:      nginx\n"),
-        "{detail}"
+        detail.contains(&format!("Image: {OLD_IMAGE}")),
+        "the first template: {detail:?}"
     );
 
     assert_eq!(
