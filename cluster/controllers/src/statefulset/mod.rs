@@ -7,6 +7,12 @@
 //! --cascade=orphan`) are adopted, as upstream's `ControllerRefManager` adopts them, so a
 //! set created again takes over its predecessor's pods. A set being deleted creates and
 //! deletes nothing; it only reports its status.
+//!
+//! Each template is recorded as a ControllerRevision (`revisions`): pods carry the name of
+//! the revision they came from, those below a RollingUpdate's partition are created from the
+//! current revision, and the status reports both revisions until a roll-out completes. Pod
+//! and claim creations and deletions are recorded as Events on the set, as upstream's
+//! `StatefulPodControl` records them.
 
 mod identity;
 mod plan;
