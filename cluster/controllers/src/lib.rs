@@ -13,7 +13,7 @@
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
 
 mod clock;
-mod controller_events;
+mod controller_history;
 mod controller_loop;
 mod controller_ref;
 mod cronjob;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{PodWatch, Seen, is_running_ready, pod_ip, set_pod_status};
-use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Endpoints, PersistentVolumeClaim, Pod, Service};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::wait::await_condition;
@@ -314,6 +314,104 @@ async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() 
     assert!(
         images.iter().all(|(_, image)| *image == "nginx:fixed"),
         "pods created after the change: {images:?}"
+    );
+    cluster.stop().await;
+}
+
+/// Waits until the names of the namespace's ControllerRevisions, by revision number, are
+/// `wanted` (a watch of them, no polling).
+async fn wait_for_revisions(
+    client: &kube::Client,
+    ns: &str,
+    wanted: &[i64],
+) -> Vec<ControllerRevision> {
+    use futures::StreamExt as _;
+    let api = Api::<ControllerRevision>::namespaced(client.clone(), ns);
+    let (store, writer) = kube::runtime::reflector::store();
+    let mut stream = kube::runtime::reflector(
+        writer,
+        kube::runtime::watcher(api, kube::runtime::watcher::Config::default()),
+    )
+    .boxed();
+    let numbers = |store: &kube::runtime::reflector::Store<ControllerRevision>| {
+        let mut numbers: Vec<i64> = store.state().iter().map(|r| r.revision).collect();
+        numbers.sort_unstable();
+        numbers
+    };
+    loop {
+        // The store is filled once the watch's initial list is done: empty before.
+        if numbers(&store) == wanted {
+            return store.state().iter().map(|r| (**r).clone()).collect();
+        }
+        let event = tokio::time::timeout(common::HANG_GUARD, stream.next())
+            .await
+            .unwrap_or_else(|_| {
+                let held: Vec<(i64, String, serde_json::Value)> = store
+                    .state()
+                    .iter()
+                    .map(|r| {
+                        let image = r.data.as_ref().map(|d| {
+                            d.0["spec"]["template"]["spec"]["containers"][0]["image"].clone()
+                        });
+                        (r.revision, r.name_any(), image.unwrap_or_default())
+                    })
+                    .collect();
+                panic!("revisions never became {wanted:?}: {held:?}")
+            });
+        event
+            .expect("the watch of ControllerRevisions ends")
+            .unwrap();
+    }
+}
+
+/// Each template gets a ControllerRevision numbered after the last; beyond
+/// `revisionHistoryLimit`, the oldest revisions no pod uses are deleted.
+#[tokio::test]
+async fn revisions_record_templates_and_history_is_pruned() {
+    let cluster = common::start().await;
+    let ns = "sts-history";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+    pods.auto_ready = true;
+    let mut set = web(1);
+    set["spec"]["revisionHistoryLimit"] = json!(1);
+    let _: StatefulSet = cluster.create(ns, set).await;
+    let sets = Api::<StatefulSet>::namespaced(cluster.client.clone(), ns);
+    pods.until("web-0 Ready", |p| {
+        p.get("web-0").is_some_and(is_running_ready)
+    })
+    .await;
+    for image in ["nginx:2", "nginx:3", "nginx:4"] {
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": image}]}}}});
+        sets.patch("web", &PatchParams::default(), &Patch::Strategic(patch))
+            .await
+            .unwrap();
+        pods.until(image, |p| {
+            p.get("web-0")
+                .is_some_and(|pod| common::image(pod) == image && is_running_ready(pod))
+        })
+        .await;
+    }
+    let done = wait_for_set(&sets, "rolled out to revision 4", |set| {
+        let status = set.status.clone().unwrap_or_default();
+        status.current_revision.is_some()
+            && status.current_revision == status.update_revision
+            && status.updated_replicas == Some(1)
+    })
+    .await;
+    let revisions = wait_for_revisions(&cluster.client, ns, &[3, 4]).await;
+    let update = done.status.unwrap().update_revision.unwrap();
+    let newest = revisions.iter().find(|r| r.revision == 4).unwrap();
+    assert_eq!(newest.name_any(), update);
+    assert_eq!(
+        pods.pods["web-0"].labels()["controller-revision-hash"],
+        update
+    );
+    let data = &newest.data.as_ref().unwrap().0;
+    assert_eq!(data["spec"]["template"]["$patch"], "replace");
+    assert_eq!(
+        data["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:4"
     );
     cluster.stop().await;
 }

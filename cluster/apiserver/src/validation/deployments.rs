@@ -33,7 +33,10 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
         ));
     }
     causes.extend(strategy_problems(spec.get("strategy").unwrap_or(&null)));
-    causes.extend(nonnegative(spec.get("minReadySeconds"), "spec.minReadySeconds"));
+    causes.extend(nonnegative(
+        spec.get("minReadySeconds"),
+        "spec.minReadySeconds",
+    ));
     causes.extend(nonnegative(
         spec.get("revisionHistoryLimit"),
         "spec.revisionHistoryLimit",

@@ -23,8 +23,8 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
 use crate::clock::Clock;
-use crate::controller_events::{Note, record};
 use crate::controller_loop::{FailureLog, controller_of_all, run_controller};
+use crate::events::{Note, record};
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 use schedule::Schedule;
 

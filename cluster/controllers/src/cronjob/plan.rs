@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::schedule::{self, MAX_MISSED, Schedule};
-use crate::controller_events::Note;
+use crate::events::Note;
 
 /// The decisions of one pass.
 #[derive(Debug, Default)]

@@ -26,9 +26,9 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::controller_events::{Note, record};
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
 use crate::controller_ref::{apply_claim, claim, controller_of};
+use crate::events::{Note, record};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 

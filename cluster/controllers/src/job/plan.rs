@@ -15,7 +15,7 @@ use k8s_openapi::api::batch::v1::{Job, JobCondition, JobStatus, UncountedTermina
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::controller_events::Note;
+use crate::events::Note;
 use crate::pod_state::{is_ready, is_terminating};
 
 /// The default `backoffLimit`.
@@ -305,7 +305,7 @@ fn finish(
 ) {
     let (kind, note) = if failing {
         let note = Note {
-            type_: crate::controller_events::EventType::Warning,
+            type_: crate::events::EventType::Warning,
             reason: if reason.0 == DEADLINE_EXCEEDED.0 {
                 DEADLINE_EXCEEDED.0
             } else {

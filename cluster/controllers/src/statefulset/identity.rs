@@ -1,8 +1,8 @@
 //! The stable identity of a StatefulSet's pods: names, labels, hostnames, claims, revision.
 //!
 //! Pure functions mirroring kube-controller-manager's `stateful_set_utils.go`
-//! (`newStatefulSetPod`, `getPersistentVolumeClaims`, `updateStorage`) and the revision hash
-//! of `controller_history.go`, so pods look the same as on a real cluster.
+//! (`newStatefulSetPod`, `getPersistentVolumeClaims`, `updateStorage`), so pods look the same
+//! as on a real cluster.
 
 use std::collections::BTreeMap;
 
@@ -78,58 +78,6 @@ pub(crate) fn owner_reference(set: &StatefulSet) -> Result<OwnerReference, Ident
         controller: Some(true),
         block_owner_deletion: Some(true),
     })
-}
-
-/// The revision name (`<set>-<hash>`) of the current template, as in `controller-revision-hash`.
-///
-/// Like Kubernetes' `HashControllerRevision`: FNV-1 32 over the serialized template and the
-/// collision count, encoded with `rand.SafeEncodeString` (no vowels, no confusable digits).
-pub(crate) fn revision_name(set: &StatefulSet) -> Result<String, IdentityError> {
-    let identity = set_identity(set)?;
-    let spec = set.spec.as_ref().ok_or(IdentityError::MissingSpec)?;
-    let data = serde_json::to_vec(&serde_json::json!({
-        "spec": {"template": spec.template}
-    }))?;
-    let collision_count = set
-        .status
-        .as_ref()
-        .and_then(|status| status.collision_count)
-        .unwrap_or(0);
-    let mut hash = Fnv1::new();
-    hash.write(&data);
-    hash.write(collision_count.to_string().as_bytes());
-    Ok(format!(
-        "{}-{}",
-        identity.name,
-        safe_encode(&hash.finish().to_string())
-    ))
-}
-
-/// 32-bit FNV-1 (Go's `fnv.New32`).
-struct Fnv1(u32);
-
-impl Fnv1 {
-    fn new() -> Self {
-        Self(0x811c_9dc5)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = self.0.wrapping_mul(0x0100_0193) ^ u32::from(*byte);
-        }
-    }
-
-    fn finish(&self) -> u32 {
-        self.0
-    }
-}
-
-/// Go's `rand.SafeEncodeString`: maps each byte onto an alphabet without vowels.
-fn safe_encode(text: &str) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    text.bytes()
-        .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
-        .collect()
 }
 
 /// `<template>-<set>-<ordinal>`: the claim of one volumeClaimTemplate for one pod.
@@ -345,34 +293,5 @@ mod tests {
             claims[0].metadata.owner_references.as_ref().unwrap()[0].name,
             "web"
         );
-    }
-
-    #[test]
-    fn revision_changes_with_the_template_only() {
-        let first = revision_name(&web()).unwrap();
-        assert!(first.starts_with("web-"));
-        let mut scaled = web();
-        scaled.spec.as_mut().unwrap().replicas = Some(5);
-        assert_eq!(revision_name(&scaled).unwrap(), first);
-        let mut changed = web();
-        changed
-            .spec
-            .as_mut()
-            .unwrap()
-            .template
-            .spec
-            .as_mut()
-            .unwrap()
-            .containers[0]
-            .image = Some("nginx:1.27".into());
-        assert_ne!(revision_name(&changed).unwrap(), first);
-    }
-
-    #[test]
-    fn fnv1_matches_reference_values() {
-        // Go: fnv.New32() over "a" → 0x050c5d7e.
-        let mut hash = Fnv1::new();
-        hash.write(b"a");
-        assert_eq!(hash.finish(), 0x050c_5d7e);
     }
 }

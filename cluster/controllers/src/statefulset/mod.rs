@@ -7,9 +7,16 @@
 //! --cascade=orphan`) are adopted, as upstream's `ControllerRefManager` adopts them, so a
 //! set created again takes over its predecessor's pods. A set being deleted creates and
 //! deletes nothing; it only reports its status.
+//!
+//! Each template is recorded as a ControllerRevision (`revisions`): pods carry the name of
+//! the revision they came from, those below a RollingUpdate's partition are created from the
+//! current revision, and the status reports both revisions until a roll-out completes. Pod
+//! and claim creations and deletions are recorded as Events on the set, as upstream's
+//! `StatefulPodControl` records them.
 
 mod identity;
 mod plan;
+mod revisions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,11 +35,18 @@ use kube::{Api, Client, Resource as _, ResourceExt as _};
 
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
 use crate::controller_ref::{self, apply_claim, controller_of};
+use crate::events::{self, EventType};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 pub(crate) use identity::IdentityError;
-use identity::{claims_for, new_pod, owner_reference, parse_ordinal, revision_name, set_identity};
-use plan::{SetAction, plan, ready_since, status};
+use identity::{claims_for, new_pod, owner_reference, parse_ordinal, set_identity};
+use plan::{RevisionNames, SetAction, plan, ready_since, status};
+use revisions::{
+    SetRevisions, apply_revision, set_revisions, truncate_history, uses_current_revision,
+};
+
+/// The component events name as their source, as kube-controller-manager's.
+const COMPONENT: &str = "statefulset-controller";
 
 /// Runs the controller until `shutdown` resolves.
 pub(crate) async fn run(
@@ -93,19 +107,25 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     };
     let pods = claim_pods(&pods_api, &set, &listed).await?;
-    let update_revision = revision_name(&set)?;
+    let revisions = set_revisions(&ctx.client, &set).await?;
+    let versions = Versions::of(&set, &revisions)?;
     // A set being deleted only reports its status (`updateStatefulSet`): the garbage
     // collector deletes or orphans its pods.
     if set.metadata.deletion_timestamp.is_none() {
         let pods: Vec<Pod> = pods.into_iter().cloned().collect();
-        for action in plan(&set, &pods, &update_revision) {
-            act(&ctx.client, &set, &pods, &update_revision, action).await?;
+        for action in plan(&set, &pods, &versions.update_name) {
+            act(&ctx.client, &versions, &pods, action).await?;
         }
     }
 
     let pods = owned_by(&set, list_pods(&set, &pods_api).await?);
     let now = jiff::Timestamp::now().as_second();
-    let new_status = status(&set, &pods, &update_revision, now);
+    let names = RevisionNames {
+        current: &versions.current_name,
+        update: &versions.update_name,
+        collision_count: revisions.collision_count,
+    };
+    let new_status = status(&set, &pods, names, now);
     if set.status.as_ref() != Some(&new_status) {
         let patch = serde_json::json!({ "status": new_status });
         sets_api
@@ -117,6 +137,7 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action
             .await
             .context("updating the StatefulSet status")?;
     }
+    truncate_history(&ctx.client, &set, &revisions, &pods).await?;
     Ok(availability_requeue(&set, &pods, now))
 }
 
@@ -150,26 +171,109 @@ async fn claim_pods<'a>(
     apply_claim(pods_api, owner_reference(set)?, claim).await
 }
 
+/// The set as of its current and its update revision (`ApplyRevision`): pods are made from
+/// one or the other.
+struct Versions {
+    current_set: StatefulSet,
+    update_set: StatefulSet,
+    current_name: String,
+    update_name: String,
+}
+
+impl Versions {
+    fn of(set: &StatefulSet, revisions: &SetRevisions) -> Result<Versions, ReconcileError> {
+        Ok(Versions {
+            current_set: apply_revision(set, &revisions.current)?,
+            update_set: apply_revision(set, &revisions.update)?,
+            current_name: revisions.current.name_any(),
+            update_name: revisions.update.name_any(),
+        })
+    }
+
+    /// `newVersionedStatefulSetPod`: the set version and revision a pod created now gets.
+    fn for_ordinal(&self, ordinal: i32) -> (&StatefulSet, &str) {
+        if uses_current_revision(&self.current_set, ordinal) {
+            (&self.current_set, &self.current_name)
+        } else {
+            (&self.update_set, &self.update_name)
+        }
+    }
+}
+
 /// Carries out one step of the plan.
 async fn act(
     client: &Client,
-    set: &StatefulSet,
+    versions: &Versions,
     pods: &[Pod],
-    update_revision: &str,
     action: SetAction,
 ) -> Result<(), ReconcileError> {
+    let set = &versions.update_set;
     match action {
-        SetAction::CreatePod(ordinal) => create_pod(client, set, ordinal, update_revision).await,
-        SetAction::DeletePod { name, ordinal } => {
+        SetAction::Create(ordinal) => {
+            let (source, revision) = versions.for_ordinal(ordinal);
+            create_pod(client, source, ordinal, revision).await
+        }
+        SetAction::Recreate { name, failed } => {
+            let (type_, reason, state) = if failed {
+                (EventType::Warning, "RecreatingFailedPod", "failed")
+            } else {
+                (EventType::Normal, "RecreatingTerminatedPod", "terminated")
+            };
+            let identity = set_identity(set)?;
+            let message = format!(
+                "StatefulSet {}/{} is recreating {state} Pod {name}",
+                identity.namespace, identity.name
+            );
+            set_event(client, set, type_, reason, message).await;
+            delete_pod(client, set, &name).await
+        }
+        SetAction::Delete { name, ordinal } => {
             condemn_claims(client, set, ordinal, pods, &name).await?;
-            let pods_api = Api::<Pod>::namespaced(client.clone(), set_identity(set)?.namespace);
-            match pods_api.delete(&name, &DeleteParams::default()).await {
-                Ok(_) => Ok(()),
-                Err(error) if is_not_found(&error) => Ok(()),
-                Err(error) => Err(error.into()),
-            }
+            delete_pod(client, set, &name).await
         }
     }
+}
+
+/// `DeleteStatefulPod`: deletes the pod and records it (a pod already gone is no event).
+async fn delete_pod(client: &Client, set: &StatefulSet, name: &str) -> Result<(), ReconcileError> {
+    let pods_api = Api::<Pod>::namespaced(client.clone(), set_identity(set)?.namespace);
+    let set_name = set.name_any();
+    match pods_api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => {
+            let message = format!("delete Pod {name} in StatefulSet {set_name} successful");
+            set_event(client, set, EventType::Normal, "SuccessfulDelete", message).await;
+            Ok(())
+        }
+        Err(error) if is_not_found(&error) => Ok(()),
+        Err(error) => {
+            let message = format!(
+                "delete Pod {name} in StatefulSet {set_name} failed error: {}",
+                api_message(&error)
+            );
+            set_event(client, set, EventType::Warning, "FailedDelete", message).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// What Go's `err.Error()` says of a failed request: the API server's message.
+fn api_message(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Records an event about the set, from `statefulset-controller`.
+async fn set_event(
+    client: &Client,
+    set: &StatefulSet,
+    type_: EventType,
+    reason: &str,
+    message: String,
+) {
+    let event = events::new_event(COMPONENT, events::reference_to(set), type_, reason, message);
+    events::write_event(client, event).await;
 }
 
 /// With `minReadySeconds`, a pod becomes available by time alone: come back when it does.
@@ -218,7 +322,8 @@ fn owned_by(set: &StatefulSet, pods: Vec<Pod>) -> Vec<Pod> {
         .collect()
 }
 
-/// Creates the pod's claims (kept if they exist: stable storage), then the pod.
+/// Creates the pod's claims (kept if they exist: stable storage), then the pod, recording
+/// each creation as `CreateStatefulPod` does.
 async fn create_pod(
     client: &Client,
     set: &StatefulSet,
@@ -226,28 +331,54 @@ async fn create_pod(
     revision: &str,
 ) -> Result<(), ReconcileError> {
     let identity = set_identity(set)?;
+    let pod = new_pod(set, ordinal, revision)?;
+    let pod_name = pod.name_any();
     let claims_api = Api::<PersistentVolumeClaim>::namespaced(client.clone(), identity.namespace);
     for claim in claims_for(set, ordinal)? {
+        let claim_name = claim.name_any();
+        let what = format!(
+            "Claim {claim_name} Pod {pod_name} in StatefulSet {}",
+            identity.name
+        );
         match claims_api.create(&PostParams::default(), &claim).await {
-            Ok(_) => {}
+            Ok(_) => {
+                let message = format!("create {what} success");
+                set_event(client, set, EventType::Normal, "SuccessfulCreate", message).await;
+            }
             Err(error) if is_already_exists(&error) => {}
             Err(error) => {
+                let message = format!(
+                    "create Claim {claim_name} for Pod {pod_name} in StatefulSet {} failed error: {}",
+                    identity.name,
+                    api_message(&error)
+                );
+                set_event(client, set, EventType::Warning, "FailedCreate", message).await;
                 return Err(anyhow::Error::from(error)
                     .context("creating a PersistentVolumeClaim")
                     .into());
             }
         }
     }
-    let pod = new_pod(set, ordinal, revision)?;
     let pods_api = Api::<Pod>::namespaced(client.clone(), identity.namespace);
+    let what = format!("Pod {pod_name} in StatefulSet {}", identity.name);
     // A pod of that name that is not the set's (an orphan it has not adopted yet, or one
-    // still terminating) fails the pass, as upstream's `CreateStatefulPod`: the next pass
-    // adopts the orphan or finds the name free.
-    pods_api
-        .create(&PostParams::default(), &pod)
-        .await
-        .context("creating a pod")?;
-    Ok(())
+    // still terminating) fails the pass, unrecorded, as upstream's `CreateStatefulPod`: the
+    // next pass adopts the orphan or finds the name free.
+    match pods_api.create(&PostParams::default(), &pod).await {
+        Ok(_) => {
+            let message = format!("create {what} successful");
+            set_event(client, set, EventType::Normal, "SuccessfulCreate", message).await;
+            Ok(())
+        }
+        Err(error) if is_already_exists(&error) => {
+            Err(anyhow::Error::from(error).context("creating a pod").into())
+        }
+        Err(error) => {
+            let message = format!("create {what} failed error: {}", api_message(&error));
+            set_event(client, set, EventType::Warning, "FailedCreate", message).await;
+            Err(anyhow::Error::from(error).context("creating a pod").into())
+        }
+    }
 }
 
 /// `whenScaled: Delete`: before a scale-down removes a pod, its claims get the pod as owner,

@@ -20,9 +20,11 @@ use crate::statefulset::identity::{REVISION_LABEL, parse_ordinal};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SetAction {
     /// Create the claims and then the pod of this ordinal.
-    CreatePod(i32),
-    /// Delete this pod (failed, condemned by a scale-down, or of an old revision).
-    DeletePod { name: String, ordinal: i32 },
+    Create(i32),
+    /// Delete this pod (condemned by a scale-down, or of an old revision).
+    Delete { name: String, ordinal: i32 },
+    /// Delete this Failed (`failed`) or Succeeded pod, so that it is created again.
+    Recreate { name: String, failed: bool },
 }
 
 /// Desired replicas (default 1) and the first ordinal (default 0).
@@ -72,11 +74,11 @@ pub(crate) fn plan(set: &StatefulSet, pods: &[Pod], update_revision: &str) -> Ve
 
     for ordinal in range.clone() {
         match pods.get(&ordinal) {
-            None => actions.push(SetAction::CreatePod(ordinal)),
+            None => actions.push(SetAction::Create(ordinal)),
             Some(pod) if is_terminating(pod) => {}
-            Some(pod) if is_terminal(pod) => actions.push(SetAction::DeletePod {
+            Some(pod) if is_terminal(pod) => actions.push(SetAction::Recreate {
                 name: pod.metadata.name.clone().unwrap_or_default(),
-                ordinal,
+                failed: pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"),
             }),
             Some(pod) if is_running_and_ready(pod) => continue,
             Some(_) => {}
@@ -93,7 +95,7 @@ pub(crate) fn plan(set: &StatefulSet, pods: &[Pod], update_revision: &str) -> Ve
         .filter(|(ordinal, _)| !range.contains(ordinal));
     for (ordinal, pod) in condemned {
         if !is_terminating(pod) {
-            actions.push(SetAction::DeletePod {
+            actions.push(SetAction::Delete {
                 name: pod.metadata.name.clone().unwrap_or_default(),
                 ordinal: *ordinal,
             });
@@ -111,7 +113,8 @@ pub(crate) fn plan(set: &StatefulSet, pods: &[Pod], update_revision: &str) -> Ve
 }
 
 /// RollingUpdate: replace the highest-ordinal pod not on `update_revision` (ordinals below
-/// the partition are kept), once every pod in range is Running and Ready.
+/// the partition are kept), once every pod in range is Running and Ready. OnDelete replaces
+/// nothing: a pod gets the new template when it is deleted.
 fn rolling_update(
     set: &StatefulSet,
     pods: &BTreeMap<i32, &Pod>,
@@ -122,7 +125,7 @@ fn rolling_update(
         .spec
         .as_ref()
         .and_then(|spec| spec.update_strategy.as_ref());
-    if strategy.and_then(|s| s.type_.as_deref()) == Some("OnDelete") {
+    if strategy_type(set) == "OnDelete" {
         return Vec::new();
     }
     let partition = strategy
@@ -136,11 +139,13 @@ fn rolling_update(
     if !all_ready {
         return Vec::new();
     }
-    for ordinal in range.clone().rev().filter(|ordinal| *ordinal >= partition) {
+    // The partition counts from the first ordinal (`updateMin` indexes the replicas).
+    let update_min = range.start.saturating_add(partition.max(0));
+    for ordinal in range.clone().rev().filter(|ordinal| *ordinal >= update_min) {
         if let Some(pod) = pods.get(&ordinal)
             && revision_of(pod) != Some(update_revision)
         {
-            return vec![SetAction::DeletePod {
+            return vec![SetAction::Delete {
                 name: pod.metadata.name.clone().unwrap_or_default(),
                 ordinal,
             }];
@@ -149,13 +154,23 @@ fn rolling_update(
     Vec::new()
 }
 
-/// The status to report for the set's current pods (`updateStatus` in Kubernetes).
+/// The revisions and collision count a status reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RevisionNames<'a> {
+    pub current: &'a str,
+    pub update: &'a str,
+    pub collision_count: i32,
+}
+
+/// The status to report for the set's current pods (`computeReplicaStatus` and
+/// `completeRollingUpdate` in Kubernetes): once every pod is on the update revision and ready,
+/// a RollingUpdate is complete and the update revision becomes the current one.
 ///
 /// `now_seconds` (Unix time) decides availability when `minReadySeconds` is set.
 pub(crate) fn status(
     set: &StatefulSet,
     pods: &[Pod],
-    update_revision: &str,
+    revisions: RevisionNames<'_>,
     now_seconds: i64,
 ) -> StatefulSetStatus {
     let previous = set.status.clone().unwrap_or_default();
@@ -166,39 +181,45 @@ pub(crate) fn status(
         .unwrap_or(0);
     let set_name = set.metadata.name.as_deref().unwrap_or_default();
     let pods: Vec<&Pod> = by_ordinal(set_name, pods).into_values().collect();
-
-    let replicas = pods.len();
-    let all_updated = pods
-        .iter()
-        .all(|pod| is_terminating(pod) || revision_of(pod) == Some(update_revision));
-    let desired = ordinal_range(set).len();
-    let current_revision = match previous.current_revision.as_deref() {
-        Some(current) if !(current.is_empty() || all_updated && replicas == desired) => {
-            current.to_string()
-        }
-        _ => update_revision.to_string(),
-    };
     let count = |predicate: &dyn Fn(&Pod) -> bool| {
         i32::try_from(pods.iter().filter(|pod| predicate(pod)).count()).unwrap_or(i32::MAX)
     };
+    let on = |revision: &str| {
+        count(&|pod: &Pod| !is_terminating(pod) && revision_of(pod) == Some(revision))
+    };
+    let replicas = count(&|_| true);
+    let ready_replicas = count(&|pod| is_running_and_ready(pod));
+    let updated_replicas = on(revisions.update);
+    let rolling = strategy_type(set) == "RollingUpdate";
+    let complete = rolling && updated_replicas == replicas && ready_replicas == replicas;
+    let (current_revision, current_replicas) = if complete {
+        (revisions.update, updated_replicas)
+    } else {
+        (revisions.current, on(revisions.current))
+    };
     StatefulSetStatus {
         observed_generation: set.metadata.generation,
-        replicas: i32::try_from(replicas).unwrap_or(i32::MAX),
-        ready_replicas: Some(count(&|pod| is_running_and_ready(pod))),
+        replicas,
+        ready_replicas: Some(ready_replicas),
         available_replicas: Some(count(&|pod| {
             is_available(pod, min_ready_seconds, now_seconds)
         })),
-        current_replicas: Some(count(&|pod| {
-            !is_terminating(pod) && revision_of(pod) == Some(current_revision.as_str())
-        })),
-        updated_replicas: Some(count(&|pod| {
-            !is_terminating(pod) && revision_of(pod) == Some(update_revision)
-        })),
-        current_revision: Some(current_revision.clone()),
-        update_revision: Some(update_revision.to_string()),
-        collision_count: Some(previous.collision_count.unwrap_or(0)),
+        current_replicas: Some(current_replicas),
+        updated_replicas: Some(updated_replicas),
+        current_revision: Some(current_revision.to_string()),
+        update_revision: Some(revisions.update.to_string()),
+        collision_count: Some(revisions.collision_count),
         conditions: previous.conditions,
     }
+}
+
+/// `spec.updateStrategy.type`, `RollingUpdate` when unset (the API server's default).
+fn strategy_type(set: &StatefulSet) -> &str {
+    set.spec
+        .as_ref()
+        .and_then(|spec| spec.update_strategy.as_ref())
+        .and_then(|strategy| strategy.type_.as_deref())
+        .unwrap_or("RollingUpdate")
 }
 
 /// Running and Ready for at least `min_ready_seconds` (Kubernetes' `IsPodAvailable`).

@@ -40,7 +40,7 @@ fn terminating(mut pod: Pod) -> Pod {
 }
 
 fn delete(name: &str, ordinal: i32) -> SetAction {
-    SetAction::DeletePod {
+    SetAction::Delete {
         name: name.into(),
         ordinal,
     }
@@ -49,7 +49,7 @@ fn delete(name: &str, ordinal: i32) -> SetAction {
 #[test]
 fn ordered_ready_creates_only_the_first_missing_pod() {
     let set = set(3, "OrderedReady");
-    assert_eq!(plan(&set, &[], "rev1"), vec![SetAction::CreatePod(0)]);
+    assert_eq!(plan(&set, &[], "rev1"), vec![SetAction::Create(0)]);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn ordered_ready_waits_for_the_predecessor_to_be_ready() {
     );
     assert_eq!(
         plan(&set, &[pod("web-0", "Running", true)], "rev1"),
-        vec![SetAction::CreatePod(1)]
+        vec![SetAction::Create(1)]
     );
 }
 
@@ -74,7 +74,7 @@ fn parallel_creates_everything_at_once() {
     let set = set(3, "Parallel");
     assert_eq!(
         plan(&set, &[pod("web-1", "Pending", false)], "rev1"),
-        vec![SetAction::CreatePod(0), SetAction::CreatePod(2)]
+        vec![SetAction::Create(0), SetAction::Create(2)]
     );
 }
 
@@ -83,7 +83,17 @@ fn failed_pod_is_deleted_to_be_recreated() {
     let set = set(2, "OrderedReady");
     assert_eq!(
         plan(&set, &[pod("web-0", "Failed", false)], "rev1"),
-        vec![delete("web-0", 0)]
+        vec![SetAction::Recreate {
+            name: "web-0".into(),
+            failed: true
+        }]
+    );
+    assert_eq!(
+        plan(&set, &[pod("web-0", "Succeeded", false)], "rev1"),
+        vec![SetAction::Recreate {
+            name: "web-0".into(),
+            failed: false
+        }]
     );
 }
 
@@ -138,7 +148,12 @@ fn status_counts_pods() {
         pod("web-0", "Running", true),
         pod("web-1", "Pending", false),
     ];
-    let status = status(&set, &pods, "rev1", 0);
+    let names = RevisionNames {
+        current: "rev1",
+        update: "rev1",
+        collision_count: 0,
+    };
+    let status = status(&set, &pods, names, 0);
     assert_eq!(status.observed_generation, Some(2));
     assert_eq!(status.replicas, 2);
     assert_eq!(status.ready_replicas, Some(1));
@@ -148,4 +163,83 @@ fn status_counts_pods() {
     assert_eq!(status.current_revision.as_deref(), Some("rev1"));
     assert_eq!(status.update_revision.as_deref(), Some("rev1"));
     assert_eq!(status.collision_count, Some(0));
+}
+
+fn on_revision(mut pod: Pod, revision: &str) -> Pod {
+    pod.metadata
+        .labels
+        .get_or_insert_default()
+        .insert(REVISION_LABEL.into(), revision.into());
+    pod
+}
+
+fn partitioned(mut set: StatefulSet, partition: i32) -> StatefulSet {
+    set.spec.as_mut().unwrap().update_strategy = serde_json::from_value(json!({
+        "type": "RollingUpdate", "rollingUpdate": {"partition": partition},
+    }))
+    .unwrap();
+    set
+}
+
+#[test]
+fn partition_keeps_lower_ordinals_and_counts_from_the_start_ordinal() {
+    let pods = [
+        pod("web-0", "Running", true),
+        pod("web-1", "Running", true),
+        on_revision(pod("web-2", "Running", true), "rev2"),
+    ];
+    let set = partitioned(set(3, "OrderedReady"), 2);
+    assert_eq!(plan(&set, &pods, "rev2"), vec![], "web-2 is the canary");
+    let set = partitioned(self::set(3, "OrderedReady"), 1);
+    assert_eq!(plan(&set, &pods, "rev2"), vec![delete("web-1", 1)]);
+
+    let mut started = partitioned(self::set(2, "OrderedReady"), 1);
+    started.spec.as_mut().unwrap().ordinals = serde_json::from_value(json!({"start": 5})).unwrap();
+    let pods = [pod("web-5", "Running", true), pod("web-6", "Running", true)];
+    assert_eq!(plan(&started, &pods, "rev2"), vec![delete("web-6", 6)]);
+}
+
+#[test]
+fn on_delete_replaces_nothing() {
+    let mut set = set(2, "OrderedReady");
+    set.spec.as_mut().unwrap().update_strategy =
+        serde_json::from_value(json!({"type": "OnDelete"})).unwrap();
+    let pods = [pod("web-0", "Running", true), pod("web-1", "Running", true)];
+    assert_eq!(plan(&set, &pods, "rev2"), vec![]);
+}
+
+#[test]
+fn a_rolling_update_completes_when_every_pod_is_updated_and_ready() {
+    let set = set(2, "OrderedReady");
+    let names = RevisionNames {
+        current: "rev1",
+        update: "rev2",
+        collision_count: 1,
+    };
+    let halfway = [
+        pod("web-0", "Running", true),
+        on_revision(pod("web-1", "Running", true), "rev2"),
+    ];
+    let status_now = status(&set, &halfway, names, 0);
+    assert_eq!(status_now.current_revision.as_deref(), Some("rev1"));
+    assert_eq!(
+        (status_now.current_replicas, status_now.updated_replicas),
+        (Some(1), Some(1))
+    );
+    assert_eq!(status_now.collision_count, Some(1));
+
+    let done = [
+        on_revision(pod("web-0", "Running", true), "rev2"),
+        on_revision(pod("web-1", "Running", true), "rev2"),
+    ];
+    let status_done = status(&set, &done, names, 0);
+    assert_eq!(status_done.current_revision.as_deref(), Some("rev2"));
+    assert_eq!(status_done.current_replicas, Some(2));
+
+    let not_ready = [
+        on_revision(pod("web-0", "Running", true), "rev2"),
+        on_revision(pod("web-1", "Running", false), "rev2"),
+    ];
+    let status_waiting = status(&set, &not_ready, names, 0);
+    assert_eq!(status_waiting.current_revision.as_deref(), Some("rev1"));
 }
