@@ -20,6 +20,7 @@ const VOLUME_DIR: &str = "/srv/k8s-labs-test/volumes";
 async fn start() -> common::Cluster {
     common::start_with(ControllerConfig {
         volume_dir: Some(PathBuf::from(VOLUME_DIR)),
+        ..ControllerConfig::default()
     })
     .await
 }

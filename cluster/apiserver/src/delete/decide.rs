@@ -24,16 +24,18 @@ enum GcPolicy {
     Unsupported,
     /// Background unless the request or the object says otherwise: everything else served
     /// here (apps/v1 workloads say `DeleteDependents`, the others have no policy, which
-    /// means the same). No served resource orphans by default (upstream: ReplicationControllers
-    /// and batch/v1 Jobs do).
+    /// means the same).
     Background,
+    /// Orphan unless the request or the object says otherwise: batch/v1 Jobs, "for back
+    /// compatibility" (kubectl asks for Background itself).
+    Orphan,
 }
 
 fn gc_policy(resource: &ResourceInfo) -> GcPolicy {
-    if resource.plural == "events" {
-        GcPolicy::Unsupported
-    } else {
-        GcPolicy::Background
+    match (resource.group, resource.plural) {
+        (_, "events") => GcPolicy::Unsupported,
+        ("batch", "jobs") => GcPolicy::Orphan,
+        _ => GcPolicy::Background,
     }
 }
 
@@ -131,8 +133,8 @@ fn check_namespace_preconditions(current: &Value, options: &DeleteOptions) -> Ap
 }
 
 /// Upstream's `shouldOrphanDependents`: the request, then the object's own deletion
-/// finalizers, then the resource's default.
-fn should_orphan(options: &DeleteOptions, finalizers: &[String]) -> bool {
+/// finalizers, then the resource's default (`orphan_by_default`).
+fn should_orphan(options: &DeleteOptions, finalizers: &[String], orphan_by_default: bool) -> bool {
     if let Some(orphan) = options.orphan_dependents {
         return orphan;
     }
@@ -146,7 +148,7 @@ fn should_orphan(options: &DeleteOptions, finalizers: &[String]) -> bool {
             _ => {}
         }
     }
-    false
+    orphan_by_default
 }
 
 /// Upstream's `shouldDeleteDependents`.
@@ -174,7 +176,7 @@ fn set_gc_finalizers(resource: &ResourceInfo, object: &mut Value, options: &Dele
         return;
     }
     let old = finalizers(object);
-    let orphan = should_orphan(options, &old);
+    let orphan = should_orphan(options, &old, gc_policy(resource) == GcPolicy::Orphan);
     let foreground = should_delete_dependents(options, &old);
     let mut new: Vec<String> = old
         .iter()

@@ -65,22 +65,32 @@ fn generated_selector_problems(object: &Value) -> Vec<Cause> {
     let labels = object
         .pointer("/spec/template/metadata/labels")
         .and_then(Value::as_object);
-    for (key, expected) in [
-        (CONTROLLER_UID_LABEL, uid),
-        (JOB_NAME_LABEL, name),
-        (LEGACY_CONTROLLER_UID_LABEL, uid),
-        (LEGACY_JOB_NAME_LABEL, name),
-    ] {
+    // `ValidateHasLabel` for the prefixed labels; the legacy ones only have to be selected.
+    for (key, expected) in [(CONTROLLER_UID_LABEL, uid), (JOB_NAME_LABEL, name)] {
         let path = format!("spec.template.metadata.labels[{key}]");
         match labels.and_then(|l| l.get(key)).and_then(Value::as_str) {
-            None => causes.push(field::required(path, "")),
+            None => causes.push(field::required(path, expected)),
             Some(actual) if actual != expected => causes.push(field::invalid(
                 path,
-                &quote(actual),
+                &field::string_map(labels),
                 &format!("must be '{expected}'"),
             )),
             Some(_) => {}
         }
+    }
+    let expected = serde_json::json!({"metadata": {"labels": {
+        CONTROLLER_UID_LABEL: uid, JOB_NAME_LABEL: name,
+        LEGACY_CONTROLLER_UID_LABEL: uid, LEGACY_JOB_NAME_LABEL: name,
+    }}});
+    if let Some(selector) = object.pointer("/spec/selector")
+        && let Ok(parsed) = LabelSelector::parse(&selector_to_string(selector))
+        && !parsed.matches(&expected)
+    {
+        causes.push(field::invalid(
+            "spec.selector",
+            &selector.to_string(),
+            "`selector` not auto-generated",
+        ));
     }
     causes
 }

@@ -57,12 +57,25 @@ fn restart_policy_must_be_on_failure_or_never() {
 fn counts_may_not_be_negative_and_the_generated_labels_must_match() {
     let mut object = job(Some("Never"));
     object["spec"]["backoffLimit"] = json!(-1);
-    object["spec"]["template"]["metadata"]["labels"]["job-name"] = json!("other");
+    object["spec"]["template"]["metadata"]["labels"]["batch.kubernetes.io/job-name"] =
+        json!("other");
+    let found = messages(&job_problems(&object));
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with(
+        "spec.template.metadata.labels[batch.kubernetes.io/job-name]: Invalid value: map[string]string{"
+    ));
+    assert!(found[0].ends_with("}: must be 'pi'"), "{}", found[0]);
     assert_eq!(
-        messages(&job_problems(&object)),
+        found[1],
+        "spec.backoffLimit: Invalid value: -1: must be greater than or equal to 0"
+    );
+    let mut foreign = job(Some("Never"));
+    foreign["spec"]["selector"] = json!({"matchLabels": {"app": "x"}});
+    foreign["spec"]["template"]["metadata"]["labels"]["app"] = json!("x");
+    assert_eq!(
+        messages(&job_problems(&foreign)),
         [
-            "spec.template.metadata.labels[job-name]: Invalid value: \"other\": must be 'pi'",
-            "spec.backoffLimit: Invalid value: -1: must be greater than or equal to 0",
+            "spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"x\"}}: `selector` not auto-generated"
         ]
     );
 }

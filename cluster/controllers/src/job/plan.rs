@@ -222,8 +222,14 @@ pub(crate) fn plan(job: &Job, pods: &[&Pod], now: Timestamp) -> Plan {
                 finish(&mut status, &mut plan, failing, &reason, now);
             }
         }
-        None if suspended => plan.delete = observed.active.clone(),
-        None => manage(&spec, &observed, now, &mut plan),
+        None => {
+            suspension(suspended, now, &mut status, &mut plan);
+            if suspended {
+                plan.delete = observed.active.clone();
+            } else {
+                manage(&spec, &observed, now, &mut plan);
+            }
+        }
     }
     let active =
         count(observed.active.len() + plan.create).saturating_sub(count(plan.delete.len()));
@@ -323,6 +329,46 @@ fn finish(
         .get_or_insert_with(Vec::new)
         .push(condition(kind, (&reason.0, &reason.1), now));
     plan.notes.push(note);
+}
+
+/// The `Suspended` condition: True (`JobSuspended`) while suspended; set False
+/// (`JobResumed`) on resume, which also restarts the Job's clock, so that
+/// `activeDeadlineSeconds` counts only the time it runs.
+fn suspension(suspended: bool, now: Timestamp, status: &mut JobStatus, plan: &mut Plan) {
+    let conditions = status.conditions.get_or_insert_with(Vec::new);
+    let existing = conditions.iter_mut().find(|c| c.type_ == "Suspended");
+    let wanted = if suspended { "True" } else { "False" };
+    match existing {
+        Some(condition) if condition.status == wanted => return,
+        None if !suspended => {
+            if conditions.is_empty() {
+                status.conditions = None;
+            }
+            return;
+        }
+        Some(condition) => {
+            let (reason, message) = if suspended {
+                ("JobSuspended", "Job suspended")
+            } else {
+                ("JobResumed", "Job resumed")
+            };
+            *condition = JobCondition {
+                status: wanted.to_string(),
+                ..self::condition("Suspended", (reason, message), now)
+            };
+        }
+        None => conditions.push(condition(
+            "Suspended",
+            ("JobSuspended", "Job suspended"),
+            now,
+        )),
+    }
+    if suspended {
+        plan.notes.push(Note::normal("Suspended", "Job suspended"));
+    } else {
+        plan.notes.push(Note::normal("Resumed", "Job resumed"));
+        status.start_time = Some(Time(now));
+    }
 }
 
 /// `manageJob` for a running Job: as many active pods as parallelism and the completions

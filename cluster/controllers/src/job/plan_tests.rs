@@ -173,3 +173,27 @@ fn a_finished_job_expires_after_its_ttl() {
     finished.spec.as_mut().unwrap().ttl_seconds_after_finished = None;
     assert_eq!(ttl_remaining(&finished, at(60)), None);
 }
+
+#[test]
+fn a_suspended_job_deletes_its_pods_and_restarts_its_clock_on_resume() {
+    let mut suspended = job(
+        json!({"completions": 1, "parallelism": 1, "suspend": true}),
+        json!({}),
+    );
+    let pods = [pod("a", "Running", 0)];
+    let paused = plan(&suspended, &pods.iter().collect::<Vec<_>>(), at(5));
+    assert_eq!(paused.delete, ["a"]);
+    assert_eq!(types(&paused), ["Suspended=JobSuspended"]);
+    assert_eq!(paused.status.start_time, None);
+    assert_eq!(paused.notes, [Note::normal("Suspended", "Job suspended")]);
+    suspended.status = Some(paused.status);
+    suspended.spec.as_mut().unwrap().suspend = Some(false);
+    let resumed = plan(&suspended, &[], at(50));
+    assert_eq!(types(&resumed), ["Suspended=JobResumed"]);
+    assert_eq!(
+        resumed.status.conditions.as_ref().unwrap()[0].status,
+        "False"
+    );
+    assert_eq!(resumed.status.start_time, Some(Time(at(50))));
+    assert_eq!(resumed.create, 1);
+}

@@ -40,6 +40,17 @@ fn background_deletes_at_once() {
 }
 
 #[test]
+fn batch_v1_jobs_orphan_their_pods_unless_asked_otherwise() {
+    let jobs = find("batch", "v1", "jobs").unwrap();
+    let job = json!({"apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "pi", "namespace": "default", "uid": "u-2", "resourceVersion": "3"}});
+    let object = marked(decide(jobs, &job, &options(None)).unwrap());
+    assert_eq!(object["metadata"]["finalizers"], json!([ORPHAN_FINALIZER]));
+    let change = decide(jobs, &job, &options(Some(Propagation::Background))).unwrap();
+    assert!(matches!(change, Change::Delete(_)));
+}
+
+#[test]
 fn orphan_and_foreground_mark_with_their_finalizer() {
     for (propagation, finalizer) in [
         (Propagation::Orphan, ORPHAN_FINALIZER),
