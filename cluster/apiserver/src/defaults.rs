@@ -36,7 +36,10 @@ pub(crate) fn object_mut<'a>(
 }
 
 /// [`object_mut`] of a map already in hand.
-fn object_mut_in<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+fn object_mut_in<'a>(
+    map: &'a mut Map<String, Value>,
+    key: &str,
+) -> Option<&'a mut Map<String, Value>> {
     let entry = map.entry(key.to_string()).or_insert_with(|| json!({}));
     if entry.is_null() {
         *entry = json!({});
