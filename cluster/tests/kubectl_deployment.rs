@@ -62,6 +62,28 @@ spec:
         imagePullPolicy: IfNotPresent
 ";
 
+const STUCK: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: stuck
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector:
+    matchLabels:
+      app: stuck
+  template:
+    metadata:
+      labels:
+        app: stuck
+    spec:
+      containers:
+      - name: missing
+        image: registry.invalid/missing:1
+        imagePullPolicy: IfNotPresent
+";
+
 /// One line per pod event: name, deletionTimestamp, Ready, image.
 const POD_LINE: &str = "jsonpath={.metadata.name},{.metadata.deletionTimestamp},{.status.conditions[?(@.type==\"Ready\")].status},{.spec.containers[0].image}{\"\\n\"}";
 
@@ -80,6 +102,9 @@ async fn kubectl_rolls_deployments_as_on_a_real_cluster() {
     let recreate = scratch.join("recreate.yaml");
     std::fs::write(&recreate, RECREATE).expect("write the Recreate manifest");
     recreated(&k, &recreate.display().to_string()).await;
+    let stuck = scratch.join("stuck.yaml");
+    std::fs::write(&stuck, STUCK).expect("write the stuck manifest");
+    past_its_deadline(&k, &stuck.display().to_string()).await;
     let k131 = Kubectl::new(31, &kubeconfig, &scratch);
     created_with_kubectl_create(&k131).await;
     cluster.stop().await.expect("the cluster stops cleanly");
@@ -406,6 +431,34 @@ async fn recreated(k: &Kubectl, manifest: &str) {
         .filter(|line| line.ends_with(",nginx") && !line.contains(",,"))
         .count();
     assert!(old_deleted >= 2, "both old pods deleted: {seen:#?}");
+}
+
+/// An image no registry has: the rollout makes no progress, and after
+/// `progressDeadlineSeconds` the controller reports ProgressDeadlineExceeded, which ends
+/// `kubectl rollout status` with kubectl's error.
+async fn past_its_deadline(k: &Kubectl, manifest: &str) {
+    assert_eq!(
+        k.ok(&["apply", "-f", manifest]).await,
+        "deployment.apps/stuck created\n"
+    );
+    let error = k
+        .fails(&["rollout", "status", "deployment/stuck", "--timeout=300s"])
+        .await;
+    assert!(
+        error.ends_with("error: deployment \"stuck\" exceeded its progress deadline\n"),
+        "{error}"
+    );
+    let set = jsonpath(
+        k,
+        "deployment/stuck",
+        "{.status.conditions[?(@.type==\"Progressing\")].message}",
+    )
+    .await;
+    assert!(
+        set.starts_with("ReplicaSet \"stuck-") && set.ends_with("\" has timed out progressing."),
+        "{set}"
+    );
+    k.ok(&["delete", "deployment/stuck"]).await;
 }
 
 /// `kubectl create deployment` (kubectl 1.31 sends JSON).
