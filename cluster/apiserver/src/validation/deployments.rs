@@ -6,7 +6,9 @@
 use serde_json::Value;
 
 use super::field::{self, Cause, quote};
-use super::statefulsets::{nonnegative, selector_and_template_problems};
+use super::statefulsets::{
+    long_running_template_problems, nonnegative, selector_and_template_problems,
+};
 
 /// The problems of a Deployment's spec (after defaulting).
 pub fn spec_problems(object: &Value) -> Vec<Cause> {
@@ -14,24 +16,7 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
     let spec = object.get("spec").unwrap_or(&null);
     let mut causes = nonnegative(spec.get("replicas"), "spec.replicas");
     causes.extend(selector_and_template_problems(spec, "deployment"));
-    let template_spec = spec.pointer("/template/spec").unwrap_or(&null);
-    match field::str_of(template_spec, "restartPolicy") {
-        "Always" => {}
-        other => causes.push(field::not_supported(
-            "spec.template.spec.restartPolicy",
-            &quote(other),
-            &["Always"],
-        )),
-    }
-    if template_spec
-        .get("activeDeadlineSeconds")
-        .is_some_and(|v| !v.is_null())
-    {
-        causes.push(field::forbidden(
-            "spec.template.spec.activeDeadlineSeconds",
-            "activeDeadlineSeconds in ReplicaSet is not Supported",
-        ));
-    }
+    causes.extend(long_running_template_problems(spec, "ReplicaSet"));
     causes.extend(strategy_problems(spec.get("strategy").unwrap_or(&null)));
     causes.extend(nonnegative(
         spec.get("minReadySeconds"),

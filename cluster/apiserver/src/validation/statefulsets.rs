@@ -39,7 +39,17 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
         causes.extend(nonnegative(ordinals.get("start"), "spec.ordinals.start"));
     }
     causes.extend(selector_and_template_problems(spec, "statefulset"));
+    causes.extend(long_running_template_problems(spec, "StatefulSet"));
+    causes
+}
+
+/// The template of a workload whose pods run for good (StatefulSet, ReplicaSet, and so
+/// Deployment): restartPolicy Always, no activeDeadlineSeconds. `kind` is named in the
+/// message as upstream's validation names it.
+pub(super) fn long_running_template_problems(spec: &Value, kind: &str) -> Vec<Cause> {
+    let null = Value::Null;
     let template_spec = spec.pointer("/template/spec").unwrap_or(&null);
+    let mut causes = Vec::new();
     match field::str_of(template_spec, "restartPolicy") {
         "Always" => {}
         other => causes.push(field::not_supported(
@@ -54,7 +64,7 @@ pub fn spec_problems(object: &Value) -> Vec<Cause> {
     {
         causes.push(field::forbidden(
             "spec.template.spec.activeDeadlineSeconds",
-            "activeDeadlineSeconds in StatefulSet is not Supported",
+            &format!("activeDeadlineSeconds in {kind} is not Supported"),
         ));
     }
     causes

@@ -164,12 +164,12 @@ pub(crate) fn compute_hash(template: &PodTemplateSpec, collision_count: Option<i
 /// label), for comparing a ReplicaSet's template with a Deployment's.
 fn without_hash(template: &PodTemplateSpec) -> PodTemplateSpec {
     let mut copy = template.clone();
-    if let Some(meta) = copy.metadata.as_mut() {
-        if let Some(labels) = meta.labels.as_mut() {
-            labels.remove(POD_TEMPLATE_HASH);
-            if labels.is_empty() {
-                meta.labels = None;
-            }
+    if let Some(meta) = copy.metadata.as_mut()
+        && let Some(labels) = meta.labels.as_mut()
+    {
+        labels.remove(POD_TEMPLATE_HASH);
+        if labels.is_empty() {
+            meta.labels = None;
         }
     }
     copy

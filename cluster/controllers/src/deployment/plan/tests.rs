@@ -64,33 +64,26 @@ fn simulate(d: &Deployment, sets: &mut [ReplicaSet], new: usize) -> Vec<(i32, i3
     seen
 }
 
+/// Rolls 3 pods from an old set to a new one; every step stays within `most` pods in all
+/// and at least `least` available.
+fn rolls_within(d: &Deployment, most: i32, least: i32) -> Vec<(i32, i32)> {
+    let mut sets = vec![set("old", 0, 3, 3), set("new", 10, 0, 0)];
+    let steps = simulate(d, &mut sets, 1);
+    assert_eq!(sizes(&sets), [0, 3]);
+    let within = |(total, available): &(i32, i32)| *total <= most && *available >= least;
+    assert!(steps.iter().all(within), "{steps:?}");
+    steps
+}
+
 #[test]
 fn max_unavailable_zero_never_drops_below_replicas() {
-    let d = rolling(json!("25%"), json!(0));
-    let mut sets = vec![set("old", 0, 3, 3), set("new", 10, 0, 0)];
-    let steps = simulate(&d, &mut sets, 1);
-    assert_eq!(sizes(&sets), [0, 3]);
-    assert!(
-        steps
-            .iter()
-            .all(|(total, available)| *total <= 4 && *available >= 3),
-        "{steps:?}"
-    );
+    let steps = rolls_within(&rolling(json!("25%"), json!(0)), 4, 3);
     assert!(steps.len() > 3, "one pod at a time: {steps:?}");
 }
 
 #[test]
 fn max_surge_zero_replaces_within_max_unavailable() {
-    let d = rolling(json!(0), json!(1));
-    let mut sets = vec![set("old", 0, 3, 3), set("new", 10, 0, 0)];
-    let steps = simulate(&d, &mut sets, 1);
-    assert_eq!(sizes(&sets), [0, 3]);
-    assert!(
-        steps
-            .iter()
-            .all(|(total, available)| *total <= 3 && *available >= 2),
-        "{steps:?}"
-    );
+    rolls_within(&rolling(json!(0), json!(1)), 3, 2);
 }
 
 #[test]
