@@ -62,7 +62,21 @@ const APPS_V1BETA2: &[&str] = &[
     "Scale",
     "StatefulSet",
 ];
+const AUTHORIZATION: &[&str] = &[
+    "LocalSubjectAccessReview",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "SubjectAccessReview",
+];
 const EVENTS: &[&str] = &["Event"];
+const NETWORKING_V1: &[&str] = &[
+    "IPAddress",
+    "Ingress",
+    "IngressClass",
+    "NetworkPolicy",
+    "ServiceCIDR",
+];
+const NETWORKING_V1BETA1: &[&str] = &["IPAddress", "Ingress", "IngressClass", "ServiceCIDR"];
 const LEASES: &[&str] = &["Lease"];
 const SLICES: &[&str] = &["EndpointSlice"];
 const STORAGE_V1: &[&str] = &[
@@ -80,12 +94,16 @@ const REGISTERED: &[(&str, &str, &[&str])] = &[
     ("apps", "v1", APPS_V1),
     ("apps", "v1beta1", APPS_V1BETA1),
     ("apps", "v1beta2", APPS_V1BETA2),
+    ("authorization.k8s.io", "v1", AUTHORIZATION),
+    ("authorization.k8s.io", "v1beta1", AUTHORIZATION),
     ("events.k8s.io", "v1", EVENTS),
     ("events.k8s.io", "v1beta1", EVENTS),
     ("coordination.k8s.io", "v1", LEASES),
     ("coordination.k8s.io", "v1beta1", LEASES),
     ("discovery.k8s.io", "v1", SLICES),
     ("discovery.k8s.io", "v1beta1", SLICES),
+    ("networking.k8s.io", "v1", NETWORKING_V1),
+    ("networking.k8s.io", "v1beta1", NETWORKING_V1BETA1),
     ("storage.k8s.io", "v1", STORAGE_V1),
     ("storage.k8s.io", "v1beta1", STORAGE_V1),
 ];
@@ -96,6 +114,8 @@ fn internal_package(group: &str, kind: &str) -> &'static str {
     match (group, kind) {
         ("" | "events.k8s.io", _) => "core",
         ("apps", _) => "apps",
+        ("authorization.k8s.io", _) => "authorization",
+        ("networking.k8s.io", _) => "networking",
         ("coordination.k8s.io", _) => "coordination",
         ("discovery.k8s.io", _) => "discovery",
         _ => "storage",
