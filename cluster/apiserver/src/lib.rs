@@ -5,6 +5,7 @@
 
 pub mod context;
 pub mod convert;
+pub mod default_ingress_class;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;

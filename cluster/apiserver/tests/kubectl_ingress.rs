@@ -46,6 +46,17 @@ spec:
   controller: k8s.io/ingress-nginx
 ";
 
+/// An IngressClass marked as the default one.
+const DEFAULT_CLASS: &str = "apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata:
+  name: traefik
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: \"true\"
+spec:
+  controller: traefik.io/ingress-controller
+";
+
 /// An Ingress whose path has no pathType.
 const UNTYPED: &str = "apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -148,6 +159,14 @@ networkpolicy.networking.k8s.io/deny   app=web        ";
     ] {
         assert!(out.contains(line), "{out}");
     }
+
+    // The DefaultIngressClass admission plugin: a new Ingress naming no class gets the default.
+    let default_class = k33.manifest("default-class.yaml", DEFAULT_CLASS);
+    k33.ok(&["apply", "-f", &default_class]).await;
+    k31.ok(&["create", "ingress", "defaulted", rule]).await;
+    let class = "jsonpath={.spec.ingressClassName}";
+    let (out, _) = k33.ok(&["get", "ingress", "defaulted", "-o", class]).await;
+    assert_eq!(out, "traefik");
 
     let untyped = k33.manifest("untyped.yaml", UNTYPED);
     let refused = k33.run(&["apply", "-f", &untyped]).await;
