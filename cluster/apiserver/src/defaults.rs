@@ -143,6 +143,14 @@ pub fn prepare_create(
                 set_default(status, "phase", json!("Pending"));
             }
         }
+        "ingresses" => {
+            // The strategy resets the status to an empty one.
+            if let Some(map) = object.as_object_mut() {
+                map.insert("status".into(), json!({ "loadBalancer": {} }));
+            }
+        }
+        "ingressclasses" => default_ingress_class(object),
+        "networkpolicies" => default_network_policy(object),
         "storageclasses" => {
             if let Some(map) = object.as_object_mut() {
                 set_default(map, "reclaimPolicy", json!("Delete"));
@@ -152,6 +160,48 @@ pub fn prepare_create(
         _ => {}
     }
     Ok(())
+}
+
+/// `SetDefaults_IngressClass`: parameters are cluster-scoped unless they say otherwise.
+fn default_ingress_class(object: &mut Value) {
+    if let Some(Value::Object(parameters)) = object.pointer_mut("/spec/parameters") {
+        set_default(parameters, "scope", json!("Cluster"));
+    }
+}
+
+/// `SetDefaults_NetworkPolicy` and `SetDefaults_NetworkPolicyPort`: a policy without types
+/// is an Ingress policy (and an Egress one when it has egress rules); ports are TCP.
+fn default_network_policy(object: &mut Value) {
+    let Some(spec) = object_mut(object, "spec") else {
+        return;
+    };
+    let has_egress = spec
+        .get("egress")
+        .and_then(Value::as_array)
+        .is_some_and(|rules| !rules.is_empty());
+    let untyped = spec
+        .get("policyTypes")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    if untyped {
+        let types = if has_egress {
+            json!(["Ingress", "Egress"])
+        } else {
+            json!(["Ingress"])
+        };
+        spec.insert("policyTypes".into(), types);
+    }
+    for direction in ["ingress", "egress"] {
+        let Some(Value::Array(rules)) = spec.get_mut(direction) else {
+            continue;
+        };
+        let ports = rules.iter_mut().filter_map(|rule| rule.get_mut("ports"));
+        for port in ports.filter_map(Value::as_array_mut).flatten() {
+            if let Some(port) = port.as_object_mut() {
+                set_default(port, "protocol", json!("TCP"));
+            }
+        }
+    }
 }
 
 fn default_namespace(object: &mut Value, name: &str) {
@@ -472,5 +522,22 @@ mod tests {
         prepare_create(find("", "v1", "secrets").unwrap(), &mut s, Some("default")).unwrap();
         assert_eq!(s["data"]["k"], "aGVsbG8=");
         assert_eq!(s["type"], "Opaque");
+    }
+
+    #[test]
+    fn network_policies_default_their_types_and_port_protocols() {
+        let policies = find("networking.k8s.io", "v1", "networkpolicies").unwrap();
+        let mut policy = json!({"metadata": {"name": "p"}, "spec": {
+            "podSelector": {}, "egress": [{"ports": [{"port": 53, "protocol": "UDP"}, {"port": 80}]}]}});
+        prepare_create(policies, &mut policy, Some("default")).unwrap();
+        assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+        let ports = &policy["spec"]["egress"][0]["ports"];
+        assert_eq!(
+            (&ports[0]["protocol"], &ports[1]["protocol"]),
+            (&json!("UDP"), &json!("TCP"))
+        );
+        let mut typed = json!({"metadata": {"name": "p"}, "spec": {"policyTypes": ["Egress"]}});
+        prepare_create(policies, &mut typed, Some("default")).unwrap();
+        assert_eq!(typed["spec"]["policyTypes"], json!(["Egress"]));
     }
 }

@@ -110,7 +110,7 @@ fn decode(resource: &ResourceInfo, object: &Value) -> (Vec<String>, Option<Strin
     use k8s_openapi::api::{
         apps::v1 as apps, authorization::v1 as authorization, batch::v1 as batch,
         coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
-        events::v1 as events, storage::v1 as storage,
+        events::v1 as events, networking::v1 as networking, storage::v1 as storage,
     };
     match (resource.group, resource.plural) {
         ("", "configmaps") => unknown_in::<core::ConfigMap>(object),
@@ -139,6 +139,9 @@ fn decode(resource: &ResourceInfo, object: &Value) -> (Vec<String>, Option<Strin
         ("coordination.k8s.io", "leases") => unknown_in::<coordination::Lease>(object),
         ("discovery.k8s.io", "endpointslices") => unknown_in::<discovery::EndpointSlice>(object),
         ("events.k8s.io", "events") => unknown_in::<events::Event>(object),
+        ("networking.k8s.io", "ingressclasses") => unknown_in::<networking::IngressClass>(object),
+        ("networking.k8s.io", "ingresses") => unknown_in::<networking::Ingress>(object),
+        ("networking.k8s.io", "networkpolicies") => unknown_in::<networking::NetworkPolicy>(object),
         ("storage.k8s.io", "storageclasses") => unknown_in::<storage::StorageClass>(object),
         _ => (Vec::new(), None),
     }

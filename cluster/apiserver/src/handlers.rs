@@ -167,6 +167,10 @@ pub fn create_object(
         check_namespace(state, resource, ns, &name)?;
     }
     defaults::prepare_create(resource, &mut object, target.namespace.as_deref())?;
+    // Mutating admission runs before validation.
+    if resource.plural_key == "networking.k8s.io/ingresses" {
+        crate::default_ingress_class::admit(&state.store, &mut object);
+    }
     validation::validate_create(view, &object)?;
     // Validating admission runs after validation, as in kube-apiserver.
     let review = Admission::prepare(&state.store, target).review(None, &object)?;

@@ -6,6 +6,7 @@
 pub mod batch_defaults;
 pub mod context;
 pub mod convert;
+pub mod default_ingress_class;
 pub mod defaults;
 pub mod delete;
 pub mod discovery;

@@ -91,7 +91,7 @@ fn build(group: &str, version: &str) -> Value {
             );
             (path, "post", "post")
         };
-        let operation = json!({
+        let mut operation = json!({
             "operationId": format!("{verb}{}", resource.kind),
             "x-kubernetes-action": action,
             "x-kubernetes-group-version-kind": { "group": group, "version": version, "kind": resource.kind },
@@ -99,10 +99,15 @@ fn build(group: &str, version: &str) -> Value {
                 { "name": "dryRun", "in": "query", "schema": { "type": "string" } },
                 { "name": "fieldManager", "in": "query", "schema": { "type": "string" } },
                 { "name": "fieldValidation", "in": "query", "schema": { "type": "string" } },
-                { "name": "force", "in": "query", "schema": { "type": "boolean" } },
             ],
             "responses": { "200": { "description": "OK" } },
         });
+        if verb == "patch"
+            && let Some(Value::Array(parameters)) = operation.get_mut("parameters")
+        {
+            parameters
+                .push(json!({ "name": "force", "in": "query", "schema": { "type": "boolean" } }));
+        }
         paths.insert(path, json!({ verb: operation }));
     }
     let schemas = openapi_schemas::components(registry::in_group_version(group, version));

@@ -127,6 +127,9 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, NONE, NONE, NONE),
     resource!("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", true, NONE, NONE, NONE),
     resource!("events.k8s.io", "v1", "events", "event", "Event", true, &["ev"], NONE, NONE),
+    resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, NONE, NONE, NONE),
+    resource!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, &["ing"], &["status"], NONE),
+    resource!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], NONE, NONE),
     resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, &["sc"], NONE, NONE),
 ];
 
@@ -136,6 +139,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("events.k8s.io", "v1"),
     ("authorization.k8s.io", "v1"),
     ("batch", "v1"),
+    ("networking.k8s.io", "v1"),
     ("coordination.k8s.io", "v1"),
     ("discovery.k8s.io", "v1"),
     ("storage.k8s.io", "v1"),

@@ -162,6 +162,9 @@ pub(super) fn field_doc(field: &str) -> &'static str {
         "ConfigMap.data" => {
             "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process."
         }
+        "NetworkPolicySpec.podSelector" => {
+            "podSelector selects the pods to which this NetworkPolicy object applies. The array of ingress rules is applied to any pods selected by this field. Multiple network policies can select the same set of pods. In this case, the ingress rules for each are combined additively. This field is NOT optional and follows standard label selector semantics. An empty podSelector matches all pods in this namespace."
+        }
         "StorageClass.provisioner" => "provisioner indicates the type of the provisioner.",
         "StorageClass.reclaimPolicy" => {
             "reclaimPolicy controls the reclaimPolicy for dynamically provisioned PersistentVolumes of this storage class. Defaults to Delete."

@@ -12,6 +12,7 @@ mod batch;
 mod core;
 mod descriptions;
 mod duration;
+mod networking;
 mod storage;
 
 use jiff::Timestamp;
@@ -245,6 +246,15 @@ fn printer_for(resource: &str) -> Printer {
         "persistentvolumes" => (storage::PV_COLUMNS, storage::print_pv),
         "persistentvolumeclaims" => (storage::PVC_COLUMNS, storage::print_pvc),
         "storageclasses" => (storage::STORAGE_CLASS_COLUMNS, storage::print_storage_class),
+        "ingresses" => (networking::INGRESS_COLUMNS, networking::print_ingress),
+        "ingressclasses" => (
+            networking::INGRESS_CLASS_COLUMNS,
+            networking::print_ingress_class,
+        ),
+        "networkpolicies" => (
+            networking::NETWORK_POLICY_COLUMNS,
+            networking::print_network_policy,
+        ),
         _ => (DEFAULT_COLUMNS, print_default),
     };
     Printer { columns, print }

@@ -16,6 +16,7 @@ mod deployments;
 mod diff;
 pub(crate) mod field;
 pub mod names;
+mod networking;
 mod objectmeta;
 mod pods;
 mod services;
@@ -91,6 +92,9 @@ fn spec_problems(resource: &ResourceInfo, object: &Value) -> Vec<Cause> {
             causes
         }
         "services" => services::port_problems(object),
+        "ingresses" => networking::ingress_problems(object),
+        "ingressclasses" => networking::ingress_class_problems(object),
+        "networkpolicies" => networking::network_policy_problems(object),
         _ => Vec::new(),
     }
 }

@@ -62,9 +62,23 @@ const APPS_V1BETA2: &[&str] = &[
     "Scale",
     "StatefulSet",
 ];
+const AUTHORIZATION: &[&str] = &[
+    "LocalSubjectAccessReview",
+    "SelfSubjectAccessReview",
+    "SelfSubjectRulesReview",
+    "SubjectAccessReview",
+];
 const BATCH_V1: &[&str] = &["CronJob", "Job"];
 const BATCH_V1BETA1: &[&str] = &["CronJob"];
 const EVENTS: &[&str] = &["Event"];
+const NETWORKING_V1: &[&str] = &[
+    "IPAddress",
+    "Ingress",
+    "IngressClass",
+    "NetworkPolicy",
+    "ServiceCIDR",
+];
+const NETWORKING_V1BETA1: &[&str] = &["IPAddress", "Ingress", "IngressClass", "ServiceCIDR"];
 const LEASES: &[&str] = &["Lease"];
 const SLICES: &[&str] = &["EndpointSlice"];
 const STORAGE_V1: &[&str] = &[
@@ -82,6 +96,8 @@ const REGISTERED: &[(&str, &str, &[&str])] = &[
     ("apps", "v1", APPS_V1),
     ("apps", "v1beta1", APPS_V1BETA1),
     ("apps", "v1beta2", APPS_V1BETA2),
+    ("authorization.k8s.io", "v1", AUTHORIZATION),
+    ("authorization.k8s.io", "v1beta1", AUTHORIZATION),
     ("batch", "v1", BATCH_V1),
     ("batch", "v1beta1", BATCH_V1BETA1),
     ("events.k8s.io", "v1", EVENTS),
@@ -90,6 +106,8 @@ const REGISTERED: &[(&str, &str, &[&str])] = &[
     ("coordination.k8s.io", "v1beta1", LEASES),
     ("discovery.k8s.io", "v1", SLICES),
     ("discovery.k8s.io", "v1beta1", SLICES),
+    ("networking.k8s.io", "v1", NETWORKING_V1),
+    ("networking.k8s.io", "v1beta1", NETWORKING_V1BETA1),
     ("storage.k8s.io", "v1", STORAGE_V1),
     ("storage.k8s.io", "v1beta1", STORAGE_V1),
 ];
@@ -100,7 +118,9 @@ fn internal_package(group: &str, kind: &str) -> &'static str {
     match (group, kind) {
         ("" | "events.k8s.io", _) => "core",
         ("apps", _) => "apps",
+        ("authorization.k8s.io", _) => "authorization",
         ("batch", _) => "batch",
+        ("networking.k8s.io", _) => "networking",
         ("coordination.k8s.io", _) => "coordination",
         ("discovery.k8s.io", _) => "discovery",
         _ => "storage",
