@@ -105,8 +105,7 @@ async fn kubectl_rolls_deployments_as_on_a_real_cluster() {
     let stuck = scratch.join("stuck.yaml");
     std::fs::write(&stuck, STUCK).expect("write the stuck manifest");
     past_its_deadline(&k, &stuck.display().to_string()).await;
-    let k131 = Kubectl::new(31, &kubeconfig, &scratch);
-    created_with_kubectl_create(&k131).await;
+    created_with_kubectl_create(&k).await;
     cluster.stop().await.expect("the cluster stops cleanly");
     let _ = std::fs::remove_dir_all(&scratch);
 }
@@ -461,7 +460,7 @@ async fn past_its_deadline(k: &Kubectl, manifest: &str) {
     k.ok(&["delete", "deployment/stuck"]).await;
 }
 
-/// `kubectl create deployment` (kubectl 1.31 sends JSON).
+/// `kubectl create deployment` (kubectl 1.33 sends the Deployment as protobuf).
 async fn created_with_kubectl_create(k: &Kubectl) {
     assert_eq!(
         k.ok(&[

@@ -1,8 +1,8 @@
 //! batch/v1 Jobs and CronJobs with the real kubectl on the embedded cluster: a Job that runs
 //! three pods two at a time to completion (`kubectl wait --for=condition=complete`,
 //! `kubectl logs job/x`), a failing Job that ends Failed after its backoff limit, a CronJob
-//! that creates its Job, and `kubectl create job|cronjob`, `create job --from=cronjob/x` with
-//! kubectl 1.31 (kubectl 1.33 sends those as protobuf). Needs root and `scripts/install-deps`,
+//! that creates its Job, and `kubectl create job|cronjob`, `create job --from=cronjob/x`
+//! (which kubectl 1.33 sends as protobuf). Needs root and `scripts/install-deps`,
 //! as the other embedded-cluster tests do.
 //!
 //! The cluster's controllers run with a clock 61 seconds ahead of the wall clock, so a
@@ -83,8 +83,7 @@ async fn kubectl_runs_jobs_and_cronjobs() {
     job_completes(&k, &manifest("three.yaml", THREE)).await;
     job_fails_after_its_backoff_limit(&k, &manifest("failing.yaml", FAILING)).await;
     cronjob_creates_its_job(&k, &manifest("hello.yaml", HELLO)).await;
-    let old = Kubectl::new(31, &kubeconfig, &scratch);
-    kubectl_create_job_and_cronjob(&old).await;
+    kubectl_create_job_and_cronjob(&k).await;
     cluster.stop().await.expect("the cluster stops cleanly");
     let _ = std::fs::remove_dir_all(&scratch);
 }
@@ -232,7 +231,7 @@ async fn cronjob_creates_its_job(k: &Kubectl, manifest: &str) {
     );
 }
 
-/// `kubectl create job`, `create cronjob` and `create job --from=cronjob/x` (kubectl 1.31).
+/// `kubectl create job`, `create cronjob` and `create job --from=cronjob/x` (protobuf bodies).
 async fn kubectl_create_job_and_cronjob(k: &Kubectl) {
     let created = k
         .ok(&["create", "job", "j", "--image=busybox:1.28", "--", "true"])

@@ -6,9 +6,8 @@ mod kubectl_support;
 use k8s_labs_apiserver::testing::TestApiServer;
 use kubectl_support::Kubectl;
 
-/// kubectl 1.32 and later send the reviews as protobuf, which this branch does not decode
-/// for these kinds; 1.31 is the newest that sends JSON.
-const KUBECTLS: &[u32] = &[31, 27];
+/// kubectl 1.32 and later send the reviews as protobuf, older ones as JSON: both are read.
+const KUBECTLS: &[u32] = &[33, 31, 27];
 
 /// What `kubectl auth can-i --list` prints for the admin of a kind cluster.
 const RULES: &str = "\
