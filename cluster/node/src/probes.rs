@@ -199,7 +199,20 @@ pub(crate) fn go_style(error: &std::io::Error) -> String {
         std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".to_string(),
         std::io::ErrorKind::HostUnreachable => "no route to host".to_string(),
-        _ => error.to_string(),
+        // Go prints the C library's text in lower case, without Rust's "(os error N)".
+        _ => match error.raw_os_error() {
+            Some(code) => {
+                let text = error.to_string();
+                let text = text
+                    .strip_suffix(&format!(" (os error {code})"))
+                    .unwrap_or(&text);
+                let mut chars = text.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_lowercase().chain(chars).collect()
+                })
+            }
+            None => error.to_string(),
+        },
     }
 }
 
