@@ -161,7 +161,11 @@ async fn nothing_listening(k: &Kubectl) {
         "",
         "nothing comes back from a closed port"
     );
-    let line = forward.stderr_until("an error occurred forwarding").await;
+    // kubectl 1.33 logs the error as a structured klog value, its quotes escaped.
+    let line = forward
+        .stderr_until("an error occurred forwarding")
+        .await
+        .replace("\\\"", "\"");
     let expected = format!(
         "an error occurred forwarding {local} -> 81: error forwarding port 81 to pod {uid}, uid : \
          failed to execute portforward in network namespace \"/run/netns/k8s-labs-"

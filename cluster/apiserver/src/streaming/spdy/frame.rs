@@ -245,37 +245,59 @@ impl FrameDecoder {
     }
 
     fn inflate_block(&mut self, block: &[u8]) -> Result<Vec<u8>, ProtocolError> {
-        let mut out = Vec::with_capacity(block.len() * 4 + 256);
-        let mut input = block;
-        loop {
-            if out.capacity() - out.len() < 256 {
-                out.reserve(4096);
-            }
-            let spare = out.capacity() - out.len();
-            let (before_in, before_out) = (self.inflate.total_in(), self.inflate.total_out());
-            let result = self
-                .inflate
-                .decompress_vec(input, &mut out, FlushDecompress::Sync);
-            let consumed = (self.inflate.total_in() - before_in) as usize;
-            let produced = (self.inflate.total_out() - before_out) as usize;
-            input = &input[consumed..];
+        let inflate = &mut self.inflate;
+        run_zlib(block, |input, out| {
+            let (before_in, before_out) = (inflate.total_in(), inflate.total_out());
+            let result = inflate.decompress_vec(input, out, FlushDecompress::Sync);
+            let step = Step {
+                consumed: (inflate.total_in() - before_in) as usize,
+                produced: (inflate.total_out() - before_out) as usize,
+                ended: matches!(result, Ok(Status::StreamEnd)),
+            };
             match result {
-                Ok(Status::StreamEnd) => return Ok(out),
-                Ok(_) => {}
+                Ok(_) => Ok(step),
+                // The stream's header names the dictionary; inflating goes on with it.
                 Err(error) if error.needs_dictionary().is_some() => {
-                    self.inflate
+                    inflate
                         .set_dictionary(DICTIONARY)
                         .map_err(|e| protocol_error(format!("header dictionary: {e}")))?;
-                    continue;
+                    Ok(Step {
+                        produced: 0,
+                        ..step
+                    })
                 }
-                Err(error) => return Err(protocol_error(format!("header block: {error}"))),
+                Err(error) => Err(protocol_error(format!("header block: {error}"))),
             }
-            if input.is_empty() && produced < spare {
-                return Ok(out);
-            }
-            if consumed == 0 && produced == 0 {
-                return Err(protocol_error("header block does not inflate"));
-            }
+        })
+    }
+}
+
+/// What one call into zlib did.
+struct Step {
+    consumed: usize,
+    produced: usize,
+    ended: bool,
+}
+
+/// Feeds all of `input` through a zlib stream (`step` is one call into it) until the output
+/// stops filling the room it is given: everything the sync flush makes is then out.
+fn run_zlib(
+    mut input: &[u8],
+    mut step: impl FnMut(&[u8], &mut Vec<u8>) -> Result<Step, ProtocolError>,
+) -> Result<Vec<u8>, ProtocolError> {
+    let mut out = Vec::with_capacity(input.len() * 2 + 256);
+    loop {
+        if out.capacity() - out.len() < 256 {
+            out.reserve(4096);
+        }
+        let spare = out.capacity() - out.len();
+        let done = step(input, &mut out)?;
+        input = &input[done.consumed..];
+        if done.ended || (input.is_empty() && done.produced < spare) {
+            return Ok(out);
+        }
+        if done.consumed == 0 && done.produced == 0 && !input.is_empty() {
+            return Err(protocol_error("the zlib stream makes no progress"));
         }
     }
 }
@@ -408,25 +430,18 @@ impl FrameEncoder {
             plain.put_u32(value.len() as u32);
             plain.extend_from_slice(value.as_bytes());
         }
-        let mut out = Vec::with_capacity(plain.len() + 64);
-        let mut input = &plain[..];
-        loop {
-            if out.capacity() - out.len() < 64 {
-                out.reserve(1024);
-            }
-            let spare = out.capacity() - out.len();
-            let (before_in, before_out) = (self.deflate.total_in(), self.deflate.total_out());
+        let deflate = &mut self.deflate;
+        let compressed = run_zlib(&plain, |input, out| {
+            let (before_in, before_out) = (deflate.total_in(), deflate.total_out());
             // Compressing into memory cannot fail: zlib only reports a full output buffer.
-            let _ = self
-                .deflate
-                .compress_vec(input, &mut out, FlushCompress::Sync);
-            let consumed = (self.deflate.total_in() - before_in) as usize;
-            let produced = (self.deflate.total_out() - before_out) as usize;
-            input = &input[consumed..];
-            if input.is_empty() && produced < spare {
-                return out;
-            }
-        }
+            let _ = deflate.compress_vec(input, out, FlushCompress::Sync);
+            Ok(Step {
+                consumed: (deflate.total_in() - before_in) as usize,
+                produced: (deflate.total_out() - before_out) as usize,
+                ended: false,
+            })
+        });
+        compressed.unwrap_or_default()
     }
 }
 
