@@ -5,7 +5,7 @@
 
 mod streaming_support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use k8s_labs_apiserver::testing::kubectl_binary;
@@ -65,12 +65,7 @@ struct PortForward {
 
 /// Starts `kubectl port-forward pod/web-1 :P1 :P2 …` and waits for its "Forwarding from
 /// 127.0.0.1:N -> P" lines.
-async fn port_forward(
-    minor: u32,
-    kubeconfig: &PathBuf,
-    remote: &[u16],
-    env: &[(&str, &str)],
-) -> PortForward {
+async fn port_forward(minor: u32, kubeconfig: &Path, remote: &[u16]) -> PortForward {
     let mut args = vec![
         "--kubeconfig".to_string(),
         kubeconfig.display().to_string(),
@@ -81,7 +76,6 @@ async fn port_forward(
     args.extend(remote.iter().map(|port| format!(":{port}")));
     let mut child = tokio::process::Command::new(kubectl_binary(minor))
         .args(&args)
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -165,7 +159,7 @@ async fn forwards_two_ports(forward: &PortForward) {
 async fn kubectl_1_33_forwards_over_the_websocket_tunnel() {
     let (_harness, kubeconfig) = setup("ws").await;
     let server = pod_server().await;
-    let mut forward = port_forward(33, &kubeconfig, &[server, server], &[]).await;
+    let mut forward = port_forward(33, &kubeconfig, &[server, server]).await;
     forwards_two_ports(&forward).await;
     // client-go's tunneling dialer logs the protocol it negotiated at -v=4 (a fallback to
     // plain SPDY logs "fallback to secondary dialer" instead, before any stream).
@@ -182,7 +176,7 @@ async fn kubectl_1_33_forwards_over_the_websocket_tunnel() {
 async fn kubectl_1_30_forwards_over_spdy() {
     let (_harness, kubeconfig) = setup("spdy").await;
     let server = pod_server().await;
-    let forward = port_forward(30, &kubeconfig, &[server, server], &[]).await;
+    let forward = port_forward(30, &kubeconfig, &[server, server]).await;
     forwards_two_ports(&forward).await;
     forward.stop().await;
     let _ = std::fs::remove_file(&kubeconfig);
@@ -192,7 +186,7 @@ async fn kubectl_1_30_forwards_over_spdy() {
 async fn a_refused_connection_is_reported_on_the_error_stream() {
     let (_harness, kubeconfig) = setup("refused").await;
     let port = closed_port().await;
-    let mut forward = port_forward(33, &kubeconfig, &[port], &[]).await;
+    let mut forward = port_forward(33, &kubeconfig, &[port]).await;
     let local = forward.local_ports[0];
     let answer = get(local).await;
     assert_eq!(answer, "", "nothing comes back from a closed port");

@@ -157,11 +157,7 @@ async fn bridge(socket: WebSocket, end: DuplexStream) {
     let inbound = async {
         while let Some(Ok(message)) = source.next().await {
             match message {
-                Message::Binary(bytes) => {
-                    if to_session.write_all(&bytes).await.is_err() {
-                        return;
-                    }
-                }
+                Message::Binary(bytes) if to_session.write_all(&bytes).await.is_err() => return,
                 Message::Close(_) => return,
                 _ => {}
             }
