@@ -180,11 +180,24 @@ impl FrameDecoder {
                     }
                 }
             }
-            TYPE_RST_STREAM => {
+            // Three frames of two words: a stream id (31 bits) and a status or size.
+            TYPE_RST_STREAM | TYPE_GOAWAY | TYPE_WINDOW_UPDATE => {
                 need(&body, 8)?;
-                Frame::RstStream {
-                    stream_id: body.get_u32() & 0x7fff_ffff,
-                    status: body.get_u32(),
+                let stream_id = body.get_u32() & 0x7fff_ffff;
+                let value = body.get_u32();
+                match kind {
+                    TYPE_RST_STREAM => Frame::RstStream {
+                        stream_id,
+                        status: value,
+                    },
+                    TYPE_GOAWAY => Frame::GoAway {
+                        last_good_stream_id: stream_id,
+                        status: value,
+                    },
+                    _ => Frame::WindowUpdate {
+                        stream_id,
+                        delta: value & 0x7fff_ffff,
+                    },
                 }
             }
             TYPE_SETTINGS => {
@@ -202,20 +215,6 @@ impl FrameDecoder {
             TYPE_PING => {
                 need(&body, 4)?;
                 Frame::Ping(body.get_u32())
-            }
-            TYPE_GOAWAY => {
-                need(&body, 8)?;
-                Frame::GoAway {
-                    last_good_stream_id: body.get_u32() & 0x7fff_ffff,
-                    status: body.get_u32(),
-                }
-            }
-            TYPE_WINDOW_UPDATE => {
-                need(&body, 8)?;
-                Frame::WindowUpdate {
-                    stream_id: body.get_u32() & 0x7fff_ffff,
-                    delta: body.get_u32() & 0x7fff_ffff,
-                }
             }
             _ => return Ok(None),
         };
