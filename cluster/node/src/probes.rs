@@ -231,3 +231,19 @@ pub(crate) fn resolve_port(port: &IntOrString, container: &Container) -> Result<
         .and_then(|number| u16::try_from(number).ok())
         .ok_or_else(|| format!("invalid port {port:?}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::go_style;
+
+    #[test]
+    fn connection_errors_read_as_go_prints_them() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(go_style(&refused), "connection refused");
+        // EADDRNOTAVAIL, as a dial to ::1 where a namespace has no IPv6 loopback.
+        let unassigned = std::io::Error::from_raw_os_error(99);
+        assert_eq!(go_style(&unassigned), "cannot assign requested address");
+        let other = std::io::Error::other("custom");
+        assert_eq!(go_style(&other), "custom");
+    }
+}
