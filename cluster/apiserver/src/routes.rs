@@ -260,6 +260,15 @@ async fn resource_request(
             )
             .await)
         }
+        (Some("portforward"), true, Method::GET | Method::POST) => {
+            let pod = handlers::get(state, &target)?;
+            // A WebSocket request hands over the connection's upgrade; a SPDY one keeps it.
+            let ws = WebSocketUpgrade::from_request_parts(parts, state)
+                .await
+                .ok();
+            let spdy = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            Ok(crate::streaming::serve_port_forward(&state.nodes, &pod, ws, spdy, &headers).await)
+        }
         (Some("log"), true, Method::GET) => {
             let pod = handlers::get(state, &target)?;
             Ok(crate::streaming::serve_log(&state.nodes, &pod, &query.0).await)

@@ -252,17 +252,7 @@ impl NodeNetwork {
         pod_uid: &str,
         make_namespace: &dyn Fn(&Path) -> Result<()>,
     ) -> Result<PodNetwork> {
-        let safe_uid: String = pod_uid
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let netns_name = format!("k8s-labs-{}-pod-{safe_uid}", self.instance);
+        let netns_name = self.pod_netns_name(pod_uid);
         let ip = {
             let mut state = self.lock();
             anyhow::ensure!(!state.destroyed, "the node network is destroyed");
@@ -325,6 +315,26 @@ impl NodeNetwork {
             ],
         )?;
         Ok(())
+    }
+
+    /// The network namespace name of the pod with this uid.
+    fn pod_netns_name(&self, pod_uid: &str) -> String {
+        let safe_uid: String = pod_uid
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("k8s-labs-{}-pod-{safe_uid}", self.instance)
+    }
+
+    /// The network of the pod with this uid, while it has one.
+    pub fn pod_network(&self, pod_uid: &str) -> Option<PodNetwork> {
+        self.lock().pods.get(&self.pod_netns_name(pod_uid)).cloned()
     }
 
     /// The network of a `hostNetwork: true` pod: the node's own namespace (the one this node

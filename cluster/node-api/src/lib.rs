@@ -1,5 +1,5 @@
 //! The contract between the API server and the node agent for the streams that do not go
-//! through objects: exec, attach and logs. kube-apiserver reaches the kubelet for these over
+//! through objects: exec, attach, logs and port forwarding. kube-apiserver reaches the kubelet for these over
 //! HTTP; in the embedded cluster both live in one process, so the API server looks up the
 //! pod's node in [`NodeConnections`] and calls it directly. Everything else the node agent
 //! does goes through the REST API like any other client.
@@ -67,6 +67,18 @@ pub struct LogRequest {
 /// The log bytes of a container; ends at the end of the log unless `follow` was asked.
 pub type LogStream = BoxStream<'static, std::io::Result<Bytes>>;
 
+/// One connection of `kubectl port-forward`: a TCP port of a pod, reached from inside the
+/// pod's network namespace (`localhost:<port>` there, as the container runtime dials it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortForwardRequest {
+    pub namespace: String,
+    pub pod: String,
+    pub uid: String,
+    /// `spec.hostNetwork`: the pod shares the node's network namespace.
+    pub host_network: bool,
+    pub port: u16,
+}
+
 /// Why the node could not serve a stream; the API server maps these to `Status` codes.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -97,6 +109,15 @@ pub trait NodeConnection: Send + Sync + 'static {
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError>;
     /// The container's log.
     async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError>;
+    /// Whether the pod runs on this node, so that port forwarding to it can start: the
+    /// kubelet's check before it upgrades a `portforward` request (`pod does not exist`).
+    fn check_port_forward(&self, namespace: &str, pod: &str, uid: &str) -> Result<(), NodeError>;
+    /// A TCP connection to `request.port` inside the pod. The error's text is what the
+    /// kubelet writes on the request's error stream (`error forwarding port …`).
+    async fn port_forward(
+        &self,
+        request: PortForwardRequest,
+    ) -> Result<tokio::net::TcpStream, NodeError>;
 }
 
 /// The nodes the API server can reach, by node name. The cluster registers its node agent

@@ -1,6 +1,6 @@
 //! The kubelet API's streaming part for this node: exec (`runc exec` as a child; with a tty,
-//! see [`crate::console_exec`]), logs (the container's log file) and attach (the main process's stdin
-//! and output).
+//! see [`crate::console_exec`]), logs (the container's log file), attach (the main process's stdin
+//! and output) and port forwarding ([`crate::port_forward`]).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeError,
+    PortForwardRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -133,6 +134,17 @@ impl NodeConnection for RuncNodeConnection {
             done: false,
         };
         Ok(Box::pin(futures::stream::unfold(state, next_log_chunk)))
+    }
+
+    fn check_port_forward(&self, namespace: &str, pod: &str, uid: &str) -> Result<(), NodeError> {
+        crate::port_forward::check(&self.context, namespace, pod, uid)
+    }
+
+    async fn port_forward(
+        &self,
+        request: PortForwardRequest,
+    ) -> Result<tokio::net::TcpStream, NodeError> {
+        crate::port_forward::connect(&self.context, &request).await
     }
 }
 

@@ -33,6 +33,7 @@ pub mod mounts;
 mod node_object;
 pub mod oci_spec;
 mod pod_worker;
+mod port_forward;
 pub mod pre_stop;
 mod preflight;
 mod probes;

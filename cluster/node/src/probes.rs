@@ -199,7 +199,20 @@ pub(crate) fn go_style(error: &std::io::Error) -> String {
         std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
         std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => "i/o timeout".to_string(),
         std::io::ErrorKind::HostUnreachable => "no route to host".to_string(),
-        _ => error.to_string(),
+        // Go prints the C library's text in lower case, without Rust's "(os error N)".
+        _ => match error.raw_os_error() {
+            Some(code) => {
+                let text = error.to_string();
+                let text = text
+                    .strip_suffix(&format!(" (os error {code})"))
+                    .unwrap_or(&text);
+                let mut chars = text.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    first.to_lowercase().chain(chars).collect()
+                })
+            }
+            None => error.to_string(),
+        },
     }
 }
 
@@ -217,4 +230,20 @@ pub(crate) fn resolve_port(port: &IntOrString, container: &Container) -> Result<
     number
         .and_then(|number| u16::try_from(number).ok())
         .ok_or_else(|| format!("invalid port {port:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_style;
+
+    #[test]
+    fn connection_errors_read_as_go_prints_them() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(go_style(&refused), "connection refused");
+        // EADDRNOTAVAIL, as a dial to ::1 where a namespace has no IPv6 loopback.
+        let unassigned = std::io::Error::from_raw_os_error(99);
+        assert_eq!(go_style(&unassigned), "cannot assign requested address");
+        let other = std::io::Error::other("custom");
+        assert_eq!(go_style(&other), "custom");
+    }
 }

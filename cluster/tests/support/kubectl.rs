@@ -127,6 +127,18 @@ impl Kubectl {
     }
 }
 
+impl Kubectl {
+    /// Starts `kubectl args…` with stdout and stderr piped, for a command that runs until it
+    /// is killed (`port-forward`); the caller reads its output and kills it by its PID.
+    pub fn spawn(&self, args: &[&str]) -> tokio::process::Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()))
+    }
+}
+
 /// A kubectl that keeps printing (`get -w`, `logs -f`), read line by line while the test goes
 /// on acting on the cluster.
 pub struct Stream {

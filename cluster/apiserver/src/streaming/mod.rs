@@ -1,5 +1,6 @@
 //! The pod subresources that are streams rather than objects: `exec`, `attach` (WebSocket,
-//! the `v5.channel.k8s.io` / `v4.channel.k8s.io` protocols) and `log` (chunked text).
+//! the `v5.channel.k8s.io` / `v4.channel.k8s.io` protocols), `log` (chunked text) and
+//! `portforward` (SPDY/3.1, plain or tunneled in a WebSocket).
 //!
 //! kube-apiserver validates the request against the stored pod (container name, node) and
 //! then proxies to the kubelet, which checks the container's state. Here the API server and
@@ -8,10 +9,14 @@
 //! kubelet's, because users and tools match on them.
 
 mod exec;
+mod forward;
 mod log;
+mod portforward;
+pub mod spdy;
 
 pub use exec::serve_exec;
 pub use log::serve_log;
+pub use portforward::serve_port_forward;
 
 use std::sync::Arc;
 
@@ -194,12 +199,7 @@ impl<'a> PodTarget<'a> {
 
     /// The node agent serving this pod's node.
     fn node(&self, nodes: &NodeConnections) -> Result<Arc<dyn NodeConnection>, StatusError> {
-        let node_name = self.node_name();
-        nodes.get(node_name).ok_or_else(|| {
-            StatusError::internal(format!(
-                "no connection to node \"{node_name}\": its node agent is not registered with the API server"
-            ))
-        })
+        node_connection(nodes, self.node_name())
     }
 
     /// The container's entry in `status.containerStatuses` (or the init/ephemeral lists).
@@ -215,6 +215,18 @@ impl<'a> PodTarget<'a> {
         .flatten()
         .find(|entry| entry["name"].as_str() == Some(self.container.as_str()))
     }
+}
+
+/// The node agent of node `node_name`.
+fn node_connection(
+    nodes: &NodeConnections,
+    node_name: &str,
+) -> Result<Arc<dyn NodeConnection>, StatusError> {
+    nodes.get(node_name).ok_or_else(|| {
+        StatusError::internal(format!(
+            "no connection to node \"{node_name}\": its node agent is not registered with the API server"
+        ))
+    })
 }
 
 fn container_names<'a>(pod: &'a Value, list: &str) -> Vec<&'a str> {

@@ -11,7 +11,7 @@ use k8s_labs_apiserver::ApiServer;
 use k8s_labs_apiserver::testing::{TestApiServer, server_kubeconfig};
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeConnections,
-    NodeError, TerminalSize,
+    NodeError, PortForwardRequest, TerminalSize,
 };
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -169,6 +169,29 @@ impl NodeConnection for LocalNode {
     async fn attach(&self, request: ExecRequest) -> Result<ExecSession, NodeError> {
         let main = "while read line; do echo \"main got $line\"; done; echo bye >&2";
         self.start(&request, vec!["sh".into(), "-c".into(), main.into()])
+    }
+
+    fn check_port_forward(&self, _namespace: &str, pod: &str, _uid: &str) -> Result<(), NodeError> {
+        if pod == "gone" {
+            return Err(NodeError::NotFound("pod does not exist".into()));
+        }
+        Ok(())
+    }
+
+    /// The "pod" is the test process: its ports on 127.0.0.1.
+    async fn port_forward(
+        &self,
+        request: PortForwardRequest,
+    ) -> Result<tokio::net::TcpStream, NodeError> {
+        let port = request.port;
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|error| {
+                NodeError::Internal(format!(
+                    "error forwarding port {port} to pod {}, uid : {error}",
+                    request.uid
+                ))
+            })
     }
 
     /// Five lines, or an endless numbered log with `follow`.
