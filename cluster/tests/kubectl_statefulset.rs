@@ -133,6 +133,17 @@ async fn rolled_out_with_one_revision(k: &Kubectl) -> (String, String) {
         ])
         .await;
     assert_eq!(listed, format!("{update} 1 StatefulSet/web\n"));
+    // The table kube-apiserver prints for them: the controller as `kind.group/name`.
+    let table = k
+        .ok(&["get", "controllerrevisions", "-l", "app=nginx"])
+        .await;
+    assert_eq!(
+        redact(&table),
+        [
+            "NAME CONTROLLER REVISION AGE".to_string(),
+            format!("{update} statefulset.apps/web 1 [AGE]"),
+        ]
+    );
     (current, update)
 }
 

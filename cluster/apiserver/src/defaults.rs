@@ -116,7 +116,10 @@ pub fn prepare_create(
     match resource.plural {
         "namespaces" => default_namespace(object, &name),
         "pods" => default_pod(object)?,
-        "statefulsets" => default_statefulset(object),
+        "statefulsets" => {
+            drop_disabled_fields(resource, None, object);
+            default_statefulset(object)
+        }
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
         "jobs" => {
@@ -378,6 +381,24 @@ pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
     }
 }
 
+/// Fields of alpha features, off in kube-apiserver 1.33, dropped from a write unless the
+/// stored object (`old`) already uses them, as the registries' `dropDisabledFields` do:
+/// a StatefulSet's `rollingUpdate.maxUnavailable` (feature gate MaxUnavailableStatefulSet).
+pub fn drop_disabled_fields(resource: &ResourceInfo, old: Option<&Value>, new: &mut Value) {
+    const MAX_UNAVAILABLE: &str = "/spec/updateStrategy/rollingUpdate/maxUnavailable";
+    if resource.plural != "statefulsets"
+        || old.is_some_and(|old| old.pointer(MAX_UNAVAILABLE).is_some_and(|v| !v.is_null()))
+    {
+        return;
+    }
+    if let Some(rolling) = new
+        .pointer_mut("/spec/updateStrategy/rollingUpdate")
+        .and_then(Value::as_object_mut)
+    {
+        rolling.remove("maxUnavailable");
+    }
+}
+
 fn default_statefulset(object: &mut Value) {
     if let Some(spec) = object_mut(object, "spec") {
         set_default(spec, "replicas", json!(1));
@@ -514,6 +535,35 @@ mod tests {
             json!({"cpu": "1", "memory": "64Mi"})
         );
         assert_eq!(pod["status"]["qosClass"], "Guaranteed");
+    }
+
+    #[test]
+    fn max_unavailable_of_a_statefulset_is_dropped_unless_already_in_use() {
+        let sets = find("apps", "v1", "statefulsets").unwrap();
+        let with = |n: i64| {
+            json!({"metadata": {"name": "web"}, "spec": {"updateStrategy": {
+                "type": "RollingUpdate", "rollingUpdate": {"partition": 1, "maxUnavailable": n}}}})
+        };
+        let mut created = with(2);
+        prepare_create(sets, &mut created, Some("default")).unwrap();
+        assert_eq!(
+            created["spec"]["updateStrategy"]["rollingUpdate"],
+            json!({"partition": 1})
+        );
+        let mut updated = with(3);
+        drop_disabled_fields(sets, Some(&created), &mut updated);
+        assert!(
+            updated
+                .pointer("/spec/updateStrategy/rollingUpdate/maxUnavailable")
+                .is_none()
+        );
+        // Stored before the feature was turned off (or by another server): kept.
+        let mut kept = with(4);
+        drop_disabled_fields(sets, Some(&with(2)), &mut kept);
+        assert_eq!(
+            kept["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"],
+            4
+        );
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub fn update_change(
             if resource.plural == "services" {
                 crate::services::check_service_update(old, &mut new)?;
             }
+            defaults::drop_disabled_fields(resource, Some(old), &mut new);
             defaults::default_on_update(resource, &mut new);
             crate::validation::validate_update(resource, old, &new)?;
             new

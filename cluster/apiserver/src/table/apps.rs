@@ -107,3 +107,46 @@ pub(super) fn print_deployment(deployment: &Value, now: Timestamp) -> Printed {
     ]
     .into()
 }
+
+pub(super) const CONTROLLER_REVISION_COLUMNS: &[Column] = &[
+    NAME,
+    column("Controller", "string", Text("Controller of the object")),
+    column("Revision", "string", Field("ControllerRevision.revision")),
+    AGE,
+];
+
+/// NAME CONTROLLER REVISION AGE; the controller as `statefulset.apps/web` (upstream's
+/// `formatResourceName` of the controller reference's group and kind), `<none>` without one.
+pub(super) fn print_controller_revision(revision: &Value, now: Timestamp) -> Printed {
+    let owners = revision
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array);
+    let controller = owners
+        .into_iter()
+        .flatten()
+        .find(|owner| owner["controller"].as_bool() == Some(true))
+        .map_or_else(|| "<none>".to_string(), controller_name);
+    vec![
+        name(revision),
+        json!(controller),
+        json!(revision["revision"].as_i64().unwrap_or_default()),
+        age(revision, now),
+    ]
+    .into()
+}
+
+/// `kind.group/name` in lower case (`statefulset.apps/web`), or `kind/name` for the core group.
+fn controller_name(owner: &Value) -> String {
+    let kind = owner["kind"].as_str().unwrap_or_default();
+    let group = owner["apiVersion"]
+        .as_str()
+        .and_then(|api_version| api_version.split_once('/'))
+        .map(|(group, _)| group)
+        .unwrap_or_default();
+    let name = owner["name"].as_str().unwrap_or_default();
+    if group.is_empty() {
+        format!("{}/{name}", kind.to_lowercase())
+    } else {
+        format!("{}.{group}/{name}", kind.to_lowercase())
+    }
+}

@@ -22,6 +22,9 @@ pub(super) fn field_doc(field: &str) -> &'static str {
         "PodSpec.readinessGates" => {
             "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"
         }
+        "ControllerRevision.revision" => {
+            "Revision indicates the revision of the state represented by Data."
+        }
         "ReplicaSetSpec.replicas" => {
             "Replicas is the number of desired pods. This is a pointer to distinguish between explicit zero and unspecified. Defaults to 1. More info: https://kubernetes.io/docs/concepts/workloads/controllers/replicaset"
         }

@@ -241,6 +241,10 @@ fn printer_for(resource: &str) -> Printer {
         "statefulsets" => (apps::STATEFUL_SET_COLUMNS, apps::print_stateful_set),
         "replicasets" => (apps::REPLICA_SET_COLUMNS, apps::print_replica_set),
         "deployments" => (apps::DEPLOYMENT_COLUMNS, apps::print_deployment),
+        "controllerrevisions" => (
+            apps::CONTROLLER_REVISION_COLUMNS,
+            apps::print_controller_revision,
+        ),
         "jobs" => (batch::JOB_COLUMNS, batch::print_job),
         "cronjobs" => (batch::CRON_JOB_COLUMNS, batch::print_cron_job),
         "persistentvolumes" => (storage::PV_COLUMNS, storage::print_pv),

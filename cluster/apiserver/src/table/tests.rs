@@ -415,6 +415,35 @@ fn events_replicasets_and_storage() {
 }
 
 #[test]
+fn controller_revisions_name_their_controller_as_kubectl_does() {
+    let owned = json!({"metadata": {"name": "web-6d8f9c7b5", "creationTimestamp": ago(30),
+            "ownerReferences": [
+                {"apiVersion": "example.com/v1", "kind": "Watcher", "name": "w", "uid": "1"},
+                {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "web", "uid": "2",
+                 "controller": true}]},
+        "revision": 2, "data": {}});
+    let orphan =
+        json!({"metadata": {"name": "old-1", "creationTimestamp": ago(90)}, "revision": 1});
+    let table = table_at("controllerrevisions", &[owned, orphan], "1", None, now());
+    assert_eq!(
+        column_names(&table, 0),
+        ["Name", "Controller", "Revision", "Age"]
+    );
+    assert_eq!(
+        cells(&table),
+        [
+            vec![
+                json!("web-6d8f9c7b5"),
+                json!("statefulset.apps/web"),
+                json!(2),
+                json!("30s")
+            ],
+            vec![json!("old-1"), json!("<none>"), json!(1), json!("90s")],
+        ]
+    );
+}
+
+#[test]
 fn other_resources_get_the_default_columns() {
     let lease =
         json!({"metadata": {"name": "node-1", "creationTimestamp": "2024-05-01T11:00:00Z"}});
