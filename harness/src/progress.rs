@@ -78,10 +78,16 @@ impl StepProgress {
 }
 
 async fn tick(mut shown: Shown, watched: Watched) {
-    tokio::time::sleep_until(watched.started + LIVE_AFTER).await;
     let mut bar: Option<ProgressBar> = None;
-    let mut next_plain = watched.started + PLAIN_EVERY;
+    // The cluster is looked at only when a line is shown: every second for a live line, every
+    // ten seconds for a plain one (three lists per look, on every step of every run).
+    let mut next = watched.started
+        + match shown {
+            Shown::Live(_) => LIVE_AFTER,
+            Shown::Plain(_) => PLAIN_EVERY,
+        };
     loop {
+        tokio::time::sleep_until(next).await;
         let items = cluster_now(&watched.client, &watched.namespace).await;
         let line = progress_line(
             watched.state.waiting_for().as_deref(),
@@ -90,19 +96,19 @@ async fn tick(mut shown: Shown, watched: Watched) {
             watched.timeout,
         );
         match &mut shown {
-            Shown::Live(target) => match (&bar, target.take()) {
-                (Some(bar), _) => bar.set_message(line),
-                (None, Some(target)) => bar = Some(live_bar(target, line)),
-                (None, None) => {}
-            },
-            Shown::Plain(console) => {
-                if Instant::now() >= next_plain {
-                    console.print(&format!("      … {line}\n"));
-                    next_plain += PLAIN_EVERY;
+            Shown::Live(target) => {
+                match (&bar, target.take()) {
+                    (Some(bar), _) => bar.set_message(line),
+                    (None, Some(target)) => bar = Some(live_bar(target, line)),
+                    (None, None) => {}
                 }
+                next = Instant::now() + REFRESH;
+            }
+            Shown::Plain(console) => {
+                console.print(&format!("      … {line}\n"));
+                next += PLAIN_EVERY;
             }
         }
-        tokio::time::sleep(REFRESH).await;
     }
 }
 

@@ -25,17 +25,19 @@ pub async fn cluster_now(client: &Client, namespace: &str) -> Vec<String> {
         let params = ListParams::default();
         let pods = Api::<Pod>::namespaced(client.clone(), namespace);
         let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), namespace);
-        let events = Api::<Event>::namespaced(client.clone(), namespace);
-        let (pods, claims, events) = tokio::join!(
-            pods.list(&params),
-            claims.list(&params),
-            events.list(&params)
-        );
-        describe_now(
-            &pods.map(|list| list.items).unwrap_or_default(),
-            &claims.map(|list| list.items).unwrap_or_default(),
-            &events.map(|list| list.items).unwrap_or_default(),
-        )
+        let (pods, claims) = tokio::join!(pods.list(&params), claims.list(&params));
+        let pods = pods.map(|list| list.items).unwrap_or_default();
+        let claims = claims.map(|list| list.items).unwrap_or_default();
+        // Events only matter for something not ready; a settled namespace costs no third list.
+        if describe_now(&pods, &claims, &[]).is_empty() {
+            return Vec::new();
+        }
+        let events = Api::<Event>::namespaced(client.clone(), namespace)
+            .list(&params)
+            .await
+            .map(|list| list.items)
+            .unwrap_or_default();
+        describe_now(&pods, &claims, &events)
     };
     tokio::time::timeout(LOOK_TIMEOUT, look)
         .await
