@@ -24,6 +24,8 @@ use crate::apply::{Applied, Applier};
 use crate::exec::{CommandOutput, OneShotPod, exec_in_pod};
 use crate::expect::relations::endpoints_are_ready_pod_ips;
 use crate::expect::{GoldenOutcome, Redactions, expect_golden};
+use crate::kept_values::{KeptValues, ValueKey};
+use crate::lab::Skip;
 use crate::provider::{ClusterFacts, NodeRun, Provider};
 use crate::table::{endpoint_addresses, endpoints_column};
 use crate::wait::{PodRecorder, is_pod_running_and_ready, is_statefulset_settled, wait_for};
@@ -42,7 +44,7 @@ pub(crate) struct LabShared {
     bless: bool,
     applier: tokio::sync::Mutex<Applier>,
     recorders: Mutex<HashMap<String, Arc<PodRecorder>>>,
-    values: Mutex<HashMap<String, serde_json::Value>>,
+    kept: KeptValues,
 }
 
 impl LabShared {
@@ -62,7 +64,7 @@ impl LabShared {
             bless,
             applier,
             recorders: Mutex::new(HashMap::new()),
-            values: Mutex::new(HashMap::new()),
+            kept: KeptValues::default(),
         }
     }
 
@@ -408,13 +410,19 @@ impl StepContext {
         .await
     }
 
-    /// Runs `program args` on the node (see [`Provider::run_on_node`]).
-    pub async fn on_node(&self, program: &str, args: &[&str]) -> Result<NodeRun> {
+    /// Runs `program args` on the node (see [`Provider::run_on_node`]); a [`Skip`] error when
+    /// this cluster offers no way to (the step then ends as skipped).
+    pub async fn on_node(&self, program: &str, args: &[&str]) -> Result<CommandOutput> {
         let timeout = self.deadline.saturating_duration_since(Instant::now());
-        self.shared
+        match self
+            .shared
             .provider
             .run_on_node(self.namespace(), program, args, timeout)
-            .await
+            .await?
+        {
+            NodeRun::Ran(output) => Ok(output),
+            NodeRun::Unavailable(reason) => Err(Skip::new(reason).into()),
+        }
     }
 
     /// Runs `check` until it succeeds or the step's deadline comes, with a short doubling
@@ -432,6 +440,7 @@ impl StepContext {
             self.state.tries.fetch_add(1, Ordering::Relaxed);
             let error = match tokio::time::timeout_at(self.deadline, check()).await {
                 Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) if Skip::of(&error).is_some() => return Err(error),
                 Ok(Err(error)) => error,
                 Err(_) => {
                     return Err(match last_error {
@@ -450,23 +459,15 @@ impl StepContext {
         }
     }
 
-    /// Keeps a value observed by this step for later steps.
-    pub fn remember(&self, key: &str, value: serde_json::Value) {
-        self.shared
-            .values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key.to_string(), value);
+    /// Keeps a value observed by this step for a later step of this run to check against.
+    pub fn remember<T: Clone + Send + Sync + 'static>(&self, key: &ValueKey<T>, value: T) {
+        self.shared.kept.record(key, value);
     }
 
-    /// A value an earlier step kept with [`StepContext::remember`].
-    pub fn recall(&self, key: &str) -> Option<serde_json::Value> {
-        self.shared
-            .values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
+    /// The value an earlier step kept with [`StepContext::remember`]; an error naming it when
+    /// none did, so a claim about it never passes with nothing checked.
+    pub fn recall<T: Clone + Send + Sync + 'static>(&self, key: &ValueKey<T>) -> Result<T> {
+        self.shared.kept.get(key)
     }
 
     fn pods_api(&self) -> Api<Pod> {

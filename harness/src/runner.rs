@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::context::{LabShared, StepContext, StepState};
 use crate::diagnostics::collect_diagnostics;
 use crate::expect::Mismatch;
-use crate::lab::{Lab, Language, Step, StepOutcome};
+use crate::lab::{Lab, Language, Skip, Step, StepOutcome};
 use crate::progress::{StepProgress, Watched};
 use crate::provider::Provider;
 use crate::report::{Console, LabReport, StepReport, StepResult};
@@ -313,6 +313,11 @@ async fn run_step(
 }
 
 fn failure(error: anyhow::Error) -> StepResult {
+    if let Some(skip) = Skip::of(&error) {
+        return StepResult::Skipped {
+            reason: skip.reason().to_string(),
+        };
+    }
     let mismatch = error
         .chain()
         .find_map(|cause| cause.downcast_ref::<Mismatch>())
@@ -414,6 +419,15 @@ mod tests {
                 assert_eq!(mismatch.claim, "pods");
                 assert!(message.starts_with("step 2"), "{message}");
             }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_skip_anywhere_in_the_chain_ends_the_step_as_skipped() {
+        let error = anyhow::Error::new(Skip::new("no shell on the nodes")).context("nslookup");
+        match failure(error) {
+            StepResult::Skipped { reason } => assert_eq!(reason, "no shell on the nodes"),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -7,13 +7,17 @@ use k8s_labs_harness::expect::expect_text;
 use k8s_labs_harness::expect::object::expect_object;
 use k8s_labs_harness::table::pod_table;
 use k8s_labs_harness::workload::are_ready_pods;
-use k8s_labs_harness::{StepContext, StepOutcome};
+use k8s_labs_harness::{StepContext, StepOutcome, ValueKey};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::{Api, ResourceExt};
 
 use crate::storage::{claim_of, claims_table, volume_name, volumes_table};
 use crate::{CLIENT_IMAGE, FIXED_IMAGE, SELECTOR, STATEFULSET, claim_name, pod_name};
+
+/// Each claim's volume when the claims were first bound; a claim keeps its volume for life.
+const VOLUMES_BY_CLAIM: ValueKey<BTreeMap<String, String>> =
+    ValueKey::new("the volume bound to each claim");
 
 /// kubectl apply's lines, one per object (`statefulset.apps/nginx created`).
 async fn apply_lines(ctx: &StepContext, file: &str) -> Result<String> {
@@ -126,7 +130,7 @@ pub(crate) async fn claims_bound(ctx: StepContext) -> Result<StepOutcome> {
         .map(ResourceExt::name_any)
         .zip(volumes.iter().cloned())
         .collect();
-    ctx.remember("volumes", serde_json::json!(volumes_by_claim));
+    ctx.remember(&VOLUMES_BY_CLAIM, volumes_by_claim);
     let redactions = ctx.redactions();
     let actual = format!(
         "{}{}",
@@ -311,10 +315,7 @@ fn mounts(pods: &[Pod]) -> String {
 
 /// The claims are still bound to the volumes seen when they were first bound.
 async fn same_volumes(ctx: &StepContext) -> Result<()> {
-    let remembered: BTreeMap<String, String> = ctx
-        .recall("volumes")
-        .and_then(|value| serde_json::from_value(value).ok())
-        .ok_or_else(|| anyhow!("no earlier step recorded the claims' volumes"))?;
+    let remembered = ctx.recall(&VOLUMES_BY_CLAIM)?;
     let mut now = BTreeMap::new();
     for claim in remembered.keys() {
         let claim: PersistentVolumeClaim = ctx.get(claim).await?;

@@ -8,12 +8,16 @@ use k8s_labs_harness::expect::relations::endpoints_are_ready_pod_ips;
 use k8s_labs_harness::expect::{expect_text, html_title};
 use k8s_labs_harness::table::{endpoint_addresses, endpoints_column, pod_table};
 use k8s_labs_harness::workload::are_ready_pods;
-use k8s_labs_harness::{StepContext, StepOutcome};
+use k8s_labs_harness::{StepContext, StepOutcome, ValueKey};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::ResourceExt;
 
 use crate::{CLIENT_IMAGE, NO_ANSWER_EXIT_CODES, REPLICASET, SELECTOR, SERVICE};
+
+/// The pods of the unpullable image that the erratum's step deleted; none may come back.
+const BROKEN_IMAGE_PODS: ValueKey<Vec<String>> =
+    ValueKey::new("the pods of the unpullable image it deleted");
 
 /// kubectl apply's lines, one per object (`replicaset.apps/example-app created`).
 async fn apply_lines(ctx: &StepContext, file: &str) -> Result<String> {
@@ -58,7 +62,7 @@ pub(crate) async fn apply_fixed_image(ctx: StepContext) -> Result<StepOutcome> {
         ctx.delete_pod(name).await?;
         output.push_str(&format!("pod \"{name}\" deleted\n"));
     }
-    ctx.remember("image-pull-pods", serde_json::json!(old));
+    ctx.remember(&BROKEN_IMAGE_PODS, old);
     let shown = ctx.expect_golden(
         "apply-fixed-image.txt",
         "kubectl apply changes the ReplicaSet's template; the 3 stuck pods are deleted",
@@ -71,10 +75,7 @@ pub(crate) async fn apply_fixed_image(ctx: StepContext) -> Result<StepOutcome> {
 /// running the corrected image.
 pub(crate) async fn pods_ready(ctx: StepContext) -> Result<StepOutcome> {
     let pods = ctx.wait_ready_pods(SELECTOR, 3).await?;
-    let old: Vec<String> = ctx
-        .recall("image-pull-pods")
-        .and_then(|value| serde_json::from_value(value).ok())
-        .unwrap_or_default();
+    let old = ctx.recall(&BROKEN_IMAGE_PODS)?;
     for pod in &pods {
         expect_object(
             &format!("pod {} runs the corrected image", pod.name_any()),

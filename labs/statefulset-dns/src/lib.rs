@@ -20,7 +20,7 @@ use k8s_labs_harness::expect::relations::nslookup_answers_pod_ip;
 use k8s_labs_harness::expect::{expect_contains, expect_text, html_title};
 use k8s_labs_harness::table::{endpoint_addresses, pod_table};
 use k8s_labs_harness::wait::{PodEvent, ordered_ready_history, render_history};
-use k8s_labs_harness::{Lab, NodeRun, Step, StepContext, StepOutcome};
+use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 
 /// The lab's name on the command line and in namespaces.
@@ -317,29 +317,21 @@ async fn nslookup_on_the_node(ctx: StepContext) -> Result<StepOutcome> {
     let dns_ip = ctx.dns_ip()?.to_string();
     let name = format!("web-1.{SERVICE}.{}.svc.cluster.local", ctx.namespace());
     let web_1 = ctx.pod_ip("web-1").await?;
-    let result = ctx
+    let output = ctx
         .retry(|| async {
-            let output = match ctx.on_node("nslookup", &[&name, &dns_ip]).await? {
-                NodeRun::Ran(output) => output,
-                NodeRun::Unavailable(reason) => return Ok(Err(reason)),
-            };
+            let output = ctx.on_node("nslookup", &[&name, &dns_ip]).await?;
             nslookup_answers_pod_ip(&output.stdout, &name, "web-1", web_1)?;
             no_unanswered_query(&output.stdout)?;
-            Ok(Ok(output.stdout))
+            Ok(output.stdout)
         })
         .await?;
     ctx.highlight(web_1.to_string());
-    match result {
-        Ok(output) => {
-            let shown = ctx.expect_golden(
-                "nslookup-node-web-1.txt",
-                "nslookup on the node prints the DNS server and one answer",
-                &output,
-            )?;
-            Ok(StepOutcome::passed(shown))
-        }
-        Err(reason) => Ok(StepOutcome::skipped(reason)),
-    }
+    let shown = ctx.expect_golden(
+        "nslookup-node-web-1.txt",
+        "nslookup on the node prints the DNS server and one answer",
+        &output,
+    )?;
+    Ok(StepOutcome::passed(shown))
 }
 
 /// From a one-shot busybox:1.28 pod: `nslookup web-0.nginx` and `nslookup web-1.nginx`
