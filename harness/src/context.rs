@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
+use k8s_labs_podutil::is_pod_running_and_ready;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
@@ -25,10 +26,10 @@ use crate::exec::{CommandOutput, OneShotPod, exec_in_pod};
 use crate::expect::relations::endpoints_are_ready_pod_ips;
 use crate::expect::{GoldenOutcome, Redactions, expect_golden};
 use crate::kept_values::{KeptValues, ValueKey};
-use crate::lab::Skip;
 use crate::provider::{ClusterFacts, NodeRun, Provider};
+use crate::skip::Skip;
 use crate::table::{endpoint_addresses, endpoints_column};
-use crate::wait::{PodRecorder, is_pod_running_and_ready, is_statefulset_settled, wait_for};
+use crate::wait::{PodRecorder, is_statefulset_settled, wait_for};
 
 /// First pause between two tries of a retried check; doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client, ResourceExt};
 
-use crate::wait::pod_phase;
+use k8s_labs_podutil::pod_phase;
 
 /// How many log lines of each container the diagnostics show.
 pub const LOG_LINES: i64 = 15;

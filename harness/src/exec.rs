@@ -15,7 +15,9 @@ use kube::{Api, Client};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use crate::wait::{is_pod_finished, is_pod_running_and_ready, wait_for};
+use k8s_labs_podutil::{is_pod_running_and_ready, is_pod_terminal};
+
+use crate::wait::wait_for;
 
 /// Waiting for the pod to go is cleanup: it gets at least this long, also when the run's time
 /// ran out while the pod ran, so that the run reports what the pod did, not a deletion cut
@@ -214,11 +216,11 @@ impl OneShotPod {
         // kubectl waits for "Running and Ready, or completed" before it attaches.
         let what = format!("pod {} to run", self.name);
         let started = wait_for(pods.clone(), &self.name, &what, deadline, |pod| {
-            pod.is_none_or(|pod| is_pod_running_and_ready(pod) || is_pod_finished(pod))
+            pod.is_none_or(|pod| is_pod_running_and_ready(pod) || is_pod_terminal(pod))
         })
         .await?
         .ok_or_else(|| anyhow!("pod {} disappeared before it ran", self.name))?;
-        let attached = if is_pod_finished(&started) {
+        let attached = if is_pod_terminal(&started) {
             None
         } else {
             // Bounded like the waits, so that the pod is still removed when time runs out.
@@ -229,7 +231,7 @@ impl OneShotPod {
         };
         let what = format!("pod {} to finish", self.name);
         let finished = wait_for(pods.clone(), &self.name, &what, deadline, |pod| {
-            pod.is_none_or(is_pod_finished)
+            pod.is_none_or(is_pod_terminal)
         })
         .await?
         .ok_or_else(|| anyhow!("pod {} disappeared before it finished", self.name))?;

@@ -16,8 +16,8 @@ use kube::Client;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::console::{Console, ProgressMode};
 use crate::context::StepState;
-use crate::report::{Console, ProgressMode};
 
 pub use now::cluster_now;
 

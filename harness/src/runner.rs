@@ -16,13 +16,15 @@ use rand::Rng;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::console::Console;
 use crate::context::{LabShared, StepContext, StepState};
 use crate::diagnostics::collect_diagnostics;
 use crate::expect::Mismatch;
-use crate::lab::{Lab, Language, Skip, Step, StepOutcome};
+use crate::lab::{Lab, Language, Step, StepOutcome};
 use crate::progress::{StepProgress, Watched};
 use crate::provider::Provider;
-use crate::report::{Console, LabReport, StepReport, StepResult};
+use crate::report::{LabReport, StepReport, StepResult};
+use crate::skip::Skip;
 use crate::wait::wait_for;
 
 /// Label on every namespace a run creates, so leftovers can be found and told apart.

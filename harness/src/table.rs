@@ -6,8 +6,9 @@ use std::net::IpAddr;
 use k8s_openapi::api::core::v1::{Endpoints, Pod};
 use kube::ResourceExt;
 
-use crate::wait::{is_pod_running_and_ready, pod_phase};
-use crate::workload::{container_waiting_reason, is_pod_terminating};
+use k8s_labs_podutil::{
+    container_waiting_reason, is_pod_running_and_ready, is_pod_terminating, pod_phase,
+};
 
 /// `kubectl get pod`: NAME READY STATUS (ages, restarts and IPs vary). STATUS is the waiting
 /// reason of a waiting container (`ErrImagePull`), `Terminating`, or the phase, as kubectl

@@ -7,10 +7,11 @@ use tokio_util::sync::CancellationToken;
 
 use std::collections::BTreeSet;
 
+use crate::console::Console;
 use crate::expect::redact;
 use crate::lab::{Lab, Language};
 use crate::provider::Provider;
-use crate::report::{Console, LabReport, StepResult};
+use crate::report::{LabReport, StepResult};
 
 /// Starts the embedded cluster, or panics with the reason: a skipped end-to-end test would
 /// hide that nothing was checked (missing root or packages say so through preflight).

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Result, anyhow};
 use futures::{StreamExt, pin_mut};
+use k8s_labs_podutil::is_pod_ready;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::watcher::{self, Event};
@@ -139,36 +140,6 @@ fn status_summary<K: Serialize>(object: &K) -> String {
     } else {
         status
     }
-}
-
-/// Whether a pod's condition `Ready` is `True`.
-pub fn is_pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.conditions.as_ref())
-        .is_some_and(|conditions| {
-            conditions
-                .iter()
-                .any(|condition| condition.type_ == "Ready" && condition.status == "True")
-        })
-}
-
-/// Whether a pod is in phase Running and Ready, what `kubectl get pod` shows as `1/1 Running`.
-pub fn is_pod_running_and_ready(pod: &Pod) -> bool {
-    pod_phase(pod) == "Running" && is_pod_ready(pod)
-}
-
-/// The pod's phase, or `Pending` when the status has none yet (as kubectl shows it).
-pub fn pod_phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|status| status.phase.as_deref())
-        .unwrap_or("Pending")
-}
-
-/// Whether a pod has finished (phase Succeeded or Failed), as a one-shot pod does.
-pub fn is_pod_finished(pod: &Pod) -> bool {
-    matches!(pod_phase(pod), "Succeeded" | "Failed")
 }
 
 /// Whether a StatefulSet's controller has caught up with its spec and all its replicas are
@@ -353,31 +324,6 @@ pub fn ordered_ready_history(name: &str, replicas: usize) -> Vec<PodEvent> {
 mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::{StatefulSetSpec, StatefulSetStatus};
-    use k8s_openapi::api::core::v1::{PodCondition, PodStatus};
-
-    fn pod(phase: &str, ready: &str) -> Pod {
-        Pod {
-            status: Some(PodStatus {
-                phase: Some(phase.to_string()),
-                conditions: Some(vec![PodCondition {
-                    type_: "Ready".to_string(),
-                    status: ready.to_string(),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn running_and_ready_needs_both() {
-        assert!(is_pod_running_and_ready(&pod("Running", "True")));
-        assert!(!is_pod_running_and_ready(&pod("Running", "False")));
-        assert!(!is_pod_running_and_ready(&pod("Pending", "True")));
-        assert_eq!(pod_phase(&Pod::default()), "Pending");
-        assert!(is_pod_finished(&pod("Failed", "False")));
-    }
 
     fn statefulset(wanted: i32, replicas: i32, ready: Option<i32>) -> StatefulSet {
         StatefulSet {

@@ -18,25 +18,14 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::context::StepContext;
-use crate::wait::{is_pod_running_and_ready, wait_for};
+use k8s_labs_podutil::{
+    container_waiting_reason, is_pod_ready, is_pod_running_and_ready, is_pod_terminating, pod_phase,
+};
+
+use crate::wait::wait_for;
 
 /// The waiting reasons a kubelet reports for a container whose image cannot be pulled.
 pub const IMAGE_PULL_FAILURES: [&str; 2] = ["ErrImagePull", "ImagePullBackOff"];
-
-/// The waiting reason of the first container of `pod` that is waiting, if any.
-pub fn container_waiting_reason(pod: &Pod) -> Option<&str> {
-    pod.status
-        .as_ref()?
-        .container_statuses
-        .as_ref()?
-        .iter()
-        .find_map(|status| status.state.as_ref()?.waiting.as_ref()?.reason.as_deref())
-}
-
-/// Whether the pod is being deleted (it still shows in lists while it terminates).
-pub fn is_pod_terminating(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-}
 
 /// Whether `pods` are exactly `count` pods, none terminating, all Running and Ready.
 pub fn are_ready_pods(pods: &[Pod], count: usize) -> bool {
@@ -187,8 +176,8 @@ fn pods_summary<'a>(pods: impl Iterator<Item = &'a Pod>) -> String {
             format!(
                 "  {} phase={} ready={} waiting={} terminating={}",
                 pod.name_any(),
-                crate::wait::pod_phase(pod),
-                crate::wait::is_pod_ready(pod),
+                pod_phase(pod),
+                is_pod_ready(pod),
                 container_waiting_reason(pod).unwrap_or("-"),
                 is_pod_terminating(pod)
             )

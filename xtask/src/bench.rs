@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use futures::{StreamExt, TryStreamExt};
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
-use k8s_labs_harness::wait::is_pod_ready;
+use k8s_labs_harness::pod::is_pod_ready;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use futures::StreamExt;
 use k8s_labs_harness::lab::Language;
-use k8s_labs_harness::reports::json::json_report;
-use k8s_labs_harness::reports::junit::junit_xml;
-use k8s_labs_harness::reports::transcript::{transcript, transcript_file_name};
-use k8s_labs_harness::reports::write_file;
+use k8s_labs_harness::report::json::json_report;
+use k8s_labs_harness::report::junit::junit_xml;
+use k8s_labs_harness::report::transcript::{transcript, transcript_file_name};
+use k8s_labs_harness::report::write_file;
 use k8s_labs_harness::{CancellationToken, Console, Lab, LabReport, Provider, RunOptions};
 
 use crate::{Exit, START_GRACE, Stop, cancel_on_signal};

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::start_cluster;
 use k8s_labs_harness::Language;
 use k8s_labs_harness::expect::unified_diff;
-use k8s_labs_harness::reports::transcript::transcript_file_name;
+use k8s_labs_harness::report::transcript::transcript_file_name;
 use tokio::process::Command;
 
 const LABS: [&str; 3] = ["statefulset-dns", "replicaset-scale", "pvc-templates"];

@@ -9,7 +9,7 @@ use kube::ResourceExt;
 
 use super::{Mismatch, expect_text, nslookup_addresses};
 use crate::table::{endpoint_addresses, endpoints_column};
-use crate::wait::is_pod_ready;
+use k8s_labs_podutil::is_pod_ready;
 
 /// `web-1.nginx -> 10.244.0.3` (or `-> (no answer)`): one line per name, for comparing
 /// answers.

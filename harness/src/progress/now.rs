@@ -10,8 +10,8 @@ use kube::{Api, Client, ResourceExt};
 
 use crate::diagnostics::event_time;
 use crate::table::pod_status;
-use crate::wait::is_pod_running_and_ready;
 use crate::workload::pvc_phase;
+use k8s_labs_podutil::is_pod_running_and_ready;
 
 /// How long one look at the cluster may take; a slow answer shows nothing this time.
 const LOOK_TIMEOUT: Duration = Duration::from_secs(2);

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use k8s_labs_harness::expect::{expect_text, html_title};
+use k8s_labs_harness::pod::is_pod_running_and_ready;
 use k8s_labs_harness::table::pod_table;
-use k8s_labs_harness::wait::is_pod_running_and_ready;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;

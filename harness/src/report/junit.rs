@@ -84,7 +84,7 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::fixtures::failed_run;
+    use crate::report::fixtures::failed_run;
 
     #[test]
     fn a_suite_per_lab_and_a_case_per_step_with_the_diff_kept() {

@@ -84,7 +84,7 @@ fn lab_json(report: &LabReport) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::fixtures::failed_run;
+    use crate::report::fixtures::failed_run;
 
     #[test]
     fn every_step_has_a_status_and_the_failure_keeps_its_diff() {

@@ -82,7 +82,7 @@ pub fn transcript_file_name(lab: &str, language: Language) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reports::fixtures::failed_run;
+    use crate::report::fixtures::failed_run;
 
     #[test]
     fn transcripts_show_explanations_commands_and_redacted_outputs() {

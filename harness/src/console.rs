@@ -1,151 +1,15 @@
-//! What a run tells its reader: per step the name, the kubectl command it stands for, the
-//! elapsed time and ✓/✗; on failure what was expected, what was got (a diff), then the pods'
-//! statuses, logs and the namespace's recent events, collected without being asked. Files
-//! for machines and handouts (JUnit, JSON, Markdown transcripts) are in [`crate::reports`].
+//! What a run tells its reader as it goes: per step the name, the kubectl command it stands
+//! for, the elapsed time and ✓/✗; on failure what was expected, what was got (a diff), then
+//! the pods' statuses, logs and the namespace's recent events, collected without being asked.
+//! Files for machines and handouts (JUnit, JSON, Markdown transcripts) are in
+//! [`crate::report`].
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use crate::expect::{Mismatch, Redactions};
-use crate::lab::Lab;
-
-/// How one step ended.
-#[derive(Debug, Clone)]
-pub enum StepResult {
-    /// Every claim of the step held; `output` is what it observed (kubectl-like text).
-    Passed {
-        /// What the step observed.
-        output: String,
-    },
-    /// The step could not run here (e.g. no node access); the reason.
-    Skipped {
-        /// Why the step was skipped.
-        reason: String,
-    },
-    /// A claim did not hold or the step could not finish.
-    Failed {
-        /// The error, with its causes, as one text.
-        message: String,
-        /// The failed claim, when the failure is one (for a diff).
-        mismatch: Option<Mismatch>,
-    },
-}
-
-/// The record of one step of a run.
-#[derive(Debug, Clone)]
-pub struct StepReport {
-    /// The step's name.
-    pub name: String,
-    /// The kubectl command the step stands for (namespace filled in).
-    pub command: String,
-    /// What the step shows, in English (may be empty).
-    pub explanation_en: String,
-    /// What the step shows, in Chinese (the English one when there is none).
-    pub explanation_zh: String,
-    /// How long the step took.
-    pub elapsed: Duration,
-    /// The step's timeout (scaled).
-    pub timeout: Duration,
-    /// How many tries retried checks took (0 when the step retried nothing).
-    pub tries: usize,
-    /// Why the first try of a retried check failed (`None` when nothing was retried).
-    pub first_failed_try: Option<String>,
-    /// Golden files `--bless` rewrote, with what changed.
-    pub blessed: Vec<(PathBuf, String)>,
-    /// What to look at when the step fails (may be empty).
-    pub hint: String,
-    /// Values the step's claims checked, highlighted in its output on a color console.
-    pub highlights: Vec<String>,
-    /// How it ended.
-    pub result: StepResult,
-}
-
-impl StepReport {
-    /// Whether the step counts as a success (passed or skipped with a reason).
-    pub fn ok(&self) -> bool {
-        !matches!(self.result, StepResult::Failed { .. })
-    }
-}
-
-/// The record of one lab run.
-#[derive(Debug, Clone)]
-pub struct LabReport {
-    /// The lab's name.
-    pub lab: String,
-    /// The lab's title.
-    pub title: String,
-    /// The cluster it ran on, as the start line shows it.
-    pub cluster: String,
-    /// The namespace the run used.
-    pub namespace: String,
-    /// The steps that ran, in order (the run stops at the first failure).
-    pub steps: Vec<StepReport>,
-    /// How many steps the lab has (more than `steps.len()` when the run stopped early).
-    pub total_steps: usize,
-    /// The names of all the lab's steps, run or not.
-    pub step_names: Vec<String>,
-    /// Set when the run could not start or clean up (cluster errors rather than claims).
-    pub error: Option<String>,
-    /// Set when a signal stopped the run.
-    pub interrupted: bool,
-    /// Pod statuses and events collected when a step failed.
-    pub diagnostics: Option<String>,
-    /// Whether the namespace was confirmed gone at the end.
-    pub namespace_deleted: bool,
-    /// Whether the namespace was kept on purpose (`--keep`).
-    pub kept: bool,
-    /// Wall time of the whole run, cleanup included.
-    pub elapsed: Duration,
-}
-
-impl LabReport {
-    /// The report of a run of `lab` that has not started yet.
-    pub fn new(lab: &Lab, namespace: &str, cluster: &str) -> LabReport {
-        LabReport {
-            lab: lab.name().to_string(),
-            title: lab.title().to_string(),
-            cluster: cluster.to_string(),
-            namespace: namespace.to_string(),
-            steps: Vec::new(),
-            total_steps: lab.steps().len(),
-            step_names: lab
-                .steps()
-                .iter()
-                .map(|step| step.name().to_string())
-                .collect(),
-            error: None,
-            interrupted: false,
-            diagnostics: None,
-            namespace_deleted: false,
-            kept: false,
-            elapsed: Duration::ZERO,
-        }
-    }
-
-    /// Whether every claim held and the run cleaned up after itself (or kept its namespace
-    /// because it was asked to).
-    pub fn passed(&self) -> bool {
-        self.error.is_none()
-            && !self.interrupted
-            && (self.namespace_deleted || self.kept)
-            && self.steps.len() == self.total_steps
-            && self.steps.iter().all(StepReport::ok)
-    }
-
-    /// What this run redacts from the outputs it shows in files: the generic placeholders and
-    /// its namespace as `[NS]`.
-    pub fn redactions(&self) -> Redactions {
-        Redactions::new().with_value(&self.namespace, "[NS]")
-    }
-
-    /// The first failed step, if any.
-    pub fn failed_step(&self) -> Option<&StepReport> {
-        self.steps.iter().find(|step| !step.ok())
-    }
-}
+use crate::expect::Mismatch;
+use crate::report::{LabReport, StepReport, StepResult, format_elapsed};
 
 /// How a console shows a step that waits (see [`crate::progress`]).
 pub(crate) enum ProgressMode {
@@ -451,15 +315,6 @@ impl Console {
     }
 }
 
-/// Elapsed time for people: `12 ms`, `1.42 s`.
-pub fn format_elapsed(elapsed: Duration) -> String {
-    if elapsed < Duration::from_secs(1) {
-        format!("{} ms", elapsed.as_millis())
-    } else {
-        format!("{:.2} s", elapsed.as_secs_f64())
-    }
-}
-
 pub(crate) fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
     text.lines().map(|line| format!("{pad}{line}\n")).collect()
@@ -468,12 +323,7 @@ pub(crate) fn indent(text: &str, by: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn elapsed_times_read_naturally() {
-        assert_eq!(format_elapsed(Duration::from_millis(12)), "12 ms");
-        assert_eq!(format_elapsed(Duration::from_millis(1420)), "1.42 s");
-    }
+    use std::time::Duration;
 
     #[test]
     fn a_failed_step_prints_the_claim_and_its_diff() {
