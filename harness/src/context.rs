@@ -251,6 +251,13 @@ impl StepContext {
             .await
     }
 
+    /// What `kubectl apply -f <file>` prints: one line per object of the lab's manifest
+    /// `file` (`statefulset.apps/web created`), once applied.
+    pub async fn apply_output(&self, file: &str) -> Result<String> {
+        let applied = self.apply(file).await?;
+        Ok(applied.iter().map(|object| format!("{object}\n")).collect())
+    }
+
     /// Starts recording, from a watch, the order in which pods of `selector` are created and
     /// become Ready. Call it before applying what creates them.
     pub async fn record_pods(&self, selector: &str) -> Result<()> {

@@ -13,16 +13,10 @@ use k8s_labs_harness::workload::pvc_phase;
 use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 
-use crate::{NAME, manifests_dir};
+use crate::{NAME, SELECTOR, SERVICE, STATEFULSET, TEMPLATE, manifests_dir};
 
 /// How many pods statefulsets.yaml asks for.
 const REPLICAS: usize = 2;
-/// The StatefulSet and headless Service of statefulsets.yaml (both `nginx`).
-const STATEFULSET: &str = "nginx";
-const SERVICE: &str = "nginx";
-const SELECTOR: &str = "app=nginx";
-/// The volumeClaimTemplate's name: PVCs are `www-nginx-N`.
-const TEMPLATE: &str = "www";
 
 /// Reading state: a little patience for pods and claims still starting, not a long wait.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);

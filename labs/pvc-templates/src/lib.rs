@@ -27,8 +27,10 @@ use crate::steps::{
 
 /// The lab's name on the command line and in namespaces.
 pub const NAME: &str = "pvc-templates";
-/// The StatefulSet (and headless Service) of statefulsets.yaml.
+/// The StatefulSet of statefulsets.yaml.
 const STATEFULSET: &str = "nginx";
+/// The headless Service of statefulsets.yaml, named as the StatefulSet.
+const SERVICE: &str = "nginx";
 /// The pods' labels.
 const SELECTOR: &str = "app=nginx";
 /// The volumeClaimTemplate's name.

@@ -19,15 +19,9 @@ use crate::{CLIENT_IMAGE, FIXED_IMAGE, SELECTOR, STATEFULSET, claim_name, pod_na
 const VOLUMES_BY_CLAIM: ValueKey<BTreeMap<String, String>> =
     ValueKey::new("the volume bound to each claim");
 
-/// kubectl apply's lines, one per object (`statefulset.apps/nginx created`).
-async fn apply_lines(ctx: &StepContext, file: &str) -> Result<String> {
-    let applied = ctx.apply(file).await?;
-    Ok(applied.iter().map(|object| format!("{object}\n")).collect())
-}
-
 /// `kubectl apply -f statefulsets.yaml` → the Service and the StatefulSet are created.
 pub(crate) async fn apply_verbatim(ctx: StepContext) -> Result<StepOutcome> {
-    let actual = apply_lines(&ctx, "statefulsets.yaml").await?;
+    let actual = ctx.apply_output("statefulsets.yaml").await?;
     let shown = ctx.expect_golden(
         "apply-statefulsets.txt",
         "kubectl apply creates the Service and the StatefulSet",
@@ -52,7 +46,7 @@ pub(crate) async fn image_cannot_be_pulled(ctx: StepContext) -> Result<StepOutco
 /// became Ready with the new template by itself (upstream documents this: delete the broken
 /// pod after reverting the template), so nginx-0 is deleted and recreated from the new one.
 pub(crate) async fn apply_fixed_image(ctx: StepContext) -> Result<StepOutcome> {
-    let mut output = apply_lines(&ctx, "statefulsets.fixed-image.yaml").await?;
+    let mut output = ctx.apply_output("statefulsets.fixed-image.yaml").await?;
     ctx.delete_pod(&pod_name(0)).await?;
     output.push_str(&format!("pod \"{}\" deleted\n", pod_name(0)));
     let shown = ctx.expect_golden(

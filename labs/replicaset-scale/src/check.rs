@@ -13,11 +13,8 @@ use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
 
-use crate::{NAME, manifests_dir};
+use crate::{NAME, REPLICASET, SELECTOR, SERVICE, manifests_dir};
 
-const REPLICASET: &str = "example-app";
-const SERVICE: &str = "example-service";
-const SELECTOR: &str = "app=example";
 /// The one pod the check starts (named so that it cannot be mistaken for a student's).
 const CURL_POD: &str = "k8s-labs-curl-check";
 

@@ -19,19 +19,13 @@ use crate::{CLIENT_IMAGE, NO_ANSWER_EXIT_CODES, REPLICASET, SELECTOR, SERVICE};
 const BROKEN_IMAGE_PODS: ValueKey<Vec<String>> =
     ValueKey::new("the pods of the unpullable image it deleted");
 
-/// kubectl apply's lines, one per object (`replicaset.apps/example-app created`).
-async fn apply_lines(ctx: &StepContext, file: &str) -> Result<String> {
-    let applied = ctx.apply(file).await?;
-    Ok(applied.iter().map(|object| format!("{object}\n")).collect())
-}
-
 /// `kubectl apply -f <file>`, checking kubectl's one line per object against `golden`.
 pub(crate) async fn apply_expecting(
     ctx: StepContext,
     file: &str,
     golden: &str,
 ) -> Result<StepOutcome> {
-    let actual = apply_lines(&ctx, file).await?;
+    let actual = ctx.apply_output(file).await?;
     let shown = ctx.expect_golden(golden, &format!("kubectl apply -f {file}"), &actual)?;
     Ok(StepOutcome::passed(shown))
 }
@@ -51,7 +45,7 @@ pub(crate) async fn image_cannot_be_pulled(ctx: StepContext) -> Result<StepOutco
 /// the new template), so the pods stuck on the old image are deleted and the ReplicaSet
 /// recreates them from the corrected template.
 pub(crate) async fn apply_fixed_image(ctx: StepContext) -> Result<StepOutcome> {
-    let mut output = apply_lines(&ctx, "replicaset.fixed-image.yaml").await?;
+    let mut output = ctx.apply_output("replicaset.fixed-image.yaml").await?;
     let old: Vec<String> = ctx
         .pods(SELECTOR)
         .await?
@@ -177,7 +171,7 @@ pub(crate) async fn target_port_gets_no_answer(ctx: StepContext) -> Result<StepO
 
 /// `kubectl apply -f service.fixed-target-port.yaml` → configured; endpoints now on port 80.
 pub(crate) async fn apply_fixed_target_port(ctx: StepContext) -> Result<StepOutcome> {
-    let mut actual = apply_lines(&ctx, "service.fixed-target-port.yaml").await?;
+    let mut actual = ctx.apply_output("service.fixed-target-port.yaml").await?;
     let service: Service = ctx.get(SERVICE).await?;
     expect_object(
         "the Service now forwards port 80 to targetPort 80",

@@ -15,14 +15,10 @@ use k8s_labs_harness::{Lab, Step, StepContext, StepOutcome};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
 
-use crate::{NAME, manifests_dir};
+use crate::{NAME, SELECTOR, SERVICE, STATEFULSET, manifests_dir};
 
 /// How many pods web.yaml asks for.
 const REPLICAS: usize = 3;
-/// The StatefulSet, headless Service and pod labels of web.yaml.
-const STATEFULSET: &str = "web";
-const SERVICE: &str = "nginx";
-const SELECTOR: &str = "app=nginx";
 /// The one pod the check starts (named so that it cannot be mistaken for a student's).
 const DNS_POD: &str = "k8s-labs-dns-check";
 
@@ -151,7 +147,7 @@ async fn endpoints_are_the_pods(ctx: StepContext) -> Result<StepOutcome> {
 }
 
 async fn dns_answers_pod_ips(ctx: StepContext) -> Result<StepOutcome> {
-    let (log, web_0, web_1) = crate::resolve_short_names_in_a_pod(&ctx, DNS_POD).await?;
+    let (log, web_0, web_1) = crate::steps::resolve_short_names_in_a_pod(&ctx, DNS_POD).await?;
     ctx.highlight(web_0.to_string());
     ctx.highlight(web_1.to_string());
     Ok(StepOutcome::passed(log))
