@@ -3,7 +3,6 @@
 //! kube-rs, kubectl and the cluster's own controllers, node agent and DNS talk to it exactly
 //! as they would to kube-apiserver.
 
-pub mod batch_defaults;
 pub mod context;
 pub mod convert;
 pub mod default_ingress_class;

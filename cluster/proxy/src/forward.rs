@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::listeners::blocking;
+use crate::blocking::blocking;
 use crate::routes::RouteTable;
 
 /// How long one endpoint may take to accept before the next one is tried (a pod that is gone

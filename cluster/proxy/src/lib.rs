@@ -22,6 +22,7 @@
 //! kube-proxy watches), so it behaves the same against any API server; every watch event
 //! recomputes the route table and updates listeners and addresses to match.
 
+mod blocking;
 mod forward;
 mod listeners;
 pub mod routes;

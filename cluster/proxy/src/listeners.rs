@@ -8,6 +8,7 @@ use k8s_labs_net::NodeNetwork;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::blocking::blocking;
 use crate::forward;
 use crate::routes::RouteTable;
 
@@ -106,13 +107,4 @@ impl Listeners {
             self.network.clone(),
         )))
     }
-}
-
-/// Runs a short blocking network call (an `ip` command, a `setns` thread) off the runtime.
-pub(crate) async fn blocking<T, F>(work: F) -> anyhow::Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(work).await?
 }

@@ -18,8 +18,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::checks::{self, evaluate, forbidden_detail, forbidden_reason};
+use super::checks::{evaluate, forbidden_detail, forbidden_reason};
 use super::level::{Level, LevelVersion, policy_from_labels};
+use super::pod_fields;
 use crate::context::{Target, str_at};
 use crate::errors::{ApiError, ApiResult};
 use crate::registry::ResourceInfo;
@@ -251,7 +252,7 @@ fn is_significant_pod_update(new: &Value, old: &Value) -> bool {
     let ephemeral_changed = list(new, "ephemeralContainers").iter().any(|c| {
         let same_name = old_ephemeral
             .iter()
-            .find(|o| checks::name(o) == checks::name(c));
+            .find(|o| pod_fields::name(o) == pod_fields::name(c));
         same_name.is_none_or(|o| image(o) != image(c))
     });
     ephemeral_changed || fixed_spec(new) != fixed_spec(old)

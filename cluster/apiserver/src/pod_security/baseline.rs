@@ -6,10 +6,12 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::checks::{
-    Violation, containers, containers_phrase, flag, go_quote, is_set, join_quote, name, pluralize,
-    setters, strings, text,
+use super::pod_fields::{
+    containers, containers_phrase, flag, is_set, join_quote, name, pluralize, setters, strings,
+    text,
 };
+use super::quote::go_quote;
+use super::violation::Violation;
 
 /// `check_appArmorProfile.go`: an AppArmor profile type other than `RuntimeDefault` or
 /// `Localhost` (pod or container), or a beta annotation naming another profile.

@@ -11,25 +11,8 @@
 use serde_json::Value;
 
 use super::level::Level;
+pub use super::violation::Violation;
 use super::{baseline, restricted};
-
-/// Why one check forbids a pod: upstream's `ForbiddenReason` and `ForbiddenDetail`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// Short, always shown: `hostPath volumes`.
-    pub reason: String,
-    /// The specifics, shown for a single pod: `volume "h"` (may be empty).
-    pub detail: String,
-}
-
-impl Violation {
-    pub(super) fn new(reason: impl Into<String>, detail: impl Into<String>) -> Option<Violation> {
-        Some(Violation {
-            reason: reason.into(),
-            detail: detail.into(),
-        })
-    }
-}
 
 /// A check: the pod template's metadata and spec in, a violation (if any) out.
 type CheckFn = fn(&Value, &Value) -> Option<Violation>;
@@ -165,120 +148,6 @@ pub fn forbidden_reason(violations: &[Violation]) -> String {
         .join(", ")
 }
 
-// Helpers shared by the checks, named after upstream's where they mirror them.
-
-/// The init containers, containers and ephemeral containers of a spec, in upstream's
-/// `visitContainers` order.
-pub(super) fn containers(spec: &Value) -> impl Iterator<Item = &Value> {
-    ["initContainers", "containers", "ephemeralContainers"]
-        .into_iter()
-        .filter_map(|list| spec.get(list).and_then(Value::as_array))
-        .flatten()
-}
-
-/// A container's name ("" when missing).
-pub(super) fn name(container: &Value) -> &str {
-    text(container, "/name").unwrap_or_default()
-}
-
-/// A boolean field; `None` when absent, null or not a boolean (Go's nil pointer).
-pub(super) fn flag(value: &Value, pointer: &str) -> Option<bool> {
-    value.pointer(pointer).and_then(Value::as_bool)
-}
-
-/// A string field; `None` when absent, null or not a string.
-pub(super) fn text<'a>(value: &'a Value, pointer: &str) -> Option<&'a str> {
-    value.pointer(pointer).and_then(Value::as_str)
-}
-
-/// Whether a field is set (present and not null): Go's `!= nil` on a pointer field.
-pub(super) fn is_set(value: &Value, pointer: &str) -> bool {
-    value.pointer(pointer).is_some_and(|v| !v.is_null())
-}
-
-/// The strings of an array field (other items skipped).
-pub(super) fn strings<'a>(value: &'a Value, pointer: &str) -> Vec<&'a str> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default()
-}
-
-/// Upstream's `joinQuote`: `"a", "b"`.
-pub(super) fn join_quote<S: AsRef<str>>(items: &[S]) -> String {
-    if items.is_empty() {
-        return String::new();
-    }
-    let joined: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
-    format!("\"{}\"", joined.join("\", \""))
-}
-
-/// Upstream's `pluralize`.
-pub(super) fn pluralize(
-    singular: &'static str,
-    plural: &'static str,
-    count: usize,
-) -> &'static str {
-    if count == 1 { singular } else { plural }
-}
-
-/// `container "a"` or `containers "a", "b"`.
-pub(super) fn containers_phrase<S: AsRef<str>>(names: &[S]) -> String {
-    format!(
-        "{} {}",
-        pluralize("container", "containers", names.len()),
-        join_quote(names)
-    )
-}
-
-/// Who set a forbidden value, as upstream words it: `pod`, `container "a"`,
-/// `pod and containers "a", "b"`; empty when nobody did.
-pub(super) fn setters<S: AsRef<str>>(pod: bool, containers: &[S]) -> String {
-    let mut setters = Vec::new();
-    if pod {
-        setters.push("pod".to_string());
-    }
-    if !containers.is_empty() {
-        setters.push(containers_phrase(containers));
-    }
-    setters.join(" and ")
-}
-
-/// Whether the pod declares it runs on Windows (`spec.os.name`), which some restricted checks
-/// leave alone since 1.25.
-pub(super) fn is_windows(spec: &Value) -> bool {
-    text(spec, "/os/name") == Some("windows")
-}
-
-/// A string quoted as Go's `%q` quotes it, for values that appear in messages (label values,
-/// annotations): printable characters as they are, `"` and `\` escaped, control characters
-/// as `\n`, `\t`, `\xNN` or `\uNNNN`.
-pub fn go_quote(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len() + 2);
-    quoted.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\n' => quoted.push_str("\\n"),
-            '\t' => quoted.push_str("\\t"),
-            '\r' => quoted.push_str("\\r"),
-            '\u{7}' => quoted.push_str("\\a"),
-            '\u{8}' => quoted.push_str("\\b"),
-            '\u{c}' => quoted.push_str("\\f"),
-            '\u{b}' => quoted.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                quoted.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,13 +217,5 @@ mod tests {
                 "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}],
         });
         assert!(evaluate(Level::Restricted, &json!({}), &compliant).is_empty());
-    }
-
-    #[test]
-    fn go_quote_matches_go() {
-        assert_eq!(go_quote("foo"), "\"foo\"");
-        assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
-        assert_eq!(go_quote("a\nb\u{1b}"), "\"a\\nb\\x1b\"");
-        assert_eq!(go_quote("été"), "\"été\"");
     }
 }

@@ -16,7 +16,10 @@ mod admission;
 mod baseline;
 mod checks;
 mod level;
+mod pod_fields;
+mod quote;
 mod restricted;
+mod violation;
 
 pub use admission::{Admission, Review};
 pub use checks::{Violation, evaluate, forbidden_detail, forbidden_reason};

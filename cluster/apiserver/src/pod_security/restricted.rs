@@ -7,10 +7,11 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::baseline::{explicit_seccomp_violation, seccomp_findings};
-use super::checks::{
-    Violation, containers, containers_phrase, flag, is_set, is_windows, join_quote, name,
-    pluralize, setters, strings,
+use super::pod_fields::{
+    containers, containers_phrase, flag, is_set, is_windows, join_quote, name, pluralize, setters,
+    strings,
 };
+use super::violation::Violation;
 
 /// `check_allowPrivilegeEscalation.go`: every container must set
 /// `allowPrivilegeEscalation: false`.

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::diff;
 use super::field::{self, Cause, quote};
 use super::statefulsets::{label_selector_problems, nonnegative};
-use crate::batch_defaults::{
+use crate::defaults::{
     CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
 };
 use crate::selectors::{LabelSelector, selector_to_string};

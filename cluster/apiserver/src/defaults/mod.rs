@@ -5,7 +5,21 @@
 use serde_json::{Map, Value, json};
 
 use crate::errors::{ApiError, ApiResult};
+
 use crate::registry::ResourceInfo;
+
+mod batch;
+mod json;
+mod pod;
+mod workloads;
+
+pub(crate) use batch::{
+    CONTROLLER_UID_LABEL, JOB_NAME_LABEL, LEGACY_CONTROLLER_UID_LABEL, LEGACY_JOB_NAME_LABEL,
+};
+pub(crate) use json::{object_mut, set_default};
+use pod::default_pod;
+pub use pod::default_pod_spec;
+use workloads::{default_deployment, default_replicaset, default_statefulset};
 
 /// The current time as Kubernetes writes it (RFC 3339, whole seconds, UTC).
 pub fn now() -> String {
@@ -20,31 +34,6 @@ pub fn now_plus(seconds: i64) -> String {
         .checked_add(jiff::SignedDuration::from_secs(seconds))
         .unwrap_or_else(|_| jiff::Timestamp::now());
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
-
-pub(crate) fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
-    if map.get(key).is_none_or(Value::is_null) {
-        map.insert(key.to_string(), value);
-    }
-}
-
-pub(crate) fn object_mut<'a>(
-    parent: &'a mut Value,
-    key: &str,
-) -> Option<&'a mut Map<String, Value>> {
-    object_mut_in(parent.as_object_mut()?, key)
-}
-
-/// [`object_mut`] of a map already in hand.
-fn object_mut_in<'a>(
-    map: &'a mut Map<String, Value>,
-    key: &str,
-) -> Option<&'a mut Map<String, Value>> {
-    let entry = map.entry(key.to_string()).or_insert_with(|| json!({}));
-    if entry.is_null() {
-        *entry = json!({});
-    }
-    entry.as_object_mut()
 }
 
 /// The name of a new object: its own, or one made from `generateName` as the generic
@@ -123,11 +112,11 @@ pub fn prepare_create(
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
         "jobs" => {
-            crate::batch_defaults::default_job(object);
-            crate::batch_defaults::generate_job_selector(object);
-            crate::batch_defaults::labels_from_template(object);
+            batch::default_job(object);
+            batch::generate_job_selector(object);
+            batch::labels_from_template(object);
         }
-        "cronjobs" => crate::batch_defaults::default_cronjob(object),
+        "cronjobs" => batch::default_cronjob(object),
         "secrets" => default_secret(object),
         "persistentvolumeclaims" => {
             if let Some(spec) = object_mut(object, "spec") {
@@ -222,125 +211,6 @@ fn default_namespace(object: &mut Value, name: &str) {
     }
 }
 
-fn default_container(container: &mut Value) {
-    let Some(c) = container.as_object_mut() else {
-        return;
-    };
-    let image = c
-        .get("image")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let last = image.rsplit('/').next().unwrap_or_default();
-    let tag = if last.contains('@') {
-        Some("digest")
-    } else {
-        last.split_once(':').map(|(_, t)| t)
-    };
-    let policy = match tag {
-        None | Some("latest") => "Always",
-        Some(_) => "IfNotPresent",
-    };
-    set_default(c, "imagePullPolicy", json!(policy));
-    set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
-    set_default(c, "terminationMessagePolicy", json!("File"));
-    set_default(c, "resources", json!({}));
-    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
-        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-            set_default(port, "protocol", json!("TCP"));
-        }
-    }
-}
-
-/// Defaults of a pod spec, shared by pods and the pod templates of workloads.
-pub fn default_pod_spec(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else {
-        return;
-    };
-    set_default(s, "restartPolicy", json!("Always"));
-    set_default(s, "dnsPolicy", json!("ClusterFirst"));
-    set_default(s, "terminationGracePeriodSeconds", json!(30));
-    set_default(s, "schedulerName", json!("default-scheduler"));
-    set_default(s, "securityContext", json!({}));
-    for list in ["containers", "initContainers"] {
-        if let Some(containers) = s.get_mut(list).and_then(Value::as_array_mut) {
-            containers.iter_mut().for_each(default_container);
-        }
-    }
-}
-
-fn default_pod(object: &mut Value) -> ApiResult<()> {
-    let name = object
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let containers = object.pointer("/spec/containers").and_then(Value::as_array);
-    match containers {
-        None => {
-            return Err(ApiError::invalid(
-                "Pod",
-                &name,
-                &[("spec.containers".into(), "Required value".into())],
-            ));
-        }
-        Some(list) if list.is_empty() => {
-            return Err(ApiError::invalid(
-                "Pod",
-                &name,
-                &[("spec.containers".into(), "Required value".into())],
-            ));
-        }
-        Some(list) => {
-            for (i, c) in list.iter().enumerate() {
-                for required in ["image", "name"] {
-                    if c.get(required)
-                        .and_then(Value::as_str)
-                        .is_none_or(str::is_empty)
-                    {
-                        return Err(ApiError::invalid(
-                            "Pod",
-                            &name,
-                            &[(
-                                format!("spec.containers[{i}].{required}"),
-                                "Required value".into(),
-                            )],
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(spec) = object.get_mut("spec") {
-        default_pod_spec(spec);
-        crate::qos::default_requests_to_limits(spec);
-        if let Some(s) = spec.as_object_mut() {
-            set_default(s, "enableServiceLinks", json!(true));
-            set_default(s, "serviceAccountName", json!("default"));
-            let account = s
-                .get("serviceAccountName")
-                .cloned()
-                .unwrap_or(json!("default"));
-            set_default(s, "serviceAccount", account);
-            set_default(s, "priority", json!(0));
-        }
-    }
-    let qos_class = object
-        .get("spec")
-        .map_or("BestEffort", crate::qos::qos_class);
-    if let Some(status) = object_mut(object, "status") {
-        set_default(status, "phase", json!("Pending"));
-        set_default(status, "qosClass", json!(qos_class));
-    }
-    Ok(())
-}
-
-fn default_template(object: &mut Value) {
-    if let Some(spec) = object.pointer_mut("/spec/template/spec") {
-        default_pod_spec(spec);
-    }
-}
-
 /// Defaults that every write gets (kube-apiserver defaults on update too), so that, e.g., a
 /// container added by an update has its pull policy. Idempotent: only missing fields are set.
 pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
@@ -360,10 +230,10 @@ pub fn default_on_update(resource: &ResourceInfo, object: &mut Value) {
         "replicasets" => default_replicaset(object),
         "deployments" => default_deployment(object),
         "jobs" => {
-            crate::batch_defaults::default_job(object);
-            crate::batch_defaults::labels_from_template(object);
+            batch::default_job(object);
+            batch::labels_from_template(object);
         }
-        "cronjobs" => crate::batch_defaults::default_cronjob(object),
+        "cronjobs" => batch::default_cronjob(object),
         "services" => {
             if let Some(ports) = object
                 .pointer_mut("/spec/ports")
@@ -397,86 +267,6 @@ pub fn drop_disabled_fields(resource: &ResourceInfo, old: Option<&Value>, new: &
     {
         rolling.remove("maxUnavailable");
     }
-}
-
-fn default_statefulset(object: &mut Value) {
-    if let Some(spec) = object_mut(object, "spec") {
-        set_default(spec, "replicas", json!(1));
-        set_default(spec, "podManagementPolicy", json!("OrderedReady"));
-        set_default(spec, "revisionHistoryLimit", json!(10));
-        set_default(
-            spec,
-            "persistentVolumeClaimRetentionPolicy",
-            json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
-        );
-        set_default(spec, "minReadySeconds", json!(0));
-    }
-    default_update_strategy(object);
-    default_template(object);
-    if let Some(status) = object_mut(object, "status") {
-        set_default(status, "replicas", json!(0));
-        set_default(status, "availableReplicas", json!(0));
-    }
-}
-
-/// `SetDefaults_StatefulSet`'s update strategy: no type is RollingUpdate (with an empty
-/// rollingUpdate), and a RollingUpdate's rollingUpdate gets partition 0; OnDelete is left
-/// alone, so that a rollingUpdate given with it is refused by validation.
-fn default_update_strategy(object: &mut Value) {
-    let Some(strategy) = object
-        .get_mut("spec")
-        .and_then(|spec| object_mut(spec, "updateStrategy"))
-    else {
-        return;
-    };
-    if strategy
-        .get("type")
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        strategy.insert("type".into(), json!("RollingUpdate"));
-        if strategy.get("rollingUpdate").is_none_or(Value::is_null) {
-            strategy.insert("rollingUpdate".into(), json!({}));
-        }
-    }
-    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
-        && let Some(rolling) = strategy
-            .get_mut("rollingUpdate")
-            .and_then(Value::as_object_mut)
-    {
-        set_default(rolling, "partition", json!(0));
-    }
-}
-
-fn default_replicaset(object: &mut Value) {
-    if let Some(spec) = object_mut(object, "spec") {
-        set_default(spec, "replicas", json!(1));
-    }
-    default_template(object);
-    if let Some(status) = object_mut(object, "status") {
-        set_default(status, "replicas", json!(0));
-    }
-}
-
-fn default_deployment(object: &mut Value) {
-    if let Some(spec) = object_mut(object, "spec") {
-        set_default(spec, "replicas", json!(1));
-        // `SetDefaults_Deployment`: the type first, then each missing fencepost of a
-        // RollingUpdate on its own (a manifest that sets only `maxUnavailable: 0` still
-        // gets `maxSurge: 25%`).
-        if let Some(strategy) = object_mut_in(spec, "strategy") {
-            set_default(strategy, "type", json!("RollingUpdate"));
-            if strategy.get("type") == Some(&json!("RollingUpdate"))
-                && let Some(rolling) = object_mut_in(strategy, "rollingUpdate")
-            {
-                set_default(rolling, "maxUnavailable", json!("25%"));
-                set_default(rolling, "maxSurge", json!("25%"));
-            }
-        }
-        set_default(spec, "revisionHistoryLimit", json!(10));
-        set_default(spec, "progressDeadlineSeconds", json!(600));
-    }
-    default_template(object);
 }
 
 fn default_secret(object: &mut Value) {

@@ -6,7 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::defaults::{default_pod_spec, object_mut, set_default};
+use super::json::{object_mut, object_mut_in, set_default};
+use super::pod::default_pod_spec;
 
 /// The label with the Job's uid that its selector matches.
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
@@ -112,18 +113,6 @@ pub fn generate_job_selector(object: &mut Value) {
             .entry(CONTROLLER_UID_LABEL)
             .or_insert_with(|| json!(uid));
     }
-}
-
-/// The object at `key` of `map`, made an empty one when missing or null.
-fn object_mut_in<'a>(
-    map: &'a mut Map<String, Value>,
-    key: &str,
-) -> Option<&'a mut Map<String, Value>> {
-    let entry = map.entry(key).or_insert_with(|| json!({}));
-    if entry.is_null() {
-        *entry = json!({});
-    }
-    entry.as_object_mut()
 }
 
 /// `SetDefaults_CronJob` and the job template's pod defaults (every write). The job
