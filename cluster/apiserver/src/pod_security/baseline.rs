@@ -10,8 +10,8 @@ use super::pod_fields::{
     containers, containers_phrase, flag, is_set, join_quote, name, pluralize, setters, strings,
     text,
 };
-use super::quote::go_quote;
 use super::violation::Violation;
+use crate::validation::field::quote as go_quote;
 
 /// `check_appArmorProfile.go`: an AppArmor profile type other than `RuntimeDefault` or
 /// `Localhost` (pod or container), or a beta annotation naming another profile.

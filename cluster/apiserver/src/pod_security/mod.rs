@@ -17,7 +17,6 @@ mod baseline;
 mod checks;
 mod level;
 mod pod_fields;
-mod quote;
 mod restricted;
 mod violation;
 

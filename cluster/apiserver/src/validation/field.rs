@@ -146,6 +146,8 @@ mod tests {
     fn renders_values_as_go_does() {
         assert_eq!(quote("a b"), "\"a b\"");
         assert_eq!(quote("tab\there\u{1}é"), "\"tab\\there\\x01é\"");
+        assert_eq!(quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(quote("a\nb\u{1b}"), "\"a\\nb\\x1b\"");
         let labels = json!({"tier": "web", "app": "nginx"});
         assert_eq!(
             string_map(labels.as_object()),
