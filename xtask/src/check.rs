@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams};
 use kube::{Api, ResourceExt};
 
+use xtask::registry;
+
 use crate::{Exit, Stop, cancel_on_signal, report_connect_error};
 
 /// Pods a check starts are named with this prefix (e.g. `k8s-labs-dns-check`), so that a
@@ -37,30 +39,13 @@ pub struct CheckArgs {
     pub context: Option<String>,
 }
 
-/// The labs that can check a student's work, by lab name.
-fn check_of(lab: &str) -> Option<Lab> {
-    match lab {
-        lab_statefulset_dns::NAME => Some(lab_statefulset_dns::check::check()),
-        lab_replicaset_scale::NAME => Some(lab_replicaset_scale::check::check()),
-        lab_pvc_templates::NAME => Some(lab_pvc_templates::check::check()),
-        _ => None,
-    }
-}
-
-/// Every lab with a check, for the error naming them.
-const CHECKED_LABS: &[&str] = &[
-    lab_statefulset_dns::NAME,
-    lab_replicaset_scale::NAME,
-    lab_pvc_templates::NAME,
-];
-
 /// Runs the check of `args.lab` and says which claims hold.
 pub async fn check(args: CheckArgs) -> Exit {
-    let Some(lab) = check_of(&args.lab) else {
+    let Some(lab) = registry::find(&args.lab).map(|entry| (entry.check)()) else {
         eprintln!(
             "error: no check for a lab named {:?}; checks exist for: {}",
             args.lab,
-            CHECKED_LABS.join(", ")
+            registry::lab_names().join(", ")
         );
         return Exit::Usage;
     };
@@ -162,18 +147,5 @@ async fn remove_check_pods(provider: &Provider, namespace: &str) {
         {
             eprintln!("warning: {error:#}; delete pod {name} by hand");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_listed_lab_has_a_check_and_others_do_not() {
-        for lab in CHECKED_LABS {
-            assert!(check_of(lab).is_some(), "{lab}");
-        }
-        assert!(check_of("nope").is_none());
     }
 }

@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use k8s_labs_harness::provider::ConnectError;
 use k8s_labs_harness::{Keep, Lab, Language, Provider, RunOptions};
 use tokio::signal::unix::{SignalKind, signal};
+use xtask::registry;
 
 #[derive(Parser)]
 #[command(
@@ -251,11 +252,7 @@ pub(crate) const START_GRACE: Duration = Duration::from_secs(30);
 
 /// Every lab of the project, in the order `labs` lists them.
 fn all_labs() -> Vec<Lab> {
-    vec![
-        lab_statefulset_dns::lab(),
-        lab_replicaset_scale::lab(),
-        lab_pvc_templates::lab(),
-    ]
+    registry::LABS.iter().map(|entry| (entry.lab)()).collect()
 }
 
 fn main() -> ExitCode {
