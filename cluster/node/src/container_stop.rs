@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::containers::ExitInfo;
+use crate::container_exit::ExitInfo;
 use crate::grace::{Grace, stop_window};
 use crate::pre_stop::PreStopHook;
 use crate::runtime::Runc;

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::{oneshot, watch};
 
 use crate::cgroups::ContainerLimits;
+pub use crate::container_exit::ExitInfo;
 pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
 use crate::container_stop::StopTarget;
@@ -22,16 +23,6 @@ use crate::sandbox::{PodIdentity, PodSandbox};
 use crate::security_context::process_security;
 use crate::sub_path::mount_sub_path;
 use crate::terminal::{ProcessHandle, TerminalMaster, open_terminal};
-
-/// How a container's process ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExitInfo {
-    /// The exit code, or 128 + signal number when killed by a signal (as runc reports it).
-    pub exit_code: i32,
-    pub finished_at: jiff::Timestamp,
-    /// Killed by the kernel's OOM killer (the container's memory limit, or the machine's).
-    pub oom_killed: bool,
-}
 
 /// The key exec, logs and attach find a container by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use crate::cgroups::NodeCgroups;
 use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
-use crate::eviction::WatchedPods;
+use crate::eviction::watched::WatchedPods;
 use crate::images::ImageManager;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;

@@ -15,6 +15,7 @@ pub mod cgroups;
 pub mod claims;
 mod connection;
 mod console_exec;
+mod container_exit;
 pub mod container_io;
 pub mod container_stop;
 pub mod containers;

@@ -1,10 +1,10 @@
-//! Finding and removing the mounts a node made under its state directory (overlay root
-//! filesystems), including those of a crashed run.
+//! The mounts a node makes under its state directory (overlay root filesystems): making
+//! them, and finding and removing them, including those of a crashed run.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::mount::{MntFlags, umount2};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
 
 /// The mount points at or below `dir`, deepest first (the order to unmount them in).
 pub fn mounts_under(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -52,6 +52,47 @@ pub(crate) fn unescape_mountinfo(field: &str) -> String {
         index += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mounts an overlay of `lowers` (lowest first) under `upper` (with `work`) at `target`.
+pub(crate) fn mount_overlay(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<()> {
+    // overlayfs lists lower directories top-most first.
+    let lowerdir: Vec<String> = lowers
+        .iter()
+        .rev()
+        .map(|lower| lower.display().to_string())
+        .collect();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowerdir.join(":"),
+        upper.display(),
+        work.display()
+    );
+    // mount(2) takes one page of options.
+    if options.len() >= 4096 {
+        anyhow::bail!(
+            "the image has too many layers ({}) for one overlay mount",
+            lowers.len()
+        );
+    }
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .with_context(|| {
+        format!(
+            "mounting the overlay root filesystem at {}",
+            target.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -23,25 +23,6 @@ use crate::user_namespace::IdMapping;
 /// The runtime spec version written, the one runc 1.1 implements.
 const OCI_VERSION: &str = "1.0.2";
 
-/// The default capability set of containerd and Docker. runc's own default is smaller, and
-/// with it nginx dies at once (`chown("/var/lib/nginx/body") … Operation not permitted`).
-pub const DEFAULT_CAPABILITIES: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_SETFCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SYS_CHROOT",
-    "CAP_MKNOD",
-    "CAP_AUDIT_WRITE",
-];
-
 /// A bind mount into the container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BindMount {

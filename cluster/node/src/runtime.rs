@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
-use nix::mount::{MsFlags, mount};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::process::{Child, Command};
 
+use crate::mounts::mount_overlay;
 use crate::oci_spec::{ContainerSpec, runtime_spec};
 use crate::user_namespace::PodUserNamespace;
 
@@ -314,47 +314,6 @@ fn mount_root(dir: &Path, lowers: &[PathBuf], owner: Option<u32>) -> Result<()> 
         nix::unistd::chown(&upper, id, gid).context("giving the upper directory to the pod")?;
     }
     mount_overlay(lowers, &upper, &work, &rootfs)
-}
-
-/// Mounts an overlay of `lowers` (lowest first) under `upper` (with `work`) at `target`.
-pub(crate) fn mount_overlay(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    target: &Path,
-) -> Result<()> {
-    // overlayfs lists lower directories top-most first.
-    let lowerdir: Vec<String> = lowers
-        .iter()
-        .rev()
-        .map(|lower| lower.display().to_string())
-        .collect();
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowerdir.join(":"),
-        upper.display(),
-        work.display()
-    );
-    // mount(2) takes one page of options.
-    if options.len() >= 4096 {
-        anyhow::bail!(
-            "the image has too many layers ({}) for one overlay mount",
-            lowers.len()
-        );
-    }
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_str()),
-    )
-    .with_context(|| {
-        format!(
-            "mounting the overlay root filesystem at {}",
-            target.display()
-        )
-    })
 }
 
 /// The image's layers seen through the pod's user namespace, each mounted idmapped at

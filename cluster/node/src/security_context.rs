@@ -6,7 +6,25 @@
 use k8s_openapi::api::core::v1::{Container, Pod, SeccompProfile};
 
 use crate::image_user::ImageUser;
-use crate::oci_spec::DEFAULT_CAPABILITIES;
+
+/// The default capability set of containerd and Docker. runc's own default is smaller, and
+/// with it nginx dies at once (`chown("/var/lib/nginx/body") … Operation not permitted`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_SETFCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SYS_CHROOT",
+    "CAP_MKNOD",
+    "CAP_AUDIT_WRITE",
+];
 
 /// Every capability a privileged container gets (Linux 5.x, as containerd lists them).
 const ALL_CAPABILITIES: &[&str] = &[

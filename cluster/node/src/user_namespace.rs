@@ -188,7 +188,7 @@ fn probe_in(image_dir: &Path, scratch: &Path) -> Result<()> {
     }
     crate::idmap::bind_idmapped(image_dir, &image_view, &namespace)?;
     crate::idmap::bind_idmapped(&local, &local_view, &namespace)?;
-    crate::runtime::mount_overlay(&[image_view], &upper, &work, &root)?;
+    crate::mounts::mount_overlay(&[image_view], &upper, &work, &root)?;
     Ok(())
 }
 

@@ -15,19 +15,18 @@
 mod decide;
 mod limits;
 mod usage;
+pub(crate) mod watched;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
 pub use decide::{PodUsage, eviction_message};
 pub use limits::{Limit, PodLimit, StorageLimits};
 pub use usage::{PodDirs, disk_usage, measure};
+pub use watched::{WatchedPod, WatchedPods};
 
 use crate::containers::ContainerKey;
 use crate::context::NodeContext;
@@ -42,54 +41,6 @@ pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// logs and emptyDirs without a `sizeLimit` together. 1 GiB: far above what the labs write
 /// (kilobytes), far below the free disk of the machines the cluster runs on.
 pub const DEFAULT_POD_EPHEMERAL_STORAGE: u64 = 1 << 30;
-
-/// A pod whose storage the node checks: registered by its worker once the sandbox exists,
-/// forgotten when the worker tears it down.
-#[derive(Debug, Clone)]
-pub struct WatchedPod {
-    pub namespace: String,
-    pub name: String,
-    /// `<state dir>/pods/<uid>`: the pod's volumes, logs and container bundles.
-    pub sandbox_dir: PathBuf,
-    /// Read from the pod's spec when its sandbox was made.
-    pub limits: StorageLimits,
-    /// Where the eviction's message goes: the pod worker.
-    pub evict: mpsc::UnboundedSender<String>,
-}
-
-/// The pods the node checks, by uid.
-#[derive(Debug, Default)]
-pub struct WatchedPods(Mutex<HashMap<String, WatchedPod>>);
-
-impl WatchedPods {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, WatchedPod>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Starts checking the pod `uid`.
-    pub fn watch(&self, uid: &str, pod: WatchedPod) {
-        self.lock().insert(uid.to_string(), pod);
-    }
-
-    /// Stops checking the pod `uid` (its sandbox is being removed).
-    pub fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
-    }
-
-    fn all(&self) -> Vec<(String, WatchedPod)> {
-        self.lock()
-            .iter()
-            .map(|(uid, pod)| (uid.clone(), pod.clone()))
-            .collect()
-    }
-
-    /// Forgets the pod and returns it, if it was still watched: a pod is evicted once.
-    fn take(&self, uid: &str) -> Option<WatchedPod> {
-        self.lock().remove(uid)
-    }
-}
 
 /// Checks the node's pods every [`CHECK_INTERVAL`] until `shutdown`.
 pub async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {

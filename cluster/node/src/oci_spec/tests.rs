@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::security_context::process_security;
+use crate::security_context::{DEFAULT_CAPABILITIES, process_security};
 
 /// The security a pod with `pod_spec` gives its first container, as the node computes it.
 fn security(pod_spec: Value) -> ProcessSecurity {

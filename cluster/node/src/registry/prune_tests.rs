@@ -257,7 +257,7 @@ fn images_under_real_mounts_are_kept() {
     for dir in [&upper, &work, &merged, &bind] {
         fs::create_dir_all(dir).unwrap();
     }
-    crate::runtime::mount_overlay(&layers(&overlaid), &upper, &work, &merged).unwrap();
+    crate::mounts::mount_overlay(&layers(&overlaid), &upper, &work, &merged).unwrap();
     mounts.0.push(merged.clone());
     // ... and the bind mounts idmapped ones are (their roots are the image's layers).
     for (index, layer) in layers(&bound).iter().enumerate() {

@@ -16,7 +16,7 @@ use oci_client::{Client, Reference};
 
 use super::platform::host_platform;
 use super::progress::PullProgress;
-use super::reference::PullReference;
+use super::reference::{PullReference, is_local};
 use super::store::{PullStore, StoredImage};
 
 /// How long a registry may take to accept a connection before it counts as not answering
@@ -223,10 +223,4 @@ fn new_client(host: &str, plain_http: bool) -> Client {
         connect_timeout: Some(CONNECT_TIMEOUT),
         ..ClientConfig::default()
     })
-}
-
-/// Whether `host` (`name[:port]`) is this machine.
-pub fn is_local(host: &str) -> bool {
-    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }

@@ -83,7 +83,7 @@ impl PullReference {
     /// Whether the registry is on this machine, the only case where plain HTTP is used (as
     /// Docker treats `localhost` and `127.0.0.0/8` as insecure registries by default).
     pub fn is_local(&self) -> bool {
-        super::pull::is_local(&self.registry)
+        is_local(&self.registry)
     }
 
     /// The reference as oci-client takes it.
@@ -193,6 +193,12 @@ fn check_repository(repository: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether `host` (`name[:port]`) is this machine.
+pub fn is_local(host: &str) -> bool {
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
 #[cfg(test)]
