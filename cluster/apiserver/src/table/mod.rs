@@ -13,6 +13,7 @@ mod core;
 mod descriptions;
 mod duration;
 mod networking;
+mod pod;
 mod storage;
 
 use jiff::Timestamp;
@@ -228,7 +229,7 @@ struct Printer {
 
 fn printer_for(resource: &str) -> Printer {
     let (columns, print): (&'static [Column], PrintRow) = match resource {
-        "pods" => (core::POD_COLUMNS, core::print_pod),
+        "pods" => (pod::POD_COLUMNS, pod::print_pod),
         "services" => (core::SERVICE_COLUMNS, core::print_service),
         "endpoints" => (core::ENDPOINTS_COLUMNS, core::print_endpoints),
         "endpointslices" => (core::ENDPOINT_SLICE_COLUMNS, core::print_endpoint_slice),
