@@ -33,6 +33,9 @@ pub use k8s_labs_node::RUN_ROOT;
 /// The controllers' clock, for [`ClusterConfig::controller_clock`].
 pub use k8s_labs_controllers::Clock;
 
+/// The node's default sampling period for resource metrics.
+pub use k8s_labs_node::metrics::DEFAULT_METRICS_PERIOD;
+
 /// The single node's name, as `kubectl get nodes` shows it.
 pub const NODE_NAME: &str = "k8s-labs-node";
 
@@ -57,6 +60,11 @@ pub struct ClusterConfig {
     /// The clock the controllers schedule CronJobs by: the wall clock, or one ahead of it
     /// (so that a CronJob's first run is already due when it is created).
     pub controller_clock: Clock,
+    /// How often the node samples its containers' CPU and memory, which `kubectl top`
+    /// shows (the rate between the two latest samples): [`DEFAULT_METRICS_PERIOD`], as
+    /// metrics-server's resolution, unless a test wants readings sooner. Every reading is a
+    /// real cgroup reading whatever the period.
+    pub metrics_period: std::time::Duration,
 }
 
 impl Default for ClusterConfig {
@@ -68,6 +76,7 @@ impl Default for ClusterConfig {
             kubernetes_version: "v1.33.0".to_string(),
             kubeconfig_path: None,
             controller_clock: Clock::system(),
+            metrics_period: DEFAULT_METRICS_PERIOD,
         }
     }
 }
@@ -221,6 +230,7 @@ impl EmbeddedCluster {
                 image_sources: k8s_labs_node::images::ImageSources::discover()?,
                 pulled_image_dir: k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR.into(),
                 user_namespaces: self.user_namespaces.clone(),
+                metrics_period: config.metrics_period,
             },
         )
         .await

@@ -15,6 +15,7 @@ pub mod field_validation;
 pub mod handlers;
 pub mod ipalloc;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 mod openapi_schemas;
 pub mod openapi_v2;

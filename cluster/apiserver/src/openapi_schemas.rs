@@ -108,7 +108,10 @@ mod tests {
 
     #[test]
     fn every_served_kind_has_a_schema() {
-        for resource in RESOURCES {
+        let typed = RESOURCES
+            .iter()
+            .filter(|r| r.group != crate::metrics::GROUP);
+        for resource in typed {
             let schemas = components(std::iter::once(resource));
             let tagged = schemas.values().filter(|schema| {
                 schema["x-kubernetes-group-version-kind"][0]["kind"] == resource.kind

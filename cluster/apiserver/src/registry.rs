@@ -55,10 +55,12 @@ impl ResourceInfo {
     }
 
     /// The verbs discovery lists: the review resources are only created (answered, never
-    /// stored); every other resource has them all.
+    /// stored), the Metrics API's only read; every other resource has them all.
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.group == crate::reviews::GROUP {
             &["create"]
+        } else if self.group == crate::metrics::GROUP {
+            crate::metrics::VERBS
         } else {
             VERBS
         }
@@ -130,6 +132,9 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("networking.k8s.io", "v1", "ingressclasses", "ingressclass", "IngressClass", false, NONE, NONE, NONE),
     resource!("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true, &["ing"], &["status"], NONE),
     resource!("networking.k8s.io", "v1", "networkpolicies", "networkpolicy", "NetworkPolicy", true, &["netpol"], NONE, NONE),
+    // metrics-server's resources have no singular name (its GetSingularName is "").
+    resource!("metrics.k8s.io", "v1beta1", "nodes", "", "NodeMetrics", false, NONE, NONE, NONE),
+    resource!("metrics.k8s.io", "v1beta1", "pods", "", "PodMetrics", true, NONE, NONE, NONE),
     resource!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, &["sc"], NONE, NONE),
 ];
 
@@ -143,6 +148,9 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("coordination.k8s.io", "v1"),
     ("discovery.k8s.io", "v1"),
     ("storage.k8s.io", "v1"),
+    // An aggregated API on a real cluster (metrics-server's APIService): listed after the
+    // built-in groups, as kube-apiserver lists it.
+    (crate::metrics::GROUP, crate::metrics::VERSION),
 ];
 
 /// The resource `plural` in `group`/`version`, if served.

@@ -220,6 +220,9 @@ async fn resource_request(
             _ => Err(ApiError::method_not_allowed()),
         };
     }
+    if target.resource.group == crate::metrics::GROUP {
+        return crate::metrics::serve(state, &target, query, &headers, &method);
+    }
     let sub = target.subresource.as_deref();
     match (sub, target.name.is_some(), method) {
         (None, false, Method::GET) if target.watch_path || query.flag("watch") => {

@@ -1,5 +1,6 @@
-//! The contract between the API server and the node agent for the streams that do not go
-//! through objects: exec, attach, logs and port forwarding. kube-apiserver reaches the kubelet for these over
+//! The contract between the API server and the node agent for what does not go through
+//! objects: the streams of exec, attach, logs and port forwarding, and the resource usage
+//! readings that `metrics.k8s.io` serves. kube-apiserver reaches the kubelet for these over
 //! HTTP; in the embedded cluster both live in one process, so the API server looks up the
 //! pod's node in [`NodeConnections`] and calls it directly. Everything else the node agent
 //! does goes through the REST API like any other client.
@@ -79,6 +80,52 @@ pub struct PortForwardRequest {
     pub port: u16,
 }
 
+/// What one container used over a window: the rate of its CPU time, and its memory
+/// working set at the window's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerUsage {
+    pub name: String,
+    pub usage: Usage,
+}
+
+/// CPU in nanocores (billionths of a CPU, the rate of CPU time over the window) and memory
+/// in bytes (the working set: usage less the inactive file cache, as cAdvisor reports it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub cpu_nanocores: u64,
+    pub memory_bytes: u64,
+}
+
+/// The usage of one pod's running containers, as the kubelet's resource metrics give it to
+/// metrics-server: every container's rate between the node's two latest samples of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodUsage {
+    pub namespace: String,
+    pub name: String,
+    /// When the latest samples were taken (the earliest of its containers').
+    pub timestamp: std::time::SystemTime,
+    /// The time between the two samples the rates come from.
+    pub window: std::time::Duration,
+    pub containers: Vec<ContainerUsage>,
+}
+
+/// The usage of the node as a whole, over a window as for a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeUsage {
+    pub timestamp: std::time::SystemTime,
+    pub window: std::time::Duration,
+    pub usage: Usage,
+}
+
+/// What a node has measured: the node itself (None until it has two samples) and each pod
+/// that has two samples of every running container. A pod without is left out, as
+/// metrics-server leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeMetrics {
+    pub node: Option<NodeUsage>,
+    pub pods: Vec<PodUsage>,
+}
+
 /// Why the node could not serve a stream; the API server maps these to `Status` codes.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -93,7 +140,8 @@ pub enum NodeError {
     Internal(String),
 }
 
-/// The node agent's side of exec, attach and logs (the kubelet API's streaming part).
+/// The node agent's side of exec, attach, logs, port forwarding and resource metrics (the
+/// kubelet API's streaming and metrics parts).
 #[async_trait::async_trait]
 pub trait NodeConnection: Send + Sync + 'static {
     /// Starts `request.command` in the container and returns its streams.
@@ -118,6 +166,10 @@ pub trait NodeConnection: Send + Sync + 'static {
         &self,
         request: PortForwardRequest,
     ) -> Result<tokio::net::TcpStream, NodeError>;
+    /// The node's latest resource usage readings (the kubelet's `/metrics/resource`, which
+    /// metrics-server scrapes): answered from what the node has sampled, never measured on
+    /// the call.
+    fn metrics(&self) -> NodeMetrics;
 }
 
 /// The nodes the API server can reach, by node name. The cluster registers its node agent

@@ -61,6 +61,9 @@ pub struct NodeConfig {
     pub pulled_image_dir: PathBuf,
     /// Where images are pulled from ([`ImageSources::discover`] reads the configured ones).
     pub image_sources: ImageSources,
+    /// How often the node samples its containers' CPU and memory for `kubectl top`
+    /// ([`crate::metrics::DEFAULT_METRICS_PERIOD`] unless configured).
+    pub metrics_period: std::time::Duration,
 }
 
 /// The node's root directory under its state directory: where `hostPath` volumes live.
@@ -120,6 +123,7 @@ impl NodeAgent {
             events,
             eviction: WatchedPods::default(),
             volume_changes: watch::channel(0).0,
+            metrics: crate::metrics::MetricsStore::new(config.metrics_period),
         });
         let shutdown = CancellationToken::new();
         let (pods_on_node, _) = watch::channel(BTreeSet::new());
@@ -152,7 +156,8 @@ struct HandleInner {
 }
 
 impl NodeHandle {
-    /// What the API server calls for exec, attach and logs of this node's pods.
+    /// What the API server calls for exec, attach, logs, port forwarding and resource
+    /// metrics of this node's pods.
     pub fn connection(&self) -> Arc<dyn NodeConnection> {
         Arc::new(RuncNodeConnection::new(self.inner.context.clone()))
     }
@@ -234,6 +239,7 @@ async fn run(
         shutdown.clone(),
     ));
     let eviction = tokio::spawn(crate::eviction::run(context.clone(), shutdown.clone()));
+    let metrics = tokio::spawn(crate::metrics::run(context.clone(), shutdown.clone()));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -298,6 +304,7 @@ async fn run(
     }
     volume_watch.abort();
     eviction.abort();
+    metrics.abort();
     pods_on_node.send_replace(BTreeSet::new());
 }
 

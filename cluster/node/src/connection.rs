@@ -1,6 +1,7 @@
 //! The kubelet API's streaming part for this node: exec (`runc exec` as a child; with a tty,
 //! see [`crate::console_exec`]), logs (the container's log file), attach (the main process's stdin
-//! and output) and port forwarding ([`crate::port_forward`]).
+//! and output), port forwarding ([`crate::port_forward`]) and resource metrics
+//! ([`crate::metrics`]).
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use k8s_labs_node_api::{
     ExecRequest, ExecSession, ExitStatus, LogRequest, LogStream, NodeConnection, NodeError,
-    PortForwardRequest,
+    NodeMetrics, PortForwardRequest,
 };
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
@@ -145,6 +146,10 @@ impl NodeConnection for RuncNodeConnection {
         request: PortForwardRequest,
     ) -> Result<tokio::net::TcpStream, NodeError> {
         crate::port_forward::connect(&self.context, &request).await
+    }
+
+    fn metrics(&self) -> NodeMetrics {
+        self.context.metrics.snapshot()
     }
 }
 

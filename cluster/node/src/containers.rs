@@ -51,6 +51,8 @@ pub struct ContainerRecord {
     pub output: ContainerOutput,
     /// How the process ended, once it has.
     pub exit: watch::Receiver<Option<ExitInfo>>,
+    /// Where this attempt's CPU and memory usage is read (see [`crate::metrics`]).
+    pub usage: Option<crate::cgroups::UsageFiles>,
 }
 
 /// The containers of this node, by pod and container name.
@@ -81,6 +83,14 @@ impl ContainerRegistry {
 
     fn previous_log(&self, key: &ContainerKey) -> Option<PathBuf> {
         self.lock().get(key).map(|record| record.log_path.clone())
+    }
+
+    /// Every container the node knows, with its current attempt.
+    pub fn all(&self) -> Vec<(ContainerKey, ContainerRecord)> {
+        self.lock()
+            .iter()
+            .map(|(key, record)| (key.clone(), record.clone()))
+            .collect()
     }
 
     /// Forgets the containers of a pod (it is being torn down).
@@ -352,6 +362,7 @@ pub async fn start_container(
         stdin_once: launch.container.stdin_once.unwrap_or(false),
         output: output.clone(),
         exit: exit_watch_rx.clone(),
+        usage: cgroup.usage_files(),
     };
     registry.insert(key, record);
 

@@ -12,6 +12,7 @@ use crate::containers::ContainerRegistry;
 use crate::events::EventRecorder;
 use crate::eviction::watched::WatchedPods;
 use crate::images::ImageManager;
+use crate::metrics::MetricsStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
 use crate::user_namespace::NodeUserNamespaces;
@@ -43,4 +44,6 @@ pub struct NodeContext {
     /// Bumped on every PersistentVolumeClaim or PersistentVolume change (see
     /// [`crate::volume_watch`]): what pods waiting for a claim to bind wait on.
     pub volume_changes: watch::Sender<u64>,
+    /// The latest samples of the containers' CPU and memory (see [`crate::metrics`]).
+    pub metrics: MetricsStore,
 }

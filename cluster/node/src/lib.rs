@@ -2,7 +2,8 @@
 //! the scheduler) does, on runc. It is an API client like the kubelet: it registers its Node,
 //! binds unscheduled pods to itself, runs the pods bound to it in sandboxes (a network
 //! namespace per pod, an overlay root filesystem per container), reports their status and
-//! events through the API, and serves exec, attach and logs to the API server through
+//! events through the API, and serves exec, attach, logs and resource metrics to the API
+//! server through
 //! [`k8s_labs_node_api::NodeConnection`].
 //!
 //! Containers run images of the image catalog (`images.yaml`), each a root filesystem built
@@ -30,6 +31,7 @@ pub mod image_store;
 pub mod image_user;
 pub mod images;
 mod instance;
+pub mod metrics;
 pub mod mounts;
 mod node_object;
 pub mod oci_spec;

@@ -178,6 +178,11 @@ impl NodeConnection for LocalNode {
         Ok(())
     }
 
+    /// No readings yet, as a node that has just started.
+    fn metrics(&self) -> k8s_labs_node_api::NodeMetrics {
+        k8s_labs_node_api::NodeMetrics::default()
+    }
+
     /// The "pod" is the test process: its ports on 127.0.0.1.
     async fn port_forward(
         &self,

@@ -7,6 +7,8 @@ mod hierarchy;
 mod limits;
 mod oom;
 mod tree;
+mod usage;
 
 pub use limits::ContainerLimits;
 pub use tree::{ContainerCgroup, NodeCgroups, POD_PIDS_LIMIT, PodCgroup, remove_recorded};
+pub use usage::{CgroupUsage, UsageFiles, working_set};

@@ -20,6 +20,7 @@ use anyhow::{Context, Result};
 use super::hierarchy::{Hierarchies, LIMIT_CONTROLLERS};
 use super::limits::{CPU_PERIOD_US, ContainerLimits};
 use super::oom::OomWatch;
+use super::usage::UsageFiles;
 
 /// The most processes (and threads) the containers of one pod may run together. The kubelet's
 /// `podPidsLimit` is unlimited by default; a node shared with the user's own work needs one,
@@ -100,6 +101,11 @@ impl NodeCgroups {
     pub fn remove(&self) -> Result<()> {
         remove_in_all(&self.hierarchies, Path::new(&self.base))
     }
+
+    /// Where the usage of the node's whole tree (every pod, every container) is read.
+    pub fn usage_files(&self) -> Option<UsageFiles> {
+        UsageFiles::of(&self.hierarchies, Path::new(&self.base))
+    }
 }
 
 /// Removes the cgroups an instance directory records (those of a crashed cluster, after its
@@ -169,6 +175,11 @@ impl ContainerCgroup {
                 Path::new("/").join(below_root).display().to_string()
             }
         }
+    }
+
+    /// Where the container's usage is read (this attempt's cgroup, which holds runc's).
+    pub fn usage_files(&self) -> Option<UsageFiles> {
+        UsageFiles::of(&self.hierarchies, &self.relative)
     }
 
     /// Once the container has ended: whether it was OOM-killed. Removes the cgroup.

@@ -100,6 +100,7 @@ impl Cluster {
                 // Pulled images go with the test's state: a later run starts with none.
                 pulled_image_dir: state_dir.join("pulled"),
                 user_namespaces,
+                metrics_period: k8s_labs_node::metrics::DEFAULT_METRICS_PERIOD,
             },
         )
         .await
