@@ -23,13 +23,8 @@ use crate::context::{Query, Shared, Target, str_at};
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::paging::options::decode_selectors;
 
-/// The Metrics API's group and its one version.
-pub const GROUP: &str = "metrics.k8s.io";
-pub const VERSION: &str = "v1beta1";
+pub use crate::registry::{METRICS_GROUP as GROUP, METRICS_VERSION as VERSION};
 const API_VERSION: &str = "metrics.k8s.io/v1beta1";
-
-/// The verbs of both resources.
-pub const VERBS: &[&str] = &["get", "list"];
 
 /// `metadata` of a PodMetrics or NodeMetrics: the pod's or node's name, namespace and
 /// labels, created when answered (metrics-server's `CreationTimestamp: time.Now()`).

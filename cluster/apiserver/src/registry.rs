@@ -59,8 +59,8 @@ impl ResourceInfo {
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.group == crate::reviews::GROUP {
             &["create"]
-        } else if self.group == crate::metrics::GROUP {
-            crate::metrics::VERBS
+        } else if self.group == METRICS_GROUP {
+            READ_VERBS
         } else {
             VERBS
         }
@@ -73,6 +73,13 @@ impl ResourceInfo {
 
 const ALL: &[&str] = &["all"];
 const NONE: &[&str] = &[];
+
+/// The Metrics API's group and its one version (served by [`crate::metrics`]).
+pub const METRICS_GROUP: &str = "metrics.k8s.io";
+pub const METRICS_VERSION: &str = "v1beta1";
+
+/// The verbs of read-only resources (the Metrics API's).
+pub const READ_VERBS: &[&str] = &["get", "list"];
 
 /// The standard verbs of every resource in this server.
 pub const VERBS: &[&str] = &[
@@ -150,7 +157,7 @@ pub const GROUPS: &[(&str, &str)] = &[
     ("storage.k8s.io", "v1"),
     // An aggregated API on a real cluster (metrics-server's APIService): listed after the
     // built-in groups, as kube-apiserver lists it.
-    (crate::metrics::GROUP, crate::metrics::VERSION),
+    (METRICS_GROUP, METRICS_VERSION),
 ];
 
 /// The resource `plural` in `group`/`version`, if served.

@@ -239,7 +239,10 @@ async fn run(
         shutdown.clone(),
     ));
     let eviction = tokio::spawn(crate::eviction::run(context.clone(), shutdown.clone()));
-    let metrics = tokio::spawn(crate::metrics::run(context.clone(), shutdown.clone()));
+    let metrics = tokio::spawn(crate::metrics_sampler::run(
+        context.clone(),
+        shutdown.clone(),
+    ));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,

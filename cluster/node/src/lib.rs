@@ -32,6 +32,7 @@ pub mod image_user;
 pub mod images;
 mod instance;
 pub mod metrics;
+mod metrics_sampler;
 pub mod mounts;
 mod node_object;
 pub mod oci_spec;

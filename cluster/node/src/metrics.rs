@@ -16,16 +16,13 @@
 //! what the node runs.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use k8s_labs_node_api::{ContainerUsage, NodeMetrics, NodeUsage, PodUsage, Usage};
-use tokio::time::MissedTickBehavior;
-use tokio_util::sync::CancellationToken;
 
 use crate::cgroups::CgroupUsage;
 use crate::containers::ContainerKey;
-use crate::context::NodeContext;
 
 /// How often the node samples by default: metrics-server's default `--metric-resolution`
 /// (15 s), so that `kubectl top` answers within two periods of a pod's start, as it does on
@@ -34,12 +31,12 @@ pub const DEFAULT_METRICS_PERIOD: Duration = Duration::from_secs(15);
 
 /// One reading of a cgroup, with when it was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Sample {
+pub(crate) struct Sample {
     /// For the window: the monotonic clock.
-    at: Instant,
+    pub(crate) at: Instant,
     /// For the reading's `timestamp`.
-    wall: SystemTime,
-    usage: CgroupUsage,
+    pub(crate) wall: SystemTime,
+    pub(crate) usage: CgroupUsage,
 }
 
 /// A cgroup's two latest samples.
@@ -134,7 +131,11 @@ impl MetricsStore {
 
     /// Records this round's samples: each running container's (a container no longer
     /// running, or not sampled, is forgotten) and the node's.
-    fn record(&self, containers: Vec<(ContainerKey, String, Sample)>, node: Option<Sample>) {
+    pub(crate) fn record(
+        &self,
+        containers: Vec<(ContainerKey, String, Sample)>,
+        node: Option<Sample>,
+    ) {
         let mut state = self.lock();
         let mut kept = HashMap::with_capacity(containers.len());
         for (key, runc_id, sample) in containers {
@@ -205,46 +206,6 @@ fn pod_usage(
         window: earliest.window,
         containers: usages,
     })
-}
-
-/// Samples the node's containers every period until `shutdown`.
-pub async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(context.metrics.period());
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        sample(&context);
-    }
-}
-
-/// One round: reads the cgroup files of every running container and of the node (a few
-/// small files each, which the kernel answers from memory).
-fn sample(context: &NodeContext) {
-    let take = |usage: std::io::Result<CgroupUsage>| {
-        usage.ok().map(|usage| Sample {
-            at: Instant::now(),
-            wall: SystemTime::now(),
-            usage,
-        })
-    };
-    let containers = context
-        .registry
-        .all()
-        .into_iter()
-        .filter(|(_, record)| *record.running.borrow())
-        .filter_map(|(key, record)| {
-            let sample = take(record.usage.as_ref()?.read())?;
-            Some((key, record.runc_id, sample))
-        })
-        .collect();
-    let node = context
-        .cgroups
-        .usage_files()
-        .and_then(|files| take(files.read()));
-    context.metrics.record(containers, node);
 }
 
 #[cfg(test)]
