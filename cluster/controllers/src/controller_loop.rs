@@ -5,9 +5,14 @@ use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
 use futures::{StreamExt as _, TryFuture};
+use k8s_labs_informers::PodEvent;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::serde::de::DeserializeOwned;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client, Resource};
 
@@ -62,4 +67,49 @@ pub(crate) async fn run_controller<K, Ctx, ReconcilerFut>(
             }
         })
         .await;
+}
+
+/// What a controller that manages pods gets from the controller manager's shared pod
+/// informer ([`k8s_labs_informers::PodInformer`]): the cache every pass reads pods from (the
+/// lister) and its own subscription to the pod events (the event handlers).
+pub(crate) struct SharedPods {
+    pub(crate) store: Store<Pod>,
+    pub(crate) events: BoxStream<'static, PodEvent>,
+    /// Resolves once the store holds the first full list (`false`: the informer stopped).
+    pub(crate) synced: BoxFuture<'static, bool>,
+}
+
+/// The pod events as a watch stream for `Controller::watches_stream`, each first handed to
+/// `observe` (which lowers expectations) so that a reconcile it triggers sees them.
+pub(crate) fn pod_trigger(
+    events: BoxStream<'static, PodEvent>,
+    observe: impl Fn(&PodEvent) + Send + 'static,
+) -> impl futures::Stream<Item = Result<Pod, watcher::Error>> + Send + 'static {
+    events.map(move |event| {
+        observe(&event);
+        Ok(Pod::clone(event.pod()))
+    })
+}
+
+/// The pods of `namespace` in the cache (`podLister.Pods(namespace).List`).
+pub(crate) fn pods_in(store: &Store<Pod>, namespace: &str) -> Vec<Pod> {
+    store
+        .state()
+        .iter()
+        .filter(|pod| pod.metadata.namespace.as_deref() == Some(namespace))
+        .map(|pod| Pod::clone(pod))
+        .collect()
+}
+
+/// Waits until the pod cache holds its first full list (`WaitForCacheSync`): a pass on an
+/// empty cache would see no pods and create every replica again. Returns `false` when
+/// `shutdown` comes first.
+pub(crate) async fn wait_for_pods(
+    synced: BoxFuture<'static, bool>,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> bool {
+    tokio::select! {
+        synced = synced => synced,
+        () = shutdown => false,
+    }
 }

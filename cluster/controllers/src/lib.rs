@@ -11,6 +11,11 @@
 //! - `namespace`: empties a deleted namespace and releases its finalizer;
 //! - `garbage_collector`: deletes objects whose owners are gone;
 //! - `volume`: the default StorageClass, a provisioner, and binding of claims to volumes.
+//!
+//! The ReplicaSet, StatefulSet and Deployment controllers read pods from one shared pod
+//! informer (`k8s_labs_informers::PodInformer`: one watch of every pod, started here) rather
+//! than listing them on every pass, and the first two keep `expectations` of their own
+//! writes, as kube-controller-manager's do.
 
 mod clock;
 mod controller_history;
@@ -20,6 +25,7 @@ mod cronjob;
 mod deployment;
 mod endpoints;
 mod events;
+mod expectations;
 mod garbage_collector;
 mod job;
 mod namespace;
@@ -33,7 +39,10 @@ mod volume;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use kube::Client;
+use futures::{FutureExt as _, StreamExt as _};
+use k8s_labs_informers::{PodInformer, RunningPodInformer};
+use k8s_openapi::api::core::v1::Pod;
+use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -63,6 +72,8 @@ pub struct ControllerConfig {
 pub struct ControllerManager {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    /// The shared pod informer of the ReplicaSet, StatefulSet and Deployment controllers.
+    pods: RunningPodInformer,
 }
 
 impl ControllerManager {
@@ -94,10 +105,19 @@ impl ControllerManager {
                 let _ = stopped.wait_for(|stop| *stop).await;
             }
         };
+        // One watch of every pod, read by the three controllers that manage pods (as
+        // kube-controller-manager's shared informer factory gives them one pod informer).
+        let pod_informer = PodInformer::new(Api::<Pod>::all(client.clone()));
+        let shared_pods = || controller_loop::SharedPods {
+            store: pod_informer.store(),
+            events: pod_informer.subscribe().boxed(),
+            synced: pod_informer.synced().boxed(),
+        };
         let mut tasks = JoinSet::new();
-        tasks.spawn(statefulset::run(client.clone(), shutdown()));
-        tasks.spawn(replicaset::run(client.clone(), shutdown()));
-        tasks.spawn(deployment::run(client.clone(), shutdown()));
+        tasks.spawn(statefulset::run(client.clone(), shared_pods(), shutdown()));
+        tasks.spawn(replicaset::run(client.clone(), shared_pods(), shutdown()));
+        tasks.spawn(deployment::run(client.clone(), shared_pods(), shutdown()));
+        let pods = pod_informer.run("controller manager");
         tasks.spawn(job::run(client.clone(), shutdown()));
         tasks.spawn(cronjob::run(client.clone(), config.clock, shutdown()));
         tasks.spawn(endpoints::run(client.clone(), shutdown()));
@@ -111,7 +131,7 @@ impl ControllerManager {
         ));
         tasks.spawn(volume::run_volumes(client.clone(), shutdown()));
         tasks.spawn(garbage_collector::run(client, shutdown()));
-        Ok(ControllerManager { stop, tasks })
+        Ok(ControllerManager { stop, tasks, pods })
     }
 
     /// Stops every controller, letting running reconciliations finish for up to
@@ -125,5 +145,6 @@ impl ControllerManager {
             tracing::debug!("controllers did not stop within the grace period; aborting them");
             self.tasks.shutdown().await;
         }
+        drop(self.pods);
     }
 }

@@ -262,11 +262,13 @@ async fn adopts_orphans_releases_relabelled_and_ignores_terminating() {
 /// The race behind a replicaset-scale step that hung on ImagePullBackOff: after `kubectl apply`
 /// of a fixed image and `kubectl delete pod -l …`, a reconcile that had taken the set from its
 /// cache before the apply listed the pods after the deletions and replaced them from the old
-/// template. The test holds such a reconcile at its pod list (no timing involved); every pod
-/// created after the change must come from the new template.
+/// template. With pods read from the shared informer's cache the same race needs the set's
+/// cache to be behind the pod cache; the test holds the controller's watch of ReplicaSets to
+/// make it so (no timing involved); every pod created after the change must come from the new
+/// template.
 #[tokio::test]
 async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() {
-    let gate = common::gate::ListGate::default();
+    let gate = common::gate::WatchGate::default();
     let mut cluster = common::start_gated(&gate).await;
     let ns = "rs-template-race";
     cluster.namespace(ns).await;
@@ -274,7 +276,7 @@ async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() 
     let _: ReplicaSet = cluster.create(ns, frontend(3)).await;
     pods.until("3 pods", |p| active(p).len() == 3).await;
 
-    let created = common::change_template_and_delete_pods_during_a_held_list::<ReplicaSet>(
+    let created = common::change_template_and_delete_pods_behind_a_stale_cache::<ReplicaSet>(
         &mut cluster,
         &gate,
         &mut pods,
@@ -286,5 +288,66 @@ async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() 
     .await;
     let images: Vec<&str> = created.iter().map(common::image).collect();
     assert_eq!(images, ["nginx:fixed"; 3], "images of the replacements");
+    cluster.stop().await;
+}
+
+/// Pods come from the shared informer's cache, which lags behind the controller's own
+/// creations. Expectations keep a pass from acting on a cache that has not seen the previous
+/// pass's pods: here the cache never sees them while the test holds the informer's watch, the
+/// set is scaled 0 -> 5, and then passes are triggered on purpose (a pass reads the set, so
+/// the test counts GETs of it; passes of one set never overlap, so once the second pass
+/// after the scale-up has read the set, the first has finished). Every one of those passes
+/// sees no pods at all; exactly 5 pods must exist, before and after the watch goes on.
+#[tokio::test]
+async fn a_scale_up_creates_each_pod_once_while_the_pod_cache_lags() {
+    const REPLICAS: usize = 5;
+    let gate = common::gate::WatchGate::default();
+    let mut cluster = common::start_gated(&gate).await;
+    let ns = "rs-lagging-cache";
+    cluster.namespace(ns).await;
+    let mut pods = PodWatch::new(&cluster.client, ns);
+    let sets = Api::<ReplicaSet>::namespaced(cluster.client.clone(), ns);
+
+    cluster.stop_controllers().await;
+    let mut hold = gate.arm(
+        "/api/v1/pods",
+        &format!("/apis/apps/v1/namespaces/{ns}/replicasets/frontend"),
+    );
+    cluster.start_controllers().await;
+    let _: ReplicaSet = cluster.create(ns, frontend(0)).await;
+    let mut gets = hold.wait_for_gets(1).await;
+    scale(&sets, i32::try_from(REPLICAS).unwrap()).await;
+    pods.until("5 pods", |p| p.len() == REPLICAS).await;
+    // Two more passes, each started by a change to the set; the first of them runs on a
+    // cache without any pod, after the scale-up's pass (and its status write's pass).
+    for round in 1..=2 {
+        let touch = json!({"metadata": {"annotations": {"touch": round.to_string()}}});
+        sets.patch("frontend", &PatchParams::default(), &Patch::Merge(&touch))
+            .await
+            .unwrap();
+        gets = hold.wait_for_gets(gets + 1).await;
+    }
+    assert_eq!(
+        cluster.list::<Pod>(ns).await.len(),
+        REPLICAS,
+        "pods while the cache showed none"
+    );
+
+    let _ = hold.release.send(true);
+    let set = wait_for_set(&sets, "5 replicas reported", |set| {
+        set.status.as_ref().map(|s| s.replicas) == Some(5)
+    })
+    .await;
+    assert_eq!(set.status.unwrap().replicas, 5);
+    // Two passes more, after the cache caught up: still the same pods.
+    for round in 3..=4 {
+        let touch = json!({"metadata": {"annotations": {"touch": round.to_string()}}});
+        sets.patch("frontend", &PatchParams::default(), &Patch::Merge(&touch))
+            .await
+            .unwrap();
+        gets = hold.wait_for_gets(gets + 1).await;
+    }
+    assert_eq!(cluster.list::<Pod>(ns).await.len(), REPLICAS);
+    assert_eq!(pods.created.len(), REPLICAS, "pods ever created");
     cluster.stop().await;
 }

@@ -285,7 +285,7 @@ async fn parallel_policy_creates_all_pods_at_once() {
 /// recreate deleted pods from the old template.
 #[tokio::test]
 async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() {
-    let gate = common::gate::ListGate::default();
+    let gate = common::gate::WatchGate::default();
     let mut cluster = common::start_gated(&gate).await;
     let ns = "sts-template-race";
     cluster.namespace(ns).await;
@@ -297,7 +297,7 @@ async fn pods_deleted_after_a_template_change_come_back_from_the_new_template() 
     })
     .await;
 
-    let created = common::change_template_and_delete_pods_during_a_held_list::<StatefulSet>(
+    let created = common::change_template_and_delete_pods_behind_a_stale_cache::<StatefulSet>(
         &mut cluster,
         &gate,
         &mut pods,

@@ -2,6 +2,13 @@
 //! reflectors: what CoreDNS's kubernetes plugin and kube-proxy both watch, through client-go's
 //! shared informers. Cluster DNS and the service proxy read the same objects the same way, so
 //! the watching (initial list, resume, backoff, change signal) lives here once.
+//!
+//! [`PodInformer`] is the controller manager's shared pod informer (see [`pods`]): one watch
+//! of every pod, read by the ReplicaSet, StatefulSet and Deployment controllers.
+
+pub mod pods;
+
+pub use pods::{PodEvent, PodInformer, RunningPodInformer};
 
 use std::sync::Arc;
 use std::time::Duration;

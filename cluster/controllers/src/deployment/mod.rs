@@ -13,7 +13,12 @@
 //! its selector matches) changes, when a pod of a Recreate Deployment changes (it waits for
 //! the old pods to be gone), and when its progress deadline comes. Each pass lists the
 //! namespace's ReplicaSets and then reads the Deployment again (see
-//! [`crate::read_after_list`]).
+//! [`crate::read_after_list`]). Pods (their events, and the old pods a Recreate waits for)
+//! come from the controller manager's shared pod informer. Like upstream's, this controller
+//! keeps no expectations: it writes no pods, its ReplicaSets are listed live (a few per
+//! Deployment, however many pods), a set is created under a name fixed by the template's
+//! hash (a second creation gets AlreadyExists), and sets are scaled by a PUT that carries
+//! their resourceVersion (a stale copy gets Conflict).
 
 mod plan;
 mod rollout;
@@ -35,7 +40,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::controller_loop::{FailureLog, controller_of_all, run_controller};
+use crate::controller_loop::{
+    FailureLog, SharedPods, controller_of_all, pod_trigger, run_controller, wait_for_pods,
+};
 use crate::controller_ref::{apply_claim, claim, controller_of};
 use crate::events::Recorder;
 use crate::read_after_list::read_after_list;
@@ -43,17 +50,28 @@ use crate::reconcile_error::ReconcileError;
 use rollout::Rollout;
 use util::{POD_TEMPLATE_HASH, compute_hash, is_recreate};
 
-/// What a reconcile gets: the client and the Event recorder.
+/// What a reconcile gets: the client, the Event recorder and the pod cache.
 struct Context {
     client: Client,
     events: Recorder,
+    pods: Store<Pod>,
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves, once the pod cache is filled.
 pub(crate) async fn run(
     client: Client,
+    pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let SharedPods {
+        store,
+        events,
+        synced,
+    } = pods;
+    let mut shutdown = Box::pin(shutdown);
+    if !wait_for_pods(synced, &mut shutdown).await {
+        return;
+    }
     let controller = controller_of_all::<Deployment>(&client);
     let for_sets = controller.store();
     let for_pods = controller.store();
@@ -63,13 +81,15 @@ pub(crate) async fn run(
             watcher::Config::default(),
             move |set: ReplicaSet| deployments_of_set(&for_sets, &set),
         )
-        .watches(
-            Api::<Pod>::all(client.clone()),
-            watcher::Config::default(),
-            move |pod: Pod| recreating_deployments_of_pod(&for_pods, &pod),
-        );
+        .watches_stream(pod_trigger(events, |_| {}), move |pod: Pod| {
+            recreating_deployments_of_pod(&for_pods, &pod)
+        });
     let events = Recorder::new(client.clone(), "deployment-controller");
-    let context = Arc::new(Context { client, events });
+    let context = Arc::new(Context {
+        client,
+        events,
+        pods: store,
+    });
     run_controller(
         controller,
         reconcile,
@@ -234,6 +254,5 @@ async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action,
         new: None,
         now: Time(jiff::Timestamp::now()),
     };
-    let pods = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
-    rollout.run(&pods).await
+    rollout.run(&ctx.pods).await
 }

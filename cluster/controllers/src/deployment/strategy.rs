@@ -3,23 +3,22 @@
 //! proportionally (`sync`); otherwise it rolls out by its strategy, RollingUpdate
 //! (`rolloutRolling`) or Recreate (`rolloutRecreate`).
 
-use anyhow::Context as _;
 use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::ListParams;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 
 use super::plan;
 use super::rollout::{Rollout, planning};
 use super::status::{is_complete, paused_status};
 use super::util::is_recreate;
+use crate::controller_loop::pods_in;
 use crate::controller_ref::controller_of;
 use crate::pod_state::is_terminal;
 use crate::reconcile_error::ReconcileError;
 
 impl Rollout {
     /// `syncDeployment` once the sets are claimed.
-    pub(super) async fn run(&mut self, pods: &Api<Pod>) -> Result<Action, ReconcileError> {
+    pub(super) async fn run(&mut self, pods: &Store<Pod>) -> Result<Action, ReconcileError> {
         if self.d.metadata.deletion_timestamp.is_some() {
             self.sync_revision(false).await?;
             return self.sync_status().await;
@@ -86,7 +85,7 @@ impl Rollout {
 
     /// `rolloutRecreate`: every old set to zero, then once their pods are gone the new set
     /// to `replicas`.
-    async fn recreate(&mut self, pods: &Api<Pod>) -> Result<Action, ReconcileError> {
+    async fn recreate(&mut self, pods: &Store<Pod>) -> Result<Action, ReconcileError> {
         self.sync_revision(false).await?;
         let downs: plan::Plan = self
             .old()
@@ -94,7 +93,7 @@ impl Rollout {
             .filter(|i| super::util::rs_replicas(&self.sets[*i]) > 0)
             .map(|i| (i, 0))
             .collect();
-        if self.apply(downs).await? || self.old_pods_running(pods).await? {
+        if self.apply(downs).await? || self.old_pods_running(pods) {
             return self.sync_rollout_status().await;
         }
         if self.new.is_none() {
@@ -112,8 +111,9 @@ impl Rollout {
     }
 
     /// `oldPodsRunning`: an old set still reports pods, or a pod of one (terminating ones
-    /// too) has not reached Succeeded or Failed.
-    async fn old_pods_running(&self, pods: &Api<Pod>) -> Result<bool, ReconcileError> {
+    /// too) has not reached Succeeded or Failed. The pods come from the cache: a pod it
+    /// does not show yet belongs to a set whose status still counts it.
+    fn old_pods_running(&self, pods: &Store<Pod>) -> bool {
         let old = self.old();
         if old.iter().any(|i| {
             self.sets[*i]
@@ -121,19 +121,16 @@ impl Rollout {
                 .as_ref()
                 .is_some_and(|s| s.replicas > 0)
         }) {
-            return Ok(true);
+            return true;
         }
         let old_uids: Vec<&str> = old
             .iter()
             .filter_map(|i| self.sets[*i].metadata.uid.as_deref())
             .collect();
-        let listed = pods
-            .list(&ListParams::default())
-            .await
-            .context("listing pods")?;
-        Ok(listed.items.iter().any(|pod| {
+        let namespace = self.d.metadata.namespace.as_deref().unwrap_or_default();
+        pods_in(pods, namespace).iter().any(|pod| {
             controller_of(pod).is_some_and(|owner| old_uids.contains(&owner.uid.as_str()))
                 && !is_terminal(pod)
-        }))
+        })
     }
 }

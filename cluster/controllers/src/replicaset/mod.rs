@@ -3,11 +3,18 @@
 //! Watch-driven through kube-runtime, like kube-controller-manager's
 //! `pkg/controller/replicaset`: a ReplicaSet is reconciled when it changes, when a pod it
 //! controls changes, and when an orphan pod its selector matches appears (so it can be
-//! adopted). Each pass lists the namespace's pods live from the API server, which stands in
-//! for upstream's informer cache plus "expectations" (a live list already shows the pods the
-//! previous pass created or deleted, so nothing is created twice), and then reads the set
-//! itself again, so that pods are never made from a template older than the deletions the
-//! list shows (see [`crate::read_after_list`]).
+//! adopted). Pods come from the controller manager's shared pod informer, never from a LIST
+//! per pass: its events trigger the passes, and each pass reads the namespace's pods from its
+//! cache. A cache lags behind the pass's own writes, so creations and deletions go through
+//! [`crate::expectations`] as upstream's do: a pass creates or deletes pods only once the
+//! cache has shown every pod the previous pass created or deleted, else it only reports the
+//! status (so a scale to 100 never creates more than 100 pods, however many passes the first
+//! pods' events trigger).
+//!
+//! The set itself is read from the API server after the pods are taken from the cache, so
+//! pods are never made from a template older than a pod event the pass acts on (see
+//! [`crate::read_after_list`]; one GET of one object, where the pod LIST it replaces grew
+//! with the pods).
 //!
 //! Terminating and terminal (Succeeded/Failed) pods do not count, as upstream's
 //! `FilterActivePods`: a pod being deleted is replaced at once, and a Failed pod is replaced
@@ -24,14 +31,16 @@ use anyhow::Context as _;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt as _};
 
-use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::controller_loop::{
+    FailureLog, SharedPods, controller_of_all, pod_trigger, pods_in, run_controller, wait_for_pods,
+};
 use crate::controller_ref::{apply_claim, controller_of};
+use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use claim::{claim, new_pod, owner_reference, selects};
@@ -40,19 +49,43 @@ use plan::{Scale, next_availability_in, scale, status};
 /// At most this many pods are created or deleted in one pass (`BurstReplicas`).
 const BURST_REPLICAS: usize = 500;
 
-/// Runs the controller until `shutdown` resolves.
+/// What a pass reads besides the set: the API client, the pod cache, the expectations.
+struct Context {
+    client: Client,
+    pods: Store<Pod>,
+    expectations: Arc<Expectations>,
+}
+
+/// Runs the controller until `shutdown` resolves, once the pod cache is filled.
 pub(crate) async fn run(
     client: Client,
+    pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let SharedPods {
+        store,
+        events,
+        synced,
+    } = pods;
+    let mut shutdown = Box::pin(shutdown);
+    if !wait_for_pods(synced, &mut shutdown).await {
+        return;
+    }
+    let expectations = Arc::new(Expectations::default());
+    let observed = expectations.clone();
     let controller = controller_of_all::<ReplicaSet>(&client);
     let sets = controller.store();
-    let controller = controller.watches(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
+    let controller = controller.watches_stream(
+        pod_trigger(events, move |event| {
+            observe_pod(&observed, "ReplicaSet", event)
+        }),
         move |pod: Pod| sets_of_pod(&sets, &pod),
     );
-    let context = Arc::new(Context { client });
+    let context = Arc::new(Context {
+        client,
+        pods: store,
+        expectations,
+    });
     run_controller(
         controller,
         reconcile,
@@ -90,23 +123,31 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
         .context("ReplicaSet without namespace")?;
     let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
     let sets_api = Api::<ReplicaSet>::namespaced(ctx.client.clone(), namespace);
-    let pods = pods_api
-        .list(&ListParams::default())
-        .await
-        .context("listing pods")?
-        .items;
-    // Pods are made from the set as it is after the list, never from the cached copy.
+    let key = cached.metadata.uid.clone().unwrap_or_default();
+    // In this order, as upstream's `syncReplicaSet`: every observation that met the
+    // expectations was applied to the cache before it was counted, so the pods taken next
+    // include every pod the previous pass created or deleted.
+    let needs_sync = ctx.expectations.satisfied(&key);
+    let pods = pods_in(&ctx.pods, namespace);
+    // Pods are made from the set as it is after the pods were taken, never from the cached
+    // copy.
     let Some(set) = read_after_list(&sets_api, &cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
+    if set.metadata.uid.as_deref() != Some(key.as_str()) {
+        // Deleted and created again under the same name: the new set's own event comes.
+        return Ok(Action::await_change());
+    }
     let owner = owner_reference(&set).map_err(anyhow::Error::from)?;
     let active = apply_claim(&pods_api, owner, claim(&set, &pods)).await?;
 
-    let failure = if set.metadata.deletion_timestamp.is_some() {
-        // The garbage collector removes the pods through their owner references.
+    let failure = if set.metadata.deletion_timestamp.is_some() || !needs_sync {
+        // A set being deleted: the garbage collector removes the pods through their owner
+        // references. Expectations not met: the cache has not caught up with the last pass
+        // yet; the events that meet them trigger the next pass.
         None
     } else {
-        manage_replicas(&set, &pods_api, &active).await
+        manage_replicas(&set, &pods_api, &active, &ctx.expectations, &key).await
     };
 
     let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
@@ -131,6 +172,10 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
     if failed {
         return Err(anyhow::anyhow!("creating or deleting pods failed").into());
     }
+    if !needs_sync {
+        // Should an event be lost, act again once the expectations expire.
+        return Ok(Action::requeue(EXPECTATIONS_TTL));
+    }
     let now_seconds = now.0.as_second();
     Ok(match next_availability_in(&set, &active, now_seconds) {
         Some(seconds) => Action::requeue(Duration::from_secs(seconds)),
@@ -138,12 +183,15 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
     })
 }
 
-/// Creates or deletes pods to reach `replicas`; returns the failure reason and message if a
-/// create or delete failed (`ReplicaFailure`).
+/// Creates or deletes pods to reach `replicas`, expecting each creation and deletion first
+/// (under `key`, the set's uid); returns the failure reason and message if a create or
+/// delete failed (`ReplicaFailure`).
 async fn manage_replicas(
     set: &ReplicaSet,
     pods_api: &Api<Pod>,
     active: &[&Pod],
+    expectations: &Expectations,
+    key: &str,
 ) -> Option<(&'static str, String)> {
     match scale(set, active) {
         Scale::Nothing => None,
@@ -152,14 +200,29 @@ async fn manage_replicas(
                 Ok(pod) => pod,
                 Err(error) => return Some(("FailedCreate", error.to_string())),
             };
-            slow_start_create(pods_api, &pod, count.min(BURST_REPLICAS))
-                .await
+            let count = count.min(BURST_REPLICAS);
+            expectations.expect(key, count, Vec::new());
+            let (created, result) = slow_start_create(pods_api, &pod, count).await;
+            // No event will come for the pods that were not created.
+            for _ in created..count {
+                expectations.creation_observed(key);
+            }
+            result
                 .err()
                 .map(|error| ("FailedCreate", format!("{error:#}")))
         }
         Scale::Delete(names) => {
-            let deletions = names.iter().take(BURST_REPLICAS).map(|name| async move {
-                match pods_api.delete(name, &DeleteParams::default()).await {
+            let names: Vec<&String> = names.iter().take(BURST_REPLICAS).collect();
+            let namespace = set.metadata.namespace.as_deref().unwrap_or_default();
+            let keys = |name: &str| format!("{namespace}/{name}");
+            expectations.expect(key, 0, names.iter().map(|name| keys(name)).collect());
+            let deletions = names.iter().map(|name| async move {
+                let result = pods_api.delete(name, &DeleteParams::default()).await;
+                if result.is_err() {
+                    // Gone already, or not deleted: either way no event is to be waited for.
+                    expectations.deletion_observed(key, &keys(name));
+                }
+                match result {
                     Ok(_) => Ok(()),
                     Err(error) if is_not_found(&error) => Ok(()),
                     Err(error) => Err(error),
@@ -175,21 +238,34 @@ async fn manage_replicas(
 }
 
 /// Creates `count` copies of `pod` in batches of 1, 2, 4, … (`slowStartBatch`): a template
-/// that cannot be created fails once, not `count` times.
-async fn slow_start_create(pods_api: &Api<Pod>, pod: &Pod, count: usize) -> anyhow::Result<()> {
-    let mut remaining = count;
+/// that cannot be created fails once, not `count` times. Returns how many were created.
+async fn slow_start_create(
+    pods_api: &Api<Pod>,
+    pod: &Pod,
+    count: usize,
+) -> (usize, anyhow::Result<()>) {
+    let mut created = 0;
     let mut batch = 1;
-    while remaining > 0 {
-        let size = batch.min(remaining);
+    while created < count {
+        let size = batch.min(count - created);
         let results = join_all(
             (0..size).map(|_| async { pods_api.create(&PostParams::default(), pod).await }),
         )
         .await;
-        if let Some(error) = results.into_iter().find_map(Result::err) {
-            return Err(anyhow::Error::from(error).context("creating a pod"));
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(_) => created += 1,
+                Err(error) => failure = failure.or(Some(error)),
+            }
         }
-        remaining -= size;
+        if let Some(error) = failure {
+            return (
+                created,
+                Err(anyhow::Error::from(error).context("creating a pod")),
+            );
+        }
         batch *= 2;
     }
-    Ok(())
+    (created, Ok(()))
 }

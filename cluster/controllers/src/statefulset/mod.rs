@@ -13,6 +13,16 @@
 //! current revision, and the status reports both revisions until a roll-out completes. Pod
 //! and claim creations and deletions are recorded as Events on the set, as upstream's
 //! `StatefulPodControl` records them.
+//!
+//! Pods come from the controller manager's shared pod informer: its events trigger the
+//! passes and each pass reads the pods from its cache, then the set from the API server (see
+//! [`crate::read_after_list`]). Upstream's StatefulSet controller keeps no expectations: its
+//! pods have fixed names, so a pass on a cache that has not seen the previous pass's creation
+//! gets AlreadyExists and fails, to be retried. Here, where every pass writes the status and
+//! so triggers the next pass at once, that would be the common case, so the pods a pass
+//! creates and deletes are expected as the ReplicaSet controller's are
+//! ([`crate::expectations`]): a pass creates or deletes only once the cache shows the
+//! previous pass's writes, else it only reports the status.
 
 mod identity;
 mod plan;
@@ -26,16 +36,18 @@ use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{Selector, SelectorExt as _};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::controller_loop::{
+    FailureLog, SharedPods, controller_of_all, pod_trigger, pods_in, run_controller, wait_for_pods,
+};
 use crate::controller_ref::{self, apply_claim, controller_of};
 use crate::events::{self, EventType};
+use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 pub(crate) use identity::IdentityError;
@@ -48,19 +60,43 @@ use revisions::{
 /// The component events name as their source, as kube-controller-manager's.
 const COMPONENT: &str = "statefulset-controller";
 
-/// Runs the controller until `shutdown` resolves.
+/// What a pass reads besides the set: the API client, the pod cache, the expectations.
+struct Context {
+    client: Client,
+    pods: Store<Pod>,
+    expectations: Arc<Expectations>,
+}
+
+/// Runs the controller until `shutdown` resolves, once the pod cache is filled.
 pub(crate) async fn run(
     client: Client,
+    pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
+    let SharedPods {
+        store,
+        events,
+        synced,
+    } = pods;
+    let mut shutdown = Box::pin(shutdown);
+    if !wait_for_pods(synced, &mut shutdown).await {
+        return;
+    }
+    let expectations = Arc::new(Expectations::default());
+    let observed = expectations.clone();
     let controller = controller_of_all::<StatefulSet>(&client);
     let sets = controller.store();
-    let controller = controller.watches(
-        Api::<Pod>::all(client.clone()),
-        watcher::Config::default(),
+    let controller = controller.watches_stream(
+        pod_trigger(events, move |event| {
+            observe_pod(&observed, "StatefulSet", event)
+        }),
         move |pod: Pod| sets_of_pod(&sets, &pod),
     );
-    let context = Arc::new(Context { client });
+    let context = Arc::new(Context {
+        client,
+        pods: store,
+        expectations,
+    });
     run_controller(
         controller,
         reconcile,
@@ -96,29 +132,46 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action
     let identity = set_identity(&cached)?;
     let pods_api = Api::<Pod>::namespaced(ctx.client.clone(), identity.namespace);
     let sets_api = Api::<StatefulSet>::namespaced(ctx.client.clone(), identity.namespace);
+    let key = cached.metadata.uid.clone().unwrap_or_default();
+    // Expectations first, then the cache (see the ReplicaSet controller), then the set.
+    let needs_sync = ctx.expectations.satisfied(&key);
     // Every pod of the namespace: owned pods that no longer match are released too. The
-    // pods are then made from the set as it is after the list (see `read_after_list`).
-    let listed = pods_api
-        .list(&ListParams::default())
-        .await
-        .context("listing pods")?
-        .items;
+    // pods are then made from the set as it is after they were taken (see
+    // `read_after_list`).
+    let listed = pods_in(&ctx.pods, identity.namespace);
     let Some(set) = read_after_list(&sets_api, &cached.name_any()).await? else {
         return Ok(Action::await_change());
     };
+    if set.metadata.uid.as_deref() != Some(key.as_str()) {
+        // Deleted and created again under the same name: the new set's own event comes.
+        return Ok(Action::await_change());
+    }
     let pods = claim_pods(&pods_api, &set, &listed).await?;
     let revisions = set_revisions(&ctx.client, &set).await?;
     let versions = Versions::of(&set, &revisions)?;
     // A set being deleted only reports its status (`updateStatefulSet`): the garbage
     // collector deletes or orphans its pods.
-    if set.metadata.deletion_timestamp.is_none() {
+    if set.metadata.deletion_timestamp.is_none() && needs_sync {
         let pods: Vec<Pod> = pods.into_iter().cloned().collect();
-        for action in plan(&set, &pods, &versions.update_name) {
-            act(&ctx.client, &versions, &pods, action).await?;
+        let actions = plan(&set, &pods, &versions.update_name);
+        expect(&ctx.expectations, &key, identity.namespace, &actions);
+        let mut actions = actions.into_iter();
+        while let Some(action) = actions.next() {
+            let attempted = action.clone();
+            if let Err(error) = act(&ctx.client, &versions, &pods, action).await {
+                // No event will come for this step (unless it got as far as the API
+                // server, which an observation of a pod not expected changes nothing for)
+                // nor for the steps not taken.
+                for action in std::iter::once(attempted).chain(actions) {
+                    unexpect(&ctx.expectations, &key, identity.namespace, &action);
+                }
+                return Err(error);
+            }
         }
     }
 
-    let pods = owned_by(&set, list_pods(&set, &pods_api).await?);
+    // The pods as the cache holds them now (the writes above show in a later pass).
+    let pods = owned_by(&set, list_pods(&set, &ctx.pods)?);
     let now = jiff::Timestamp::now().as_second();
     let names = RevisionNames {
         current: &versions.current_name,
@@ -138,7 +191,41 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action
             .context("updating the StatefulSet status")?;
     }
     truncate_history(&ctx.client, &set, &revisions, &pods).await?;
+    if !needs_sync {
+        // Should an event be lost, act again once the expectations expire.
+        return Ok(Action::requeue(EXPECTATIONS_TTL));
+    }
     Ok(availability_requeue(&set, &pods, now))
+}
+
+/// The pod a step deletes, if it deletes one.
+fn deleted_by(action: &SetAction) -> Option<&str> {
+    match action {
+        SetAction::Create(_) => None,
+        SetAction::Delete { name, .. } | SetAction::Recreate { name, .. } => Some(name),
+    }
+}
+
+/// Expects the pods the plan creates and deletes (by `namespace/name`).
+fn expect(expectations: &Expectations, key: &str, namespace: &str, actions: &[SetAction]) {
+    let creations = actions
+        .iter()
+        .filter(|action| matches!(action, SetAction::Create(_)))
+        .count();
+    let deletions = actions
+        .iter()
+        .filter_map(deleted_by)
+        .map(|name| format!("{namespace}/{name}"))
+        .collect();
+    expectations.expect(key, creations, deletions);
+}
+
+/// Takes back the expectation of a step that failed or was not taken.
+fn unexpect(expectations: &Expectations, key: &str, namespace: &str, action: &SetAction) {
+    match deleted_by(action) {
+        Some(name) => expectations.deletion_observed(key, &format!("{namespace}/{name}")),
+        None => expectations.creation_observed(key),
+    }
 }
 
 /// The set's label selector.
@@ -299,14 +386,14 @@ fn availability_requeue(set: &StatefulSet, pods: &[Pod], now: i64) -> Action {
     }
 }
 
-/// The pods matching the set's selector (live, from the API server).
-async fn list_pods(set: &StatefulSet, pods_api: &Api<Pod>) -> Result<Vec<Pod>, ReconcileError> {
+/// The pods of the set's namespace matching its selector, from the cache.
+fn list_pods(set: &StatefulSet, cache: &Store<Pod>) -> Result<Vec<Pod>, ReconcileError> {
     let selector = selector_of(set)?;
-    Ok(pods_api
-        .list(&ListParams::default().labels_from(&selector))
-        .await
-        .context("listing the StatefulSet's pods")?
-        .items)
+    let namespace = set_identity(set)?.namespace;
+    Ok(pods_in(cache, namespace)
+        .into_iter()
+        .filter(|pod| selects(&selector, pod))
+        .collect())
 }
 
 /// The pods among `pods` whose controller is `set` (by uid: a set deleted and created again

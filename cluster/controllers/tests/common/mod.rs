@@ -42,11 +42,11 @@ pub async fn start_with(config: ControllerConfig) -> Cluster {
 
 /// The embedded API server with the controllers sending their requests through `gate` (the
 /// test's own client does not).
-pub async fn start_gated(gate: &gate::ListGate) -> Cluster {
+pub async fn start_gated(gate: &gate::WatchGate) -> Cluster {
     start_gated_with(ControllerConfig::default(), Some(gate)).await
 }
 
-async fn start_gated_with(config: ControllerConfig, gate: Option<&gate::ListGate>) -> Cluster {
+async fn start_gated_with(config: ControllerConfig, gate: Option<&gate::WatchGate>) -> Cluster {
     let TestApiServer { server, client, .. } = TestApiServer::start().await.unwrap();
     let controllers_client = match gate {
         Some(gate) => gate.client(client.clone()),
@@ -295,16 +295,17 @@ pub fn image(pod: &Pod) -> &str {
 }
 
 /// Plays `kubectl apply -f new.yaml; kubectl delete pod -l …` against a controller whose
-/// reconcile of a set (a ReplicaSet or StatefulSet named `name` with one container `nginx`)
-/// took the set before the apply and lists the pods after the deletions. To hold exactly such
-/// a reconcile, the controllers are restarted with the gate armed: their first reconcile of
-/// the set has the set from their first list, and its first pod list is the one held. While
-/// it is held, the set's image becomes `new_image` and every pod is deleted; then the list
-/// goes on. Returns the pods created from then on, once `replicas` pods exist again and none
-/// of them is an old one.
-pub async fn change_template_and_delete_pods_during_a_held_list<K>(
+/// cache of the set (a ReplicaSet or StatefulSet named `name` with one container `nginx`)
+/// still holds it from before the apply while its pod cache shows the deletions. To make
+/// exactly that state, the controllers are restarted with the gate holding every watch of the
+/// set's kind: the controller's cache keeps the set from its first list (the gate reports its
+/// first pass, which reads the set once its cache holds it), while the shared pod informer
+/// goes on. The set's image then becomes `new_image` and every pod is deleted. Returns the
+/// pods created from then on, once `replicas` pods exist again and none of them is an old
+/// one, all made while the watches were still held (released after).
+pub async fn change_template_and_delete_pods_behind_a_stale_cache<K>(
     cluster: &mut Cluster,
-    gate: &gate::ListGate,
+    gate: &gate::WatchGate,
     pods: &mut PodWatch,
     namespace: &str,
     name: &str,
@@ -321,12 +322,17 @@ where
     let old_uids: Vec<String> = pods.pods.values().filter_map(|pod| pod.uid()).collect();
     let created_before = pods.created.len();
     cluster.stop_controllers().await;
-    let hold = gate.arm(&format!("/api/v1/namespaces/{namespace}/pods"));
+    let (group, plural) = match K::kind(&()).as_ref() {
+        "ReplicaSet" => ("apps/v1", "replicasets"),
+        "StatefulSet" => ("apps/v1", "statefulsets"),
+        other => panic!("no paths for {other}"),
+    };
+    let mut hold = gate.arm(
+        &format!("/apis/{group}/{plural}"),
+        &format!("/apis/{group}/namespaces/{namespace}/{plural}/{name}"),
+    );
     cluster.start_controllers().await;
-    tokio::time::timeout(HANG_GUARD, hold.held)
-        .await
-        .expect("no reconcile listed the pods")
-        .unwrap();
+    hold.wait_for_gets(1).await;
 
     let patch = json!({"spec": {"template": {"spec": {"containers": [
         {"name": "nginx", "image": new_image}]}}}});
@@ -341,8 +347,6 @@ where
             .await
             .unwrap();
     }
-    let _ = hold.release.send(());
-
     pods.until("every pod replaced", |current| {
         current.len() == replicas
             && current
@@ -350,6 +354,7 @@ where
                 .all(|pod| pod.uid().is_some_and(|uid| !old_uids.contains(&uid)))
     })
     .await;
+    let _ = hold.release.send(true);
     pods.created[created_before..].to_vec()
 }
 
