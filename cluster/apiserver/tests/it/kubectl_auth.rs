@@ -1,10 +1,8 @@
 //! `kubectl auth can-i` against the API server: its one user, the admin, may do everything,
 //! and `--list` shows the rules a kind cluster's admin has.
 
-mod kubectl_support;
-
+use crate::support::kubectl::Kubectl;
 use k8s_labs_apiserver::testing::TestApiServer;
-use kubectl_support::Kubectl;
 
 /// kubectl 1.32 and later send the reviews as protobuf, older ones as JSON: both are read.
 const KUBECTLS: &[u32] = &[33, 31, 27];

@@ -9,10 +9,8 @@
 //! The run is fixed by a seed: `K8S_LABS_FUZZ_SEED` (default below), `K8S_LABS_FUZZ_CASES`
 //! cases (default 3000); `K8S_LABS_FUZZ_ONLY=<index>` replays one case of the run.
 
-mod fuzz_support;
-
-use fuzz_support::seeds::{NAMESPACE, SEEDS};
-use fuzz_support::{Case, Validity};
+use crate::support::fuzz::seeds::{NAMESPACE, SEEDS};
+use crate::support::fuzz::{Case, Validity};
 use k8s_labs_apiserver::testing::TestApiServer;
 use serde_json::{Value, json};
 
@@ -204,7 +202,7 @@ async fn hostile_requests_get_a_4xx_status_and_change_nothing() {
     let mut failures = Vec::new();
     let mut tally = [0usize; 6];
     for index in indices.clone() {
-        let case = fuzz_support::case(seed, index);
+        let case = crate::support::fuzz::case(seed, index);
         let (status, body) = match send(&client, &case).await {
             Ok(answer) => answer,
             Err(problem) => (0, problem.into_bytes()),

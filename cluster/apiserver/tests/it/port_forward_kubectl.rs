@@ -3,13 +3,11 @@
 //! directly. The "pod" is a small HTTP server of the test process's (the local node connects
 //! to its ports on 127.0.0.1), so the bytes that come back are the server's.
 
-mod streaming_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::support::streaming::{Harness, kubectl_kubeconfig, running_pod, start};
 use k8s_labs_apiserver::testing::kubectl_binary;
-use streaming_support::{Harness, kubectl_kubeconfig, running_pod, start};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -1,7 +1,5 @@
 //! The real kubectl run against a `TestApiServer`, with its own kubeconfig and cache.
 
-#![allow(dead_code)] // each test uses part of it
-
 use std::path::PathBuf;
 
 use k8s_labs_apiserver::testing::{TestApiServer, kubectl_binary};

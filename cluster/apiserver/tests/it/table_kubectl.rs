@@ -1,16 +1,13 @@
 //! `kubectl get` against the API server: the server-side Table must print as on a real
 //! cluster (columns, -o wide, -A, --show-labels, --sort-by).
 
-#[path = "streaming_support/mod.rs"]
-mod streaming_support;
-
 use std::path::{Path, PathBuf};
 
+use crate::support::streaming::{kubectl_kubeconfig, running_pod, start};
 use k8s_labs_apiserver::testing::kubectl_binary;
 use k8s_openapi::api::core::v1::Service;
 use kube::api::{Api, PostParams};
 use serde_json::json;
-use streaming_support::{kubectl_kubeconfig, running_pod, start};
 
 async fn kubectl(config: &Path, args: &[&str]) -> String {
     let output = tokio::process::Command::new(kubectl_binary(33))
@@ -45,7 +42,7 @@ fn row(fields: &[&str]) -> Vec<String> {
 
 /// A server with two running pods, and a kubeconfig for kubectl; panics first if kubectl 1.33
 /// is missing, before starting anything.
-async fn setup() -> (streaming_support::Harness, PathBuf) {
+async fn setup() -> (crate::support::streaming::Harness, PathBuf) {
     kubectl_binary(33);
     let harness = start().await;
     running_pod(&harness.client, "web-0").await;

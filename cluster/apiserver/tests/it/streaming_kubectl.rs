@@ -1,13 +1,11 @@
 //! The real kubectl against the API server: `exec` (WebSocket, kubectl 1.30+), `logs`, and
 //! the answer an SPDY-only kubectl gets.
 
-mod streaming_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::support::streaming::{kubectl_kubeconfig, running_pod, start};
 use k8s_labs_apiserver::testing::kubectl_binary;
-use streaming_support::{kubectl_kubeconfig, running_pod, start};
 use tokio::io::AsyncWriteExt;
 
 struct Kubeconfig(PathBuf);

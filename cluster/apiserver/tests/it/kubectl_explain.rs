@@ -1,12 +1,10 @@
 //! `kubectl explain` as students use it, against the API server's OpenAPI v3 documents:
 //! the kinds, fields, types and descriptions it prints are those of the API types.
 
-mod kubectl_support;
-
+use crate::support::kubectl::Kubectl;
 use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::{apps::v1::StatefulSetSpec, core::v1 as core};
 use k8s_openapi::schemars::{JsonSchema, schema_for};
-use kubectl_support::Kubectl;
 
 /// The newest and oldest supported kubectl (minor versions of 1.x).
 const KUBECTLS: &[u32] = &[33, 27];

@@ -1,15 +1,13 @@
 //! exec, attach and logs through the API server, driven by kube-rs 5 (the labs' client),
 //! against a node that runs real local processes.
 
-mod streaming_support;
-
 use std::time::Duration;
 
+use crate::support::streaming::{NodeEvent, running_pod, start};
 use futures::{AsyncBufReadExt, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams, LogParams, PostParams, TerminalSize};
 use serde_json::json;
-use streaming_support::{NodeEvent, running_pod, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn read_all(reader: Option<impl tokio::io::AsyncRead + Unpin>) -> String {
@@ -265,7 +263,7 @@ async fn logs_of_a_container_not_started_yet_say_so() {
     let harness = start().await;
     let pods: Api<Pod> = Api::namespaced(harness.client.clone(), "default");
     let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web-1"},
-        "spec": {"nodeName": streaming_support::NODE,
+        "spec": {"nodeName": crate::support::streaming::NODE,
                  "containers": [{"name": "nginx", "image": "nginx"}]}}))
     .unwrap();
     pods.create(&PostParams::default(), &pod).await.unwrap();

@@ -1,4 +1,4 @@
-//! Generators of malformed and hostile API requests for `tests/fuzz.rs`: a small seeded PRNG,
+//! Generators of malformed and hostile API requests for `it/fuzz.rs`: a small seeded PRNG,
 //! valid starting bodies of every served kind, and the mutations of bodies, patches and
 //! list/watch queries. Every case says whether it is certainly invalid (the server must
 //! refuse it with a 4xx) or may still be valid (then it is sent as a dry run, so that no

@@ -1,9 +1,8 @@
 //! networking.k8s.io/v1 as a fresh kind cluster serves it (no ingress controller): Ingress,
 //! IngressClass and NetworkPolicy stored and printed as kube-apiserver prints them.
-mod kubectl_support;
 
+use crate::support::kubectl::Kubectl;
 use k8s_labs_apiserver::testing::TestApiServer;
-use kubectl_support::Kubectl;
 
 const MANIFEST: &str = "apiVersion: networking.k8s.io/v1
 kind: Ingress

@@ -8,7 +8,7 @@ use k8s_labs_apiserver::testing::TestApiServer;
 use serde_json::{Value, json};
 
 #[allow(dead_code)]
-#[path = "../../tests/support/kubectl.rs"]
+#[path = "../../../tests/it/support/kubectl.rs"]
 mod kubectl;
 
 use kubectl::Kubectl;

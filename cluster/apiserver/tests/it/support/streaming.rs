@@ -1,6 +1,5 @@
 //! A real API server with a node connection that runs real local processes
 //! (`tokio::process`), so exec, attach and logs are tested end to end with real programs.
-#![allow(dead_code)]
 
 use std::process::Stdio;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Request bodies decoded as kube-apiserver 1.33 decodes them, on every write path: fields of
 //! the wrong type, a Content-Type that is not text, and a body naming another object or
-//! namespace than the URL. Each case was found by the fuzz test (`tests/fuzz.rs`), where the
+//! namespace than the URL. Each case was found by the fuzz test (`tests/it/fuzz.rs`), where the
 //! server stored what kube-apiserver refuses.
 
 use k8s_labs_apiserver::testing::TestApiServer;

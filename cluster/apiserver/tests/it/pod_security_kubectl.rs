@@ -2,10 +2,8 @@
 //! installed), against the API server alone: admission happens before any node would run a
 //! pod, so no node is needed.
 
-mod kubectl_support;
-
+use crate::support::kubectl::Kubectl;
 use k8s_labs_apiserver::testing::TestApiServer;
-use kubectl_support::Kubectl;
 
 /// The newest and oldest supported kubectl (minor versions of 1.x).
 const KUBECTLS: &[u32] = &[33, 27];
