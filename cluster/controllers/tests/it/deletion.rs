@@ -2,7 +2,7 @@
 //! collector honouring them, and the workload controllers adopting orphans and standing still
 //! while their owner is deleted. The test plays the kubelet.
 
-mod common;
+use crate::common;
 
 use common::{PodWatch, is_running_ready};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};

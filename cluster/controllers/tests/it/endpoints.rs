@@ -1,6 +1,6 @@
 //! Endpoints/EndpointSlices of a ClusterIP Service with a named target port.
 
-mod common;
+use crate::common;
 
 use common::{PodWatch, pod_ip, set_pod_status};
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};

@@ -2,7 +2,7 @@
 //! the Job's pod Succeeded). A Job with `ttlSecondsAfterFinished: 0` completes, and is then
 //! deleted in the foreground: its pod first, then the Job.
 
-mod common;
+use crate::common;
 
 use common::set_pod_status;
 use futures::StreamExt as _;

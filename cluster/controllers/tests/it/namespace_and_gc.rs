@@ -1,6 +1,6 @@
 //! Namespace deletion and garbage collection against the embedded API server.
 
-mod common;
+use crate::common;
 
 use common::{PodWatch, is_running_ready};
 use k8s_openapi::api::apps::v1::StatefulSet;

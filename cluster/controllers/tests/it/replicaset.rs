@@ -1,6 +1,6 @@
 //! The ReplicaSet controller against the embedded API server; the test plays the kubelet.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,6 +1,6 @@
 //! The StatefulSet controller against the embedded API server; the test plays the kubelet.
 
-mod common;
+use crate::common;
 
 use common::{PodWatch, Seen, is_running_ready, pod_ip, set_pod_status};
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};

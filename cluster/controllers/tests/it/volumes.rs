@@ -1,6 +1,6 @@
 //! StorageClass, provisioner and PV/PVC binder against the embedded API server.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

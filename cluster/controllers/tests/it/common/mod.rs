@@ -1,5 +1,4 @@
 //! An embedded API server, a client, the controllers, and a test "kubelet" that watches pods.
-#![allow(dead_code)]
 
 pub mod gate;
 
