@@ -3,7 +3,7 @@
 //! connection and through the API server, and is gone (network namespace included) after
 //! deletion. Needs root.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! before its containers started is never started, and a pod deleted at any point of its
 //! start-up is gone well within its grace period. Needs root.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! Pod lifecycles through the real API server: one-shot pods, crash loops, readiness probes,
 //! attach, followed logs and exec with a tty. Needs root.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{

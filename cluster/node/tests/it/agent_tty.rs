@@ -2,7 +2,7 @@
 //! terminal, attach types into it and resizes it, the log is the terminal's output, and the
 //! attached client leaving closes stdin (`stdinOnce`), which ends the shell. Needs root.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::{

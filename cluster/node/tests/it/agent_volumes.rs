@@ -3,7 +3,7 @@
 //! claim outlives the pod, and a pod whose claim is missing or unbound waits in
 //! ContainerCreating with a FailedMount event until the claim binds. Needs root.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

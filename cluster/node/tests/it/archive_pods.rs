@@ -5,7 +5,7 @@
 //! user namespace, so through an idmapped bind mount of its root filesystem) and removes it
 //! once none does. Needs root, umoci and skopeo.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

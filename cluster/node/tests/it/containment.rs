@@ -2,7 +2,7 @@
 //! planted in the host's `/etc` and `/root`, and pods of each image try to read it. Needs
 //! root, as the node does.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, create_pod, delete_and_wait, first_waiting, run_to_end, wait_for};
 use k8s_openapi::api::core::v1::Pod;

@@ -4,7 +4,7 @@
 //! by the node's periodic check with upstream's message and event. Needs root, as the node
 //! does.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, create_pod, delete_and_wait, run_to_end, wait_for, wait_for_event};
 use k8s_openapi::api::core::v1::Pod;

@@ -6,10 +6,12 @@ use std::path::Path;
 use k8s_labs_net::netns;
 use nix::mount::{MsFlags, mount};
 
-const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
+use crate::common::{TEST_RUN_ROOT, run_root_alone};
 
 #[test]
 fn cleanup_removes_an_abandoned_instance_and_leaves_a_live_one_alone() {
+    // No other test's node may start (and clean up) while the abandoned instance is planted.
+    let _alone = run_root_alone();
     let root = Path::new(TEST_RUN_ROOT);
     // A live instance (owned by this test process) with a namespace of its own.
     let (live, live_dir) = k8s_labs_node::claim_instance(root).unwrap();

@@ -6,7 +6,7 @@
 //! a private repository needs imagePullSecrets; `Never` with no image is ErrImageNeverPull; a
 //! corrupted blob is refused; a mirror serves its registry. Needs root.
 
-mod common;
+use crate::common;
 
 use common::registry::{
     Registry, Scratch, build_and_push, push, push_multi_platform, push_one_file_image, tamper,

@@ -3,7 +3,7 @@
 //! second layer that deletes a file of the first, so it carries a whiteout) and pushed with
 //! `skopeo`; then pulled by tag and by digest with the node's registry module.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};

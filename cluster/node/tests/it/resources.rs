@@ -3,7 +3,7 @@
 //! loop stops at the pod's pids limit, and the CPU limit and request are the CFS quota and
 //! shares of the container's processes. Needs root, as the node does.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

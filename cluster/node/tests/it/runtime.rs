@@ -24,9 +24,10 @@ use k8s_labs_node::sandbox::{
 use k8s_labs_node::user_namespace::{NODE_NAMESPACES, NodeUserNamespaces};
 use k8s_openapi::api::core::v1::Pod;
 
-const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
+use crate::common::{RunRootTurn, TEST_RUN_ROOT, share_run_root};
 
 struct Node {
+    _run_root: RunRootTurn,
     network: Arc<NodeNetwork>,
     state_dir: PathBuf,
     runc: Runc,
@@ -47,6 +48,7 @@ impl Drop for Node {
 
 impl Node {
     fn new() -> Node {
+        let run_root = share_run_root();
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
         let (instance, state_dir) =
@@ -64,6 +66,7 @@ impl Node {
         )
         .unwrap();
         Node {
+            _run_root: run_root,
             network: Arc::new(network),
             runc: Runc::new(state_dir.join("runc")),
             cgroups,

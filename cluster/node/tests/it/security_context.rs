@@ -3,7 +3,7 @@
 //! `/proc/self/status`; and `runAsNonRoot` on a root image is refused with the kubelet's
 //! CreateContainerConfigError. Needs root, as the node does.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, create_pod, delete_and_wait, first_waiting, run_to_end, wait_for};
 use k8s_openapi::api::core::v1::Pod;

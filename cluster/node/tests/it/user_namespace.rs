@@ -3,7 +3,7 @@
 //! the files the node writes keep their owners inside and on disk. Needs root, as the node
 //! does.
 
-mod common;
+use crate::common;
 
 use common::{Cluster, create_pod, delete_and_wait, run_to_end, wait_for};
 use k8s_labs_node::user_namespace::{FIRST_HOST_ID, IDS_PER_POD};

@@ -1,12 +1,11 @@
 //! A real API server with this node agent registered, for the agent tests; and helpers to wait
 //! for what the agent reports (watch-driven, no polling).
-#![allow(dead_code)]
 
 pub mod registry;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,7 +26,27 @@ pub const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
 pub const TOKEN: &str = "node-agent-test-token";
 pub const NODE: &str = "k8s-labs-node";
 
+/// Every node test claims an instance under `TEST_RUN_ROOT`, and each start removes what dead
+/// owners left there. The test of that cleanup (`leftovers`) plants an abandoned instance of
+/// its own, so it runs alone (as when it was a binary of its own): it takes this lock to
+/// write, every other user of the run root to read, and those still run side by side.
+static RUN_ROOT: RwLock<()> = RwLock::new(());
+
+/// A test's share of `TEST_RUN_ROOT`, held for as long as its node runs.
+pub type RunRootTurn = RwLockReadGuard<'static, ()>;
+
+/// Waits until no test has the run root to itself; then shares it.
+pub fn share_run_root() -> RunRootTurn {
+    RUN_ROOT.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits until no other test uses the run root; then has it alone.
+pub fn run_root_alone() -> RwLockWriteGuard<'static, ()> {
+    RUN_ROOT.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 pub struct Cluster {
+    _run_root: RunRootTurn,
     pub server: ApiServer,
     pub client: Client,
     pub node: NodeHandle,
@@ -43,6 +62,7 @@ impl Cluster {
 
     /// A cluster whose node pulls images from `image_sources`.
     pub async fn start_with(image_sources: k8s_labs_node::images::ImageSources) -> Cluster {
+        let run_root = share_run_root();
         let _ = rustls::crypto::ring::default_provider().install_default();
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
@@ -106,6 +126,7 @@ impl Cluster {
         .unwrap();
         nodes.register(NODE, node.connection());
         Cluster {
+            _run_root: run_root,
             server,
             client,
             node,

@@ -15,8 +15,6 @@ pub struct Registry {
     port: u16,
     /// Where it stores repositories and blobs.
     pub storage: PathBuf,
-    /// The login it asks for, if any.
-    pub login: Option<(String, String)>,
 }
 
 impl Registry {
@@ -63,7 +61,6 @@ impl Registry {
             child,
             port,
             storage,
-            login: login.map(|(user, password)| (user.to_string(), password.to_string())),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
