@@ -6,7 +6,7 @@
 //! Every wait is one kubectl itself does (`--for=jsonpath`, `--for=delete`, a `-w` watch), so
 //! nothing here depends on how fast the cluster is.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -97,6 +97,7 @@ async fn owners(k: &Kubectl, pod: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_delete_cascades_as_on_a_real_cluster() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-deletion");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k = Kubectl::new(33, &kubeconfig, &scratch);

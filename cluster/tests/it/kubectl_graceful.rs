@@ -8,7 +8,7 @@
 //! Every wait is one kubectl does (`wait`, `-w`, `logs -f`), so nothing here depends on how
 //! fast the cluster is; what came first is read from the order of a stream.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 
@@ -77,6 +77,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_delete_stops_pods_gracefully() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-graceful");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k = Kubectl::new(33, &kubeconfig, &scratch);

@@ -9,7 +9,7 @@
 //! `*/1 * * * *` CronJob finds a run due as soon as it is created instead of at the next
 //! minute (see `k8s_labs_controllers::Clock`). Every wait is one kubectl itself does.
 
-mod support;
+use crate::support;
 
 use k8s_labs_cluster::{Clock, ClusterConfig};
 use support::kubectl::{Kubectl, redact};
@@ -68,6 +68,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_runs_jobs_and_cronjobs() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-jobs");
     let config = ClusterConfig {
         controller_clock: Clock::ahead_by(jiff::SignedDuration::from_secs(61)),

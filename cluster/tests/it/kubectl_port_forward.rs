@@ -5,7 +5,7 @@
 //! `sts/` forms, and the kubelet's error for a port where nothing listens. Needs root and
 //! `scripts/install-deps`, as the other embedded-cluster tests do.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -109,6 +109,7 @@ fn assert_nginx_page(answer: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_port_forward_reaches_nginx_in_the_pod() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-port-forward");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k33 = Kubectl::new(33, &kubeconfig, &scratch);

@@ -8,7 +8,7 @@
 //! these, about half of such runs printed nothing. Needs root, as the other embedded-cluster
 //! tests do.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Stdio;
@@ -70,6 +70,7 @@ async fn lookups(kubectl: &Kubectl, web_0_ip: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_i_shows_the_answer_every_time_under_load() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-run-attach");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let newest = Kubectl::new(33, &kubeconfig, &scratch);

@@ -8,7 +8,7 @@
 //! Every wait is one kubectl itself does (`rollout status`, `wait --for=…`), so nothing here
 //! depends on how fast the cluster is.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -95,6 +95,7 @@ async fn delete_and_wait_for_successor(k: &Kubectl, pod: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn statefulset_updates_as_in_the_upstream_tutorial() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let scratch = support::scratch_dir("kubectl-statefulset");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k = Kubectl::new(33, &kubeconfig, &scratch);

@@ -23,6 +23,7 @@ fn is_ready(pod: &Pod) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_by_service_name_reaches_the_pods_through_the_proxy() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let cluster = EmbeddedCluster::start(ClusterConfig::default())
         .await
         .expect("the embedded cluster starts");

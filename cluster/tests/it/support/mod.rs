@@ -1,5 +1,5 @@
-// Each test binary uses a part of the helpers.
-#![allow(dead_code)]
+//! What the cluster's tests share: a scratch directory, the embedded cluster with its
+//! kubeconfig for kubectl (one at a time), and the real kubectl (`kubectl`).
 
 pub mod kubectl;
 
@@ -32,4 +32,14 @@ pub async fn start_cluster_with(
     .await
     .expect("the embedded cluster starts");
     (cluster, kubeconfig)
+}
+
+/// One embedded cluster at a time in this binary: every test that starts one takes this turn
+/// first and keeps it to its end, as when each test was a binary of its own (a cluster's
+/// pods, and kubectl's timing "under load", would otherwise share the machine with another's).
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn to run an embedded cluster.
+pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    CLUSTER.lock().await
 }
