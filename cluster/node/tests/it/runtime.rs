@@ -47,8 +47,8 @@ impl Drop for Node {
 }
 
 impl Node {
-    fn new() -> Node {
-        let run_root = share_run_root();
+    async fn new() -> Node {
+        let run_root = share_run_root().await;
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
         let (instance, state_dir) =
@@ -203,7 +203,7 @@ fn wait_until_listening(sandbox: &PodSandbox, port: u16) {
 
 #[tokio::test]
 async fn nginx_serves_the_welcome_page_inside_the_node_network() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod = pod("web-0", "nginx", None);
     let sandbox = node.sandbox(&pod);
     let running = node.start(&pod, &sandbox).await.unwrap();
@@ -296,7 +296,7 @@ async fn curl(node: &Node, sandbox: &PodSandbox) -> String {
 /// serves what is written into the volume.
 #[tokio::test]
 async fn nginx_slim_over_an_empty_volume_answers_403_until_an_index_is_written() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "web-0", "namespace": "lab", "uid": format!("uid-slim-{}", std::process::id())},
         "spec": {
@@ -337,7 +337,7 @@ async fn nginx_slim_over_an_empty_volume_answers_403_until_an_index_is_written()
 
 #[tokio::test]
 async fn busybox_1_28_runs_bind9_nslookup_and_busybox_applets() {
-    let node = Node::new();
+    let node = Node::new().await;
     let script = "readlink $(command -v nslookup); nslookup -version 2>&1; readlink $(command -v wget); echo $PATH";
     let pod = pod("dns-test", "busybox:1.28", Some(vec!["sh", "-c", script]));
     let sandbox = node.sandbox(&pod);
@@ -364,7 +364,7 @@ async fn busybox_1_28_runs_bind9_nslookup_and_busybox_applets() {
 
 #[tokio::test]
 async fn a_container_that_exits_at_once_reports_its_exit_code() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod = pod(
         "crash",
         "busybox",
@@ -379,7 +379,7 @@ async fn a_container_that_exits_at_once_reports_its_exit_code() {
 
 #[tokio::test]
 async fn a_missing_command_is_a_start_error_with_runcs_reason() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod = pod("nocmd", "busybox", Some(vec!["no-such-program"]));
     let sandbox = node.sandbox(&pod);
     match node.start(&pod, &sandbox).await {
@@ -394,7 +394,7 @@ async fn a_missing_command_is_a_start_error_with_runcs_reason() {
 
 #[tokio::test]
 async fn a_container_with_stdin_reads_what_the_node_writes() {
-    let node = Node::new();
+    let node = Node::new().await;
     let mut pod = pod(
         "reader",
         "busybox",
@@ -431,7 +431,7 @@ fn grace(seconds: i64) -> tokio::sync::watch::Receiver<Grace> {
 /// arrives before it has installed its handler; the node must send it again then.
 #[tokio::test]
 async fn nginx_stopped_during_its_start_up_exits_on_sigterm() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod = pod("stopped-early", "nginx", None);
     let sandbox = node.sandbox(&pod);
     let delays_us = [0u64, 0, 0, 100, 300, 1000, 2000, 5000];
@@ -476,7 +476,7 @@ async fn nginx_stopped_during_its_start_up_exits_on_sigterm() {
 /// when the grace period is over, as on a real node.
 #[tokio::test]
 async fn a_container_ignoring_sigterm_is_killed_after_the_grace_period() {
-    let node = Node::new();
+    let node = Node::new().await;
     let pod = pod("ignorer", "busybox", Some(vec!["sleep", "3600"]));
     let sandbox = node.sandbox(&pod);
     let running = node.start(&pod, &sandbox).await.unwrap();

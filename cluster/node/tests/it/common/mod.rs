@@ -5,7 +5,7 @@ pub mod registry;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,19 +30,20 @@ pub const NODE: &str = "k8s-labs-node";
 /// owners left there. The test of that cleanup (`leftovers`) plants an abandoned instance of
 /// its own, so it runs alone (as when it was a binary of its own): it takes this lock to
 /// write, every other user of the run root to read, and those still run side by side.
-static RUN_ROOT: RwLock<()> = RwLock::new(());
+static RUN_ROOT: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 /// A test's share of `TEST_RUN_ROOT`, held for as long as its node runs.
-pub type RunRootTurn = RwLockReadGuard<'static, ()>;
+pub type RunRootTurn = tokio::sync::RwLockReadGuard<'static, ()>;
 
 /// Waits until no test has the run root to itself; then shares it.
-pub fn share_run_root() -> RunRootTurn {
-    RUN_ROOT.read().unwrap_or_else(PoisonError::into_inner)
+pub async fn share_run_root() -> RunRootTurn {
+    RUN_ROOT.read().await
 }
 
-/// Waits until no other test uses the run root; then has it alone.
-pub fn run_root_alone() -> RwLockWriteGuard<'static, ()> {
-    RUN_ROOT.write().unwrap_or_else(PoisonError::into_inner)
+/// Waits until no other test uses the run root; then has it alone (from a test that is not
+/// async).
+pub fn run_root_alone() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    RUN_ROOT.blocking_write()
 }
 
 pub struct Cluster {
@@ -62,7 +63,7 @@ impl Cluster {
 
     /// A cluster whose node pulls images from `image_sources`.
     pub async fn start_with(image_sources: k8s_labs_node::images::ImageSources) -> Cluster {
-        let run_root = share_run_root();
+        let run_root = share_run_root().await;
         let _ = rustls::crypto::ring::default_provider().install_default();
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
         k8s_labs_node::cleanup_leftovers(Path::new(TEST_RUN_ROOT)).unwrap();
