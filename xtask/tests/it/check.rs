@@ -5,7 +5,7 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,9 +21,6 @@ use tokio::process::Command;
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// One embedded cluster at a time: the tests take turns.
-static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn manifest(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -138,7 +135,7 @@ const DNS: &str = "DNS in a pod answers web-0.nginx and web-1.nginx with the pod
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
-    let _turn = CLUSTER.lock().await;
+    let _turn = common::one_cluster_at_a_time().await;
     let (cluster, kubeconfig, dir) = start_cluster("check-statefulset-dns").await;
     let client = cluster.client().await.unwrap();
 
@@ -287,7 +284,7 @@ async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_labs_checks_pass_on_their_corrected_manifests() {
-    let _turn = CLUSTER.lock().await;
+    let _turn = common::one_cluster_at_a_time().await;
     let (cluster, kubeconfig, dir) = start_cluster("check-others").await;
     let client = cluster.client().await.unwrap();
     let mut applier = Applier::new(client.clone());

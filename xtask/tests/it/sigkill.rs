@@ -2,7 +2,7 @@
 //! containers outlives it (the node's watchdog kills them when the process's pipe closes), and
 //! the next start removes what it left. Prints how long the container took to go. Needs root.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -59,6 +59,7 @@ fn wait_for_exit(pid: i32, guard: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_container_outlives_a_killed_cluster() {
+    let _turn = common::one_cluster_at_a_time().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!("xtask-sigkill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

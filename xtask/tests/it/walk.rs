@@ -5,7 +5,7 @@
 //!
 //! Needs root and `scripts/install-deps` (the embedded cluster runs pods with runc).
 
-mod common;
+use crate::common;
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -18,9 +18,6 @@ use k8s_labs_harness::Language;
 use nix::pty::{Winsize, openpty};
 use tokio::process::Command;
 use tokio::sync::watch;
-
-/// One embedded cluster at a time: the tests take turns.
-static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How long the terminal may take to show what comes next (a step starting pods included).
 const SCREEN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -133,7 +130,7 @@ fn after_nth<'a>(text: &'a str, needle: &str, n: usize) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
-    let _turn = CLUSTER.lock().await;
+    let _turn = common::one_cluster_at_a_time().await;
     let (cluster, kubeconfig, dir) = start_cluster("walk-pty").await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
@@ -202,7 +199,7 @@ async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_terminal_auto_walks_to_the_end_in_plain_text() {
-    let _turn = CLUSTER.lock().await;
+    let _turn = common::one_cluster_at_a_time().await;
     let (cluster, kubeconfig, dir) = start_cluster("walk-auto").await;
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -1,8 +1,7 @@
 //! What the xtask tests share: an embedded cluster started separately and reached through a
 //! kubeconfig file, the way a user points `cargo xtask` at kind, k3s or a cloud cluster.
-//!
-//! Each test binary uses a part of this module.
-#![allow(dead_code)]
+//! Every test that runs an embedded cluster (in this process or in an `xtask` it starts)
+//! takes [`one_cluster_at_a_time`] first.
 
 use std::path::PathBuf;
 
@@ -10,6 +9,14 @@ use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::ListParams;
+
+/// One embedded cluster at a time in this binary, as when each file was a binary of its own.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn to run an embedded cluster; the turn lasts as long as the guard.
+pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    CLUSTER.lock().await
+}
 
 /// Starts an embedded cluster and writes its kubeconfig into a fresh scratch directory
 /// `xtask-<name>-<pid>`; returns the cluster, the kubeconfig's path and the directory.
