@@ -43,6 +43,7 @@ fn failing_lab() -> Lab {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keep_on_failure_keeps_the_namespace_and_never_deletes_it() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let provider = start_embedded_cluster().await;
     let client = provider.client();
     let namespaces: Api<Namespace> = Api::all(client.clone());

@@ -121,6 +121,7 @@ async fn until_shown(shown: &Arc<Mutex<Vec<u8>>>, what: &str, done: impl Fn(&str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_step_shows_a_live_line_that_changes_and_gives_way_to_its_result() {
+    let _turn = crate::support::one_cluster_at_a_time().await;
     let provider = start_embedded_cluster().await;
     let (terminal, shown) = open_pty();
     let console = Console::terminal(terminal);
