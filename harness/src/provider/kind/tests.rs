@@ -1,6 +1,6 @@
 //! `--cluster kind` up to the point where a cluster would answer: finding kind, its release,
 //! the command lines, and deletion by the guard. A fake `kind` (a shell script) records its
-//! arguments; the whole run against an API server is in `xtask/tests/kind.rs`.
+//! arguments; the whole run against an API server is in `xtask/tests/it/kind.rs`.
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -1,0 +1,5 @@
+//! The lab's tests, one binary (`cargo test -p lab-pvc-templates --test it`).
+
+mod embedded;
+mod explained;
+mod manifests;

@@ -1,0 +1,5 @@
+//! The lab's tests, one binary (`cargo test -p lab-replicaset-scale --test it`).
+
+mod embedded;
+mod explained;
+mod manifests;
