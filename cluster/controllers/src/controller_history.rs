@@ -13,9 +13,10 @@ use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::ControllerRevision;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt as _};
 
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_already_exists};
 
 /// The label holding a revision's hash (`ControllerRevisionHashLabel`).
@@ -159,11 +160,7 @@ pub(crate) async fn renumber_revision(
 ) -> Result<ControllerRevision, ReconcileError> {
     let patch = serde_json::json!({ "revision": number });
     Ok(api
-        .patch(
-            &revision.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .merge_patch(&revision.name_any(), &patch)
         .await
         .context("renumbering a ControllerRevision")?)
 }

@@ -19,9 +19,9 @@ use std::fmt::Debug;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use k8s_openapi::serde::de::DeserializeOwned;
-use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt as _};
 
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 
 /// The controller owner reference of a pod (or other object), if any.
@@ -98,7 +98,7 @@ pub(crate) async fn set_owners<K>(
     owners: Vec<OwnerReference>,
 ) -> Result<bool, ReconcileError>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync,
 {
     // An empty list is left out, as Kubernetes' own objects show none.
     let owners = (!owners.is_empty()).then_some(owners);
@@ -108,14 +108,7 @@ where
             "ownerReferences": owners,
         }
     });
-    match pods_api
-        .patch(
-            &pod.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
+    match pods_api.merge_patch(&pod.name_any(), &patch).await {
         Ok(_) => Ok(true),
         Err(error) if is_not_found(&error) => Ok(false),
         Err(error) => Err(anyhow::Error::from(error)
@@ -135,7 +128,7 @@ pub(crate) async fn apply_claim<'a, K>(
     claim: Claim<'a, K>,
 ) -> Result<Vec<&'a K>, ReconcileError>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync,
 {
     for &pod in &claim.release {
         set_owners(pods_api, pod, without_owner(pod, &owner.uid)).await?;

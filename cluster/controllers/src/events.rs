@@ -67,18 +67,12 @@ impl Recorder {
         Recorder { client, component }
     }
 
-    /// Records `reason` and `message` about `object` (`Eventf`).
-    pub(crate) async fn record<K>(
-        &self,
-        object: &K,
-        type_: EventType,
-        reason: &str,
-        message: String,
-    ) where
+    /// Records `note` about `object` (`Eventf`).
+    pub(crate) async fn record<K>(&self, object: &K, note: &Note)
+    where
         K: Resource<DynamicType = ()>,
     {
-        let event = new_event(self.component, reference_to(object), type_, reason, message);
-        write_event(&self.client, event).await;
+        record(&self.client, self.component, object, note).await;
     }
 }
 
@@ -112,7 +106,7 @@ pub(crate) fn reference_to<K: Resource<DynamicType = ()>>(object: &K) -> ObjectR
 }
 
 /// The Event recording `reason` and `message` about `regarding`, from `component`.
-pub(crate) fn new_event(
+fn new_event(
     component: &str,
     regarding: ObjectReference,
     type_: EventType,
@@ -149,7 +143,7 @@ pub(crate) fn new_event(
 }
 
 /// Writes `event`; a failure is logged, not returned (see the module documentation).
-pub(crate) async fn write_event(client: &Client, event: Event) {
+async fn write_event(client: &Client, event: Event) {
     let namespace = event
         .metadata
         .namespace

@@ -28,6 +28,7 @@ mod events;
 mod expectations;
 mod garbage_collector;
 mod job;
+mod merge_patch;
 mod namespace;
 mod pod_state;
 mod read_after_list;

@@ -21,22 +21,16 @@ impl From<kube::Error> for ReconcileError {
     }
 }
 
-impl From<crate::statefulset::IdentityError> for ReconcileError {
-    fn from(error: crate::statefulset::IdentityError) -> Self {
-        Self(error.into())
-    }
-}
-
 /// How soon a failed reconciliation is retried (conflicts and races settle quickly).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
-/// The error policy shared by the controllers: log and retry soon.
+/// The error policy shared by the controllers: retry soon. `run_controller` logs the
+/// failure, at the level its controller chose.
 pub(crate) fn retry_soon<K, C>(
     _object: std::sync::Arc<K>,
-    error: &ReconcileError,
+    _error: &ReconcileError,
     _ctx: std::sync::Arc<C>,
 ) -> Action {
-    tracing::debug!(%error, "reconcile failed, retrying");
     Action::requeue(RETRY_AFTER)
 }
 

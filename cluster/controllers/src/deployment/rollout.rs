@@ -6,7 +6,7 @@
 use anyhow::{Context as _, anyhow};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus, ReplicaSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt as _};
 use std::time::Duration;
@@ -21,7 +21,8 @@ use super::util::{
 };
 use super::{new_replica_set, plan};
 use crate::controller_ref::controller_of;
-use crate::events::{EventType, Recorder};
+use crate::events::{Note, Recorder};
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 
 /// Turns a planning error (a malformed maxSurge/maxUnavailable) into a reconcile error.
@@ -116,7 +117,7 @@ impl Rollout {
         if !existed && replicas > 0 {
             let message = format!("Scaled up replica set {name} from 0 to {replicas}");
             self.events
-                .record(&self.d, EventType::Normal, "ScalingReplicaSet", message)
+                .record(&self.d, &Note::normal("ScalingReplicaSet", message))
                 .await;
         }
         self.sets.push(created);
@@ -180,12 +181,7 @@ impl Rollout {
             }
         }
         self.events
-            .record(
-                &self.d,
-                EventType::Warning,
-                FAILED_RS_CREATE,
-                message.clone(),
-            )
+            .record(&self.d, &Note::warning(FAILED_RS_CREATE, message.clone()))
             .await;
         anyhow!(message).into()
     }
@@ -200,7 +196,7 @@ impl Rollout {
         let patch = serde_json::json!({"metadata": {"annotations": {REVISION: revision}}});
         self.d = self
             .deployments
-            .patch(&self.name(), &PatchParams::default(), &Patch::Merge(&patch))
+            .merge_patch(&self.name(), &patch)
             .await
             .context("recording the Deployment's revision")?;
         Ok(())
@@ -250,7 +246,7 @@ impl Rollout {
         let direction = if from < replicas { "up" } else { "down" };
         let message = format!("Scaled {direction} replica set {name} from {from} to {replicas}");
         self.events
-            .record(&self.d, EventType::Normal, "ScalingReplicaSet", message)
+            .record(&self.d, &Note::normal("ScalingReplicaSet", message))
             .await;
         Ok(true)
     }

@@ -8,12 +8,11 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, Preconditions, PropagationPolicy,
-};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, Preconditions, PropagationPolicy};
 use kube::{Api, Client, ResourceExt as _};
 
 use super::graph::{FOREGROUND_FINALIZER, Graph, Node, ORPHAN_FINALIZER, Task};
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::is_not_found;
 
 /// Resources by apiVersion and kind, to turn an owner reference into an API path.
@@ -380,10 +379,7 @@ impl Collector<'_> {
             };
             metadata["resourceVersion"] = serde_json::json!(object.resource_version());
             let patch = serde_json::json!({ "metadata": metadata });
-            match api
-                .patch(&node.name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-            {
+            match api.merge_patch(&node.name, &patch).await {
                 Ok(_) => return Ok(()),
                 Err(error) if is_not_found(&error) => return Ok(()),
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,

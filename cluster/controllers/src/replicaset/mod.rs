@@ -31,7 +31,7 @@ use anyhow::Context as _;
 use futures::future::join_all;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt as _};
@@ -41,6 +41,7 @@ use crate::controller_loop::{
 };
 use crate::controller_ref::{apply_claim, controller_of};
 use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
+use crate::merge_patch::MergePatch;
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use claim::{claim, new_pod, owner_reference, selects};
@@ -161,10 +162,9 @@ async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action,
             status_json["conditions"] = serde_json::Value::Null;
         }
         sets_api
-            .patch_status(
+            .merge_patch_status(
                 &set.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&serde_json::json!({ "status": status_json })),
+                &serde_json::json!({ "status": status_json }),
             )
             .await
             .context("updating the ReplicaSet status")?;

@@ -13,6 +13,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource as _;
 
+use crate::reconcile_error::ReconcileError;
+
 /// Label with the pod's own name, so a Service can select exactly one StatefulSet pod.
 pub(crate) const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// Label with the pod's ordinal.
@@ -182,6 +184,12 @@ pub(crate) fn new_pod(
         spec: Some(pod_spec),
         status: None,
     })
+}
+
+impl From<IdentityError> for ReconcileError {
+    fn from(error: IdentityError) -> Self {
+        anyhow::Error::from(error).into()
+    }
 }
 
 #[cfg(test)]

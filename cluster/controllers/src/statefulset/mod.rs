@@ -36,7 +36,7 @@ use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use kube::core::{Selector, SelectorExt as _};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -46,11 +46,11 @@ use crate::controller_loop::{
     FailureLog, SharedPods, controller_of_all, pod_trigger, pods_in, run_controller, wait_for_pods,
 };
 use crate::controller_ref::{self, apply_claim, controller_of};
-use crate::events::{self, EventType};
+use crate::events::{self, EventType, Note};
 use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
+use crate::merge_patch::MergePatch;
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
-pub(crate) use identity::IdentityError;
 use identity::{claims_for, new_pod, owner_reference, parse_ordinal, set_identity};
 use plan::{RevisionNames, SetAction, plan, ready_since, status};
 use revisions::{
@@ -182,11 +182,7 @@ async fn reconcile(cached: Arc<StatefulSet>, ctx: Arc<Context>) -> Result<Action
     if set.status.as_ref() != Some(&new_status) {
         let patch = serde_json::json!({ "status": new_status });
         sets_api
-            .patch_status(
-                &set.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .merge_patch_status(&set.name_any(), &patch)
             .await
             .context("updating the StatefulSet status")?;
     }
@@ -356,11 +352,15 @@ async fn set_event(
     client: &Client,
     set: &StatefulSet,
     type_: EventType,
-    reason: &str,
+    reason: &'static str,
     message: String,
 ) {
-    let event = events::new_event(COMPONENT, events::reference_to(set), type_, reason, message);
-    events::write_event(client, event).await;
+    let note = Note {
+        type_,
+        reason,
+        message,
+    };
+    events::record(client, COMPONENT, set, &note).await;
 }
 
 /// With `minReadySeconds`, a pod becomes available by time alone: come back when it does.
@@ -507,14 +507,7 @@ async fn condemn_claims(
         let mut owners = claim.metadata.owner_references.clone().unwrap_or_default();
         owners.push(owner.clone());
         let patch = serde_json::json!({ "metadata": { "ownerReferences": owners } });
-        match claims_api
-            .patch(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
+        match claims_api.merge_patch(&claim.name_any(), &patch).await {
             Ok(_) => {}
             Err(error) if is_not_found(&error) => {}
             Err(error) => return Err(error.into()),

@@ -10,13 +10,14 @@ use std::collections::BTreeSet;
 use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::{ControllerRevision, StatefulSet};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client, ResourceExt as _};
 
 use crate::controller_history::{
     create_revision, equal_revisions, new_revision, next_revision, renumber_revision,
     sort_revisions,
 };
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use crate::statefulset::identity::{IdentityError, REVISION_LABEL, owner_reference, set_identity};
 
@@ -222,14 +223,7 @@ async fn claim_revisions(
                     "resourceVersion": revision.metadata.resource_version,
                     "ownerReferences": owners,
                 }});
-                match api
-                    .patch(
-                        &revision.name_any(),
-                        &PatchParams::default(),
-                        &Patch::Merge(&patch),
-                    )
-                    .await
-                {
+                match api.merge_patch(&revision.name_any(), &patch).await {
                     Ok(adopted) => owned.push(adopted),
                     Err(error) if is_not_found(&error) => {}
                     Err(error) => return Err(error.into()),

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use k8s_openapi::api::storage::v1::StorageClass;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -28,6 +28,7 @@ use kube::{Api, Client, ResourceExt as _};
 use serde_json::json;
 
 use crate::controller_loop::{FailureLog, controller_of_all, run_controller};
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 use crate::volume::binding::{
     BETA_STORAGE_PROVISIONER, BIND_COMPLETED, BOUND_BY_CONTROLLER, STORAGE_PROVISIONER, best_match,
@@ -156,11 +157,7 @@ async fn bind_or_provision(
         if let Some(default) = default_class_name(&classes) {
             let patch = json!({ "spec": { "storageClassName": default } });
             claims_api
-                .patch(
-                    &claim.name_any(),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
+                .merge_patch(&claim.name_any(), &patch)
                 .await
                 .context("setting the default StorageClass")?;
         }
@@ -226,11 +223,7 @@ async fn mark_for_provisioning(
         BETA_STORAGE_PROVISIONER: PROVISIONER,
     } } });
     claims_api
-        .patch(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
+        .merge_patch(&claim.name_any(), &patch)
         .await
         .context("annotating the claim for provisioning")?;
     Ok(())
@@ -256,14 +249,14 @@ async fn bind(
             patch["metadata"]["annotations"] = json!({ BOUND_BY_CONTROLLER: "yes" });
         }
         volumes_api
-            .patch(&volume_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .merge_patch(&volume_name, &patch)
             .await
             .context("binding the PersistentVolume to its claim")?;
     }
     if phase(volume) != Some("Bound") {
         let patch = json!({ "status": { "phase": "Bound" } });
         volumes_api
-            .patch_status(&volume_name, &PatchParams::default(), &Patch::Merge(&patch))
+            .merge_patch_status(&volume_name, &patch)
             .await
             .context("marking the PersistentVolume Bound")?;
     }
@@ -289,22 +282,14 @@ async fn bind(
             "spec": { "volumeName": volume_name },
         });
         claims_api
-            .patch(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .merge_patch(&claim.name_any(), &patch)
             .await
             .context("binding the claim to its PersistentVolume")?;
     }
     let status = bound_claim_status(claim, volume);
     if claim.status.as_ref() != Some(&status) {
         claims_api
-            .patch_status(
-                &claim.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&json!({ "status": status })),
-            )
+            .merge_patch_status(&claim.name_any(), &json!({ "status": status }))
             .await
             .context("marking the claim Bound")?;
     }
@@ -324,11 +309,7 @@ async fn set_claim_phase(
         return Ok(());
     }
     claims_api
-        .patch_status(
-            &claim.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "status": { "phase": phase } })),
-        )
+        .merge_patch_status(&claim.name_any(), &json!({ "status": { "phase": phase } }))
         .await
         .context("updating the claim phase")?;
     Ok(())

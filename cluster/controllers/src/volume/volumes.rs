@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -19,6 +19,7 @@ use kube::{Api, Client, ResourceExt as _};
 use serde_json::json;
 
 use crate::controller_loop::{Context, FailureLog, controller_of_all, run_controller};
+use crate::merge_patch::MergePatch;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use crate::volume::binding::{
     BOUND_BY_CONTROLLER, claim_ref, phase, provisioned_by, volume_bound_by_controller,
@@ -122,11 +123,7 @@ async fn reconcile(
             "spec": { "claimRef": null },
         });
         volumes_api
-            .patch(
-                &volume.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .merge_patch(&volume.name_any(), &patch)
             .await
             .context("unbinding a PersistentVolume")?;
     }
@@ -168,10 +165,9 @@ async fn set_phase(
         return Ok(());
     }
     volumes_api
-        .patch_status(
+        .merge_patch_status(
             &volume.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&json!({ "status": { "phase": new_phase } })),
+            &json!({ "status": { "phase": new_phase } }),
         )
         .await
         .context("updating the PersistentVolume phase")?;
