@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use tokio::sync::{oneshot, watch};
 
-use crate::cgroups::ContainerLimits;
+use crate::cgroups::{ContainerCgroup, ContainerLimits};
 pub use crate::container_exit::ExitInfo;
 pub use crate::container_io::{ContainerInput, ContainerOutput, OutputStream};
 use crate::container_io::{OutputSink, pump_pipe, pump_terminal};
@@ -18,7 +18,9 @@ use crate::container_stop::StopTarget;
 use crate::image_user::ImageUser;
 use crate::images::RunnableImage;
 use crate::oci_spec::{BindMount, ContainerSpec};
-use crate::runtime::{ContainerStdio, Runc, StartError, remove_bundle, remove_bundle_dir};
+use crate::runtime::{
+    Bundle, ContainerStdio, Runc, StartError, StartedContainer, remove_bundle, remove_bundle_dir,
+};
 use crate::sandbox::{PodIdentity, PodSandbox};
 use crate::security_context::process_security;
 use crate::sub_path::mount_sub_path;
@@ -264,34 +266,34 @@ pub async fn start_container(
     registry: &ContainerRegistry,
     launch: ContainerLaunch<'_>,
 ) -> Result<RunningContainer, StartError> {
-    let name = launch.container.name.clone();
     let image_user =
         ImageUser::resolve(&launch.image.config.user, &launch.image.layers).map_err(|error| {
             StartError::Config(format!("failed to resolve the image's user: {error}"))
         })?;
     let security =
         process_security(launch.pod, launch.container, &image_user).map_err(StartError::Config)?;
-    let id = runc_id(launch.identity, &name, launch.attempt);
+    let id = runc_id(launch.identity, &launch.container.name, launch.attempt);
     let bundle_dir = bundle_dir(&launch.sandbox.dir, &id);
-    let log_path = log_dir(&launch.sandbox.dir, &name).join(format!("{}.log", launch.attempt));
+    let log_path = log_dir(&launch.sandbox.dir, &launch.container.name)
+        .join(format!("{}.log", launch.attempt));
     if let Some(parent) = log_path.parent() {
         std::fs::create_dir_all(parent).context("creating the log directory")?;
     }
-    let with_stdin = launch.container.stdin.unwrap_or(false);
-    let (stdio, terminal) = if launch.container.tty.unwrap_or(false) {
-        let (master, slave) = open_terminal().context("opening the container's terminal")?;
-        (ContainerStdio::Terminal(slave), Some(master))
-    } else if with_stdin {
-        (ContainerStdio::Piped, None)
-    } else {
-        (ContainerStdio::Null, None)
-    };
+    let (stdio, terminal) = stdio_of(launch.container)?;
     let limits = ContainerLimits::of(launch.container);
     let cgroup = launch
         .sandbox
         .cgroup
         .create_container(&id, &limits)
         .context("creating the container's cgroup")?;
+    let mounts = match mounts(&launch, &bundle_dir) {
+        Ok(mounts) => mounts,
+        Err(error) => {
+            let _ = remove_bundle_dir(&bundle_dir);
+            cgroup.finish();
+            return Err(error);
+        }
+    };
     let spec = ContainerSpec {
         cgroups_path: Some(cgroup.runc_path()),
         user_namespace: launch
@@ -304,16 +306,9 @@ pub async fn start_container(
         working_dir: launch.image.working_dir(launch.container),
         hostname: launch.sandbox.hostname.clone(),
         netns_path: launch.sandbox.network.netns_path.clone(),
-        mounts: match mounts(&launch, &bundle_dir) {
-            Ok(mounts) => mounts,
-            Err(error) => {
-                let _ = remove_bundle_dir(&bundle_dir);
-                cgroup.finish();
-                return Err(error);
-            }
-        },
+        mounts,
         tmp_size_bytes: tmp_size(&limits),
-        terminal: launch.container.tty.unwrap_or(false),
+        terminal: terminal.is_some(),
         security,
     };
     let userns = launch.sandbox.user_namespace.as_ref();
@@ -324,7 +319,7 @@ pub async fn start_container(
             return Err(error.into());
         }
     };
-    let mut started = match runc.run(&id, &bundle, stdio).await {
+    let started = match runc.run(&id, &bundle, stdio).await {
         Ok(started) => started,
         Err(error) => {
             let _ = runc.delete(&id).await;
@@ -333,13 +328,53 @@ pub async fn start_container(
             return Err(error);
         }
     };
-    let started_at = jiff::Timestamp::now();
+    let attempt = Attempt {
+        id,
+        log_path,
+        bundle,
+        cgroup,
+        terminal,
+    };
+    Ok(follow(registry, &launch, attempt, started))
+}
+
+/// The standard streams of a container: a terminal (`tty`), a pipe for `stdin`, or none;
+/// with the terminal's master end when there is one.
+fn stdio_of(container: &Container) -> Result<(ContainerStdio, Option<TerminalMaster>)> {
+    Ok(if container.tty.unwrap_or(false) {
+        let (master, slave) = open_terminal().context("opening the container's terminal")?;
+        (ContainerStdio::Terminal(slave), Some(master))
+    } else if container.stdin.unwrap_or(false) {
+        (ContainerStdio::Piped, None)
+    } else {
+        (ContainerStdio::Null, None)
+    })
+}
+
+/// What one started attempt of a container leaves to clean up when it ends.
+struct Attempt {
+    id: String,
+    log_path: PathBuf,
+    bundle: Bundle,
+    cgroup: ContainerCgroup,
+    terminal: Option<TerminalMaster>,
+}
+
+/// Registers the started container (for exec, attach, logs and metrics) and follows it: its
+/// output to the log, then its exit, after which its bundle and cgroup go.
+fn follow(
+    registry: &ContainerRegistry,
+    launch: &ContainerLaunch<'_>,
+    attempt: Attempt,
+    mut started: StartedContainer,
+) -> RunningContainer {
+    let container = launch.container;
+    let with_stdin = container.stdin.unwrap_or(false);
+    let stdin_once = container.stdin_once.unwrap_or(false);
     let (running_tx, running_rx) = watch::channel(true);
     let (exit_watch_tx, exit_watch_rx) = watch::channel(None);
-    let output = ContainerOutput::new(
-        with_stdin && launch.container.stdin_once.unwrap_or(false) && !spec.terminal,
-    );
-    let stdin = match &terminal {
+    let output = ContainerOutput::new(with_stdin && stdin_once && attempt.terminal.is_none());
+    let stdin = match &attempt.terminal {
         Some(master) if with_stdin => Some(ContainerInput::terminal(
             master.clone(),
             ProcessHandle::open(started.pid).ok(),
@@ -350,74 +385,87 @@ pub async fn start_container(
     let key = ContainerKey {
         namespace: launch.identity.namespace.clone(),
         pod: launch.identity.name.clone(),
-        container: name,
+        container: container.name.clone(),
     };
     let record = ContainerRecord {
-        runc_id: id.clone(),
-        log_path: log_path.clone(),
+        runc_id: attempt.id.clone(),
+        log_path: attempt.log_path.clone(),
         previous_log_path: registry.previous_log(&key),
         running: running_rx,
         stdin,
-        terminal: terminal.clone(),
-        stdin_once: launch.container.stdin_once.unwrap_or(false),
+        terminal: attempt.terminal.clone(),
+        stdin_once,
         output: output.clone(),
         exit: exit_watch_rx.clone(),
-        usage: cgroup.usage_files(),
+        usage: attempt.cgroup.usage_files(),
     };
     registry.insert(key, record);
-
-    let stdout = started.child.stdout.take();
-    let stderr = started.child.stderr.take();
     let (exit_tx, exit_rx) = oneshot::channel();
-    let mut child = started.child;
+    let running = RunningContainer {
+        runc_id: attempt.id.clone(),
+        pid: started.pid,
+        started_at: jiff::Timestamp::now(),
+        exit: exit_rx,
+        ended: exit_watch_rx,
+    };
     tokio::spawn(async move {
-        let stdout_sink =
-            OutputSink::open(log_path.clone(), OutputStream::Stdout, output.clone()).await;
-        let status = match terminal {
-            Some(master) => {
-                let (status, ()) = tokio::join!(child.wait(), pump_terminal(master, stdout_sink));
-                status
-            }
-            None => {
-                let stderr_sink = OutputSink::open(log_path, OutputStream::Stderr, output).await;
-                let (status, (), ()) = tokio::join!(
-                    child.wait(),
-                    pump_pipe(stdout, stdout_sink),
-                    pump_pipe(stderr, stderr_sink)
-                );
-                status
-            }
-        };
-        let exit_code = match status {
-            Ok(status) => status.code().unwrap_or_else(|| {
-                use std::os::unix::process::ExitStatusExt;
-                128 + status.signal().unwrap_or(9)
-            }),
-            Err(_) => 255,
-        };
-        if let Err(error) = remove_bundle(&bundle) {
-            tracing::warn!("removing the bundle of {}: {error:#}", bundle.dir.display());
-        }
-        // runc has removed its cgroup; ours (the limits, the OOM watch) goes now.
-        let oom_killed = tokio::task::spawn_blocking(move || cgroup.finish())
-            .await
-            .unwrap_or(false);
-        let exit = ExitInfo {
-            exit_code,
-            finished_at: jiff::Timestamp::now(),
-            oom_killed,
-        };
+        let exit = wait_for_exit(attempt, started, output).await;
         let _ = running_tx.send(false);
         let _ = exit_watch_tx.send(Some(exit.clone()));
         let _ = exit_tx.send(exit);
     });
-    Ok(RunningContainer {
-        runc_id: id,
-        pid: started.pid,
-        started_at,
-        exit: exit_rx,
-        ended: exit_watch_rx,
-    })
+    running
+}
+
+/// Copies the container's output to its log until its process ends; then removes its bundle
+/// and cgroup and says how it ended.
+async fn wait_for_exit(
+    attempt: Attempt,
+    mut started: StartedContainer,
+    output: ContainerOutput,
+) -> ExitInfo {
+    let stdout = started.child.stdout.take();
+    let stderr = started.child.stderr.take();
+    let mut child = started.child;
+    let log_path = attempt.log_path;
+    let stdout_sink =
+        OutputSink::open(log_path.clone(), OutputStream::Stdout, output.clone()).await;
+    let status = match attempt.terminal {
+        Some(master) => {
+            let (status, ()) = tokio::join!(child.wait(), pump_terminal(master, stdout_sink));
+            status
+        }
+        None => {
+            let stderr_sink = OutputSink::open(log_path, OutputStream::Stderr, output).await;
+            let (status, (), ()) = tokio::join!(
+                child.wait(),
+                pump_pipe(stdout, stdout_sink),
+                pump_pipe(stderr, stderr_sink)
+            );
+            status
+        }
+    };
+    let exit_code = match status {
+        Ok(status) => status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + status.signal().unwrap_or(9)
+        }),
+        Err(_) => 255,
+    };
+    let bundle = attempt.bundle;
+    if let Err(error) = remove_bundle(&bundle) {
+        tracing::warn!("removing the bundle of {}: {error:#}", bundle.dir.display());
+    }
+    // runc has removed its cgroup; ours (the limits, the OOM watch) goes now.
+    let cgroup = attempt.cgroup;
+    let oom_killed = tokio::task::spawn_blocking(move || cgroup.finish())
+        .await
+        .unwrap_or(false);
+    ExitInfo {
+        exit_code,
+        finished_at: jiff::Timestamp::now(),
+        oom_killed,
+    }
 }
 
 #[cfg(test)]
