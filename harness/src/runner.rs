@@ -176,7 +176,30 @@ impl Lab {
             self.expected_dir().map(PathBuf::from),
             options.bless,
         ));
-        let dns = provider
+        self.run_steps(&shared, console, cancel, options, &mut report)
+            .await;
+        shared.stop_recorders();
+        drop(shared);
+        self.clean_up(&client, console, options, &mut report).await;
+        report.elapsed = started.elapsed();
+        console.lab_finished(&report);
+        report
+    }
+
+    /// Runs the steps in order until one fails (unless checking) or the run is interrupted,
+    /// collecting diagnostics after a failure.
+    async fn run_steps(
+        &self,
+        shared: &Arc<LabShared>,
+        console: &Console,
+        cancel: &CancellationToken,
+        options: &RunOptions,
+        report: &mut LabReport,
+    ) {
+        let checking = options.existing_namespace.is_some();
+        let namespace = &shared.namespace;
+        let dns = shared
+            .provider
             .facts()
             .dns_service_ip
             .map(|ip| ip.to_string())
@@ -185,7 +208,7 @@ impl Lab {
         for (index, step) in self.steps().iter().enumerate() {
             let command = step
                 .command()
-                .replace("{ns}", &namespace)
+                .replace("{ns}", namespace)
                 .replace("{dns}", &dns);
             if let Some(pacer) = &options.pacer {
                 let go_on = tokio::select! {
@@ -213,14 +236,24 @@ impl Lab {
                 break;
             }
             if failed && !checking {
-                let diagnostics = collect_diagnostics(&client, &namespace).await;
+                let client = shared.provider.client();
+                let diagnostics = collect_diagnostics(&client, namespace).await;
                 console.diagnostics(&diagnostics);
                 report.diagnostics = Some(diagnostics);
                 break;
             }
         }
-        shared.stop_recorders();
-        drop(shared);
+    }
+
+    /// Deletes the run's namespace, or keeps it (check mode, `--keep`), as the report says.
+    async fn clean_up(
+        &self,
+        client: &Client,
+        console: &Console,
+        options: &RunOptions,
+        report: &mut LabReport,
+    ) {
+        let checking = options.existing_namespace.is_some();
         let keep = checking
             || !report.interrupted
                 && match options.keep {
@@ -233,16 +266,13 @@ impl Lab {
             report.kept = true;
         } else if keep {
             report.kept = true;
-            console.kept(&namespace, options.inspect_hint.as_deref());
+            console.kept(&report.namespace, options.inspect_hint.as_deref());
         } else {
-            match delete_namespace(&client, &namespace).await {
+            match delete_namespace(client, &report.namespace).await {
                 Ok(()) => report.namespace_deleted = true,
                 Err(error) => report.error = Some(format!("cleanup: {error:#}")),
             }
         }
-        report.elapsed = started.elapsed();
-        console.lab_finished(&report);
-        report
     }
 }
 
