@@ -277,48 +277,14 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Labs => {
-            let labs = all_labs();
-            let width = labs.iter().map(|lab| lab.name().len()).max().unwrap_or(0);
-            for lab in labs {
-                println!("{:<width$}  {}", lab.name(), lab.title());
-            }
-            Exit::Passed
-        }
+        Command::Labs => list_labs(),
         Command::Lab {
             name,
             all,
             cluster,
             run,
             walk,
-        } => {
-            let labs = match select_labs(name.as_deref(), all) {
-                Ok(labs) => labs,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return Exit::Usage;
-                }
-            };
-            let connecting = connect(&cluster);
-            let mut options = run.options();
-            if walk.walk {
-                // The pacer shows the explanation itself, wrapped, with the command.
-                options.explain = None;
-                options.pacer = Some(std::sync::Arc::new(walk::WalkPacer::new(
-                    walk::stdin_lines(),
-                    walk.auto,
-                    walk.lang.into(),
-                )));
-            }
-            run_labs::run_labs(
-                labs,
-                connecting,
-                options,
-                usize::from(run.jobs),
-                &run.files(),
-            )
-            .await
-        }
+        } => run_lab_command(name.as_deref(), all, &cluster, &run, &walk).await,
         Command::Check(args) => check::check(args).await,
         Command::Soak {
             rounds,
@@ -349,38 +315,76 @@ async fn run(cli: Cli) -> Exit {
                 .await
                 .unwrap_or(Exit::Usage)
         }
-        Command::Bench {
-            command: BenchCommand::WaitLatency { rounds },
-        } => match bench_wait::wait_latency(usize::from(rounds)).await {
-            Ok(()) => Exit::Passed,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                Exit::Cluster
-            }
-        },
-        Command::Bench {
-            command: BenchCommand::ApiserverMemory { small_writes },
-        } => match bench_memory::apiserver_memory(small_writes).await {
-            Ok(()) => Exit::Passed,
-            Err(error) => {
-                eprintln!("error: {error:#}");
-                Exit::Cluster
-            }
-        },
-        Command::Bench {
-            command: BenchCommand::ReplicasetScale { from, to },
-        } => {
+        Command::Bench { command } => bench(command).await,
+    }
+}
+
+/// `cargo xtask labs`: each lab's name and title.
+fn list_labs() -> Exit {
+    let labs = all_labs();
+    let width = labs.iter().map(|lab| lab.name().len()).max().unwrap_or(0);
+    for lab in labs {
+        println!("{:<width$}  {}", lab.name(), lab.title());
+    }
+    Exit::Passed
+}
+
+/// `cargo xtask lab <name>|--all …`.
+async fn run_lab_command(
+    name: Option<&str>,
+    all: bool,
+    cluster: &cluster_choice::ClusterArgs,
+    run: &RunArgs,
+    walk: &walk::WalkArgs,
+) -> Exit {
+    let labs = match select_labs(name, all) {
+        Ok(labs) => labs,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return Exit::Usage;
+        }
+    };
+    let connecting = connect(cluster);
+    let mut options = run.options();
+    if walk.walk {
+        // The pacer shows the explanation itself, wrapped, with the command.
+        options.explain = None;
+        options.pacer = Some(std::sync::Arc::new(walk::WalkPacer::new(
+            walk::stdin_lines(),
+            walk.auto,
+            walk.lang.into(),
+        )));
+    }
+    run_labs::run_labs(
+        labs,
+        connecting,
+        options,
+        usize::from(run.jobs),
+        &run.files(),
+    )
+    .await
+}
+
+/// `cargo xtask bench …`: figures on stdout; a cluster error exits 3.
+async fn bench(command: BenchCommand) -> Exit {
+    let result = match command {
+        BenchCommand::WaitLatency { rounds } => bench_wait::wait_latency(usize::from(rounds)).await,
+        BenchCommand::ApiserverMemory { small_writes } => {
+            bench_memory::apiserver_memory(small_writes).await
+        }
+        BenchCommand::ReplicasetScale { from, to } => {
             if from < 1 || to <= from {
                 eprintln!("error: --from must be at least 1 and --to larger than --from");
                 return Exit::Usage;
             }
-            match bench::replicaset_scale(from, to).await {
-                Ok(()) => Exit::Passed,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    Exit::Cluster
-                }
-            }
+            bench::replicaset_scale(from, to).await
+        }
+    };
+    match result {
+        Ok(()) => Exit::Passed,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Exit::Cluster
         }
     }
 }
