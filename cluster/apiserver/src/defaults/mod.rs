@@ -102,8 +102,14 @@ pub fn prepare_create(
     {
         map.remove("status");
     }
+    default_new_object(resource, object, &name)
+}
+
+/// The defaults of a new object of `resource`'s kind (`SetDefaults_<Kind>` and the create
+/// strategies' resets).
+fn default_new_object(resource: &ResourceInfo, object: &mut Value, name: &str) -> ApiResult<()> {
     match resource.plural {
-        "namespaces" => default_namespace(object, &name),
+        "namespaces" => default_namespace(object, name),
         "pods" => default_pod(object)?,
         "statefulsets" => {
             drop_disabled_fields(resource, None, object);
