@@ -191,24 +191,7 @@ impl EmbeddedCluster {
         )
         .await
         .context("starting the controllers")?;
-        let dns_address = SocketAddr::from((config.dns_ip, 53));
-        let udp = self.network.bind_udp(dns_address).with_context(|| {
-            format!("binding cluster DNS on udp {dns_address} in the node network")
-        })?;
-        let tcp = self.network.bind_tcp(dns_address).with_context(|| {
-            format!("binding cluster DNS on tcp {dns_address} in the node network")
-        })?;
-        let dns = DnsServer::start(
-            client.clone(),
-            udp,
-            tcp,
-            DnsConfig {
-                cluster_domain: CLUSTER_DOMAIN.to_string(),
-                ttl: 5,
-            },
-        )
-        .await
-        .context("starting cluster DNS")?;
+        let dns = self.start_dns(&client, config).await?;
         // kube-dns's address is served by the DNS server itself, in the node network.
         let proxy = ServiceProxy::start(
             client.clone(),
@@ -217,24 +200,7 @@ impl EmbeddedCluster {
         )
         .await
         .context("starting the service proxy")?;
-        let node = NodeAgent::start(
-            client.clone(),
-            NodeConfig {
-                node_name: NODE_NAME.to_string(),
-                state_dir: self.state_dir.clone(),
-                network: self.network.clone(),
-                dns_ip: config.dns_ip,
-                cluster_domain: CLUSTER_DOMAIN.to_string(),
-                kubelet_version: config.kubernetes_version.clone(),
-                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
-                image_sources: k8s_labs_node::images::ImageSources::discover()?,
-                pulled_image_dir: k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR.into(),
-                user_namespaces: self.user_namespaces.clone(),
-                metrics_period: config.metrics_period,
-            },
-        )
-        .await
-        .context("starting the node agent")?;
+        let node = self.start_node(&client, config).await?;
         nodes.register(NODE_NAME, node.connection());
         let dns_pod = dns_pod::DnsPod {
             client: client.clone(),
@@ -255,6 +221,52 @@ impl EmbeddedCluster {
             apiserver,
         });
         Ok(())
+    }
+
+    /// Cluster DNS on the kube-dns address, bound (UDP and TCP) in the node network.
+    async fn start_dns(&self, client: &kube::Client, config: &ClusterConfig) -> Result<DnsServer> {
+        let dns_address = SocketAddr::from((config.dns_ip, 53));
+        let udp = self.network.bind_udp(dns_address).with_context(|| {
+            format!("binding cluster DNS on udp {dns_address} in the node network")
+        })?;
+        let tcp = self.network.bind_tcp(dns_address).with_context(|| {
+            format!("binding cluster DNS on tcp {dns_address} in the node network")
+        })?;
+        let dns = DnsServer::start(
+            client.clone(),
+            udp,
+            tcp,
+            DnsConfig {
+                cluster_domain: CLUSTER_DOMAIN.to_string(),
+                ttl: 5,
+            },
+        )
+        .await
+        .context("starting cluster DNS")?;
+        Ok(dns)
+    }
+
+    /// The node agent (kubelet and runtime) of the cluster's one node.
+    async fn start_node(&self, client: &kube::Client, config: &ClusterConfig) -> Result<NodeHandle> {
+        let node = NodeAgent::start(
+            client.clone(),
+            NodeConfig {
+                node_name: NODE_NAME.to_string(),
+                state_dir: self.state_dir.clone(),
+                network: self.network.clone(),
+                dns_ip: config.dns_ip,
+                cluster_domain: CLUSTER_DOMAIN.to_string(),
+                kubelet_version: config.kubernetes_version.clone(),
+                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                image_sources: k8s_labs_node::images::ImageSources::discover()?,
+                pulled_image_dir: k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR.into(),
+                user_namespaces: self.user_namespaces.clone(),
+                metrics_period: config.metrics_period,
+            },
+        )
+        .await
+        .context("starting the node agent")?;
+        Ok(node)
     }
 
     /// A kubeconfig for the cluster: server `https://127.0.0.1:<port>` with its CA, a bearer token.
