@@ -247,7 +247,11 @@ impl EmbeddedCluster {
     }
 
     /// The node agent (kubelet and runtime) of the cluster's one node.
-    async fn start_node(&self, client: &kube::Client, config: &ClusterConfig) -> Result<NodeHandle> {
+    async fn start_node(
+        &self,
+        client: &kube::Client,
+        config: &ClusterConfig,
+    ) -> Result<NodeHandle> {
         let node = NodeAgent::start(
             client.clone(),
             NodeConfig {

@@ -53,8 +53,45 @@ pub async fn register_node(client: &Client, facts: &NodeFacts) -> Result<()> {
 }
 
 fn node_object(facts: &NodeFacts) -> Node {
-    let now = Time(jiff::Timestamp::now());
-    let labels = BTreeMap::from([
+    let resources = BTreeMap::from([
+        ("cpu".to_string(), Quantity(cpu_count().to_string())),
+        ("memory".to_string(), Quantity(memory_quantity())),
+        ("pods".to_string(), Quantity("110".to_string())),
+    ]);
+    Node {
+        metadata: ObjectMeta {
+            name: Some(facts.node_name.clone()),
+            labels: Some(node_labels(facts)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(NodeSpec {
+            pod_cidr: Some(facts.pod_cidr.clone()),
+            pod_cidrs: Some(vec![facts.pod_cidr.clone()]),
+            ..NodeSpec::default()
+        }),
+        status: Some(NodeStatus {
+            conditions: Some(healthy_conditions(Time(jiff::Timestamp::now()))),
+            addresses: Some(vec![
+                NodeAddress {
+                    type_: "InternalIP".to_string(),
+                    address: facts.internal_ip.to_string(),
+                },
+                NodeAddress {
+                    type_: "Hostname".to_string(),
+                    address: facts.node_name.clone(),
+                },
+            ]),
+            capacity: Some(resources.clone()),
+            allocatable: Some(resources),
+            node_info: Some(system_info(facts)),
+            ..NodeStatus::default()
+        }),
+    }
+}
+
+/// The labels a kubelet gives its node (and kind's control-plane role).
+fn node_labels(facts: &NodeFacts) -> BTreeMap<String, String> {
+    BTreeMap::from([
         (
             "kubernetes.io/hostname".to_string(),
             facts.node_name.clone(),
@@ -70,7 +107,11 @@ fn node_object(facts: &NodeFacts) -> Node {
             "node-role.kubernetes.io/control-plane".to_string(),
             String::new(),
         ),
-    ]);
+    ])
+}
+
+/// A healthy kubelet's four conditions, in its words.
+fn healthy_conditions(now: Time) -> Vec<NodeCondition> {
     let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
         type_: type_.to_string(),
         status: status.to_string(),
@@ -79,76 +120,48 @@ fn node_object(facts: &NodeFacts) -> Node {
         last_heartbeat_time: Some(now.clone()),
         last_transition_time: Some(now.clone()),
     };
-    let resources = BTreeMap::from([
-        ("cpu".to_string(), Quantity(cpu_count().to_string())),
-        ("memory".to_string(), Quantity(memory_quantity())),
-        ("pods".to_string(), Quantity("110".to_string())),
-    ]);
-    Node {
-        metadata: ObjectMeta {
-            name: Some(facts.node_name.clone()),
-            labels: Some(labels),
-            ..ObjectMeta::default()
-        },
-        spec: Some(NodeSpec {
-            pod_cidr: Some(facts.pod_cidr.clone()),
-            pod_cidrs: Some(vec![facts.pod_cidr.clone()]),
-            ..NodeSpec::default()
-        }),
-        status: Some(NodeStatus {
-            conditions: Some(vec![
-                condition(
-                    "MemoryPressure",
-                    "False",
-                    "KubeletHasSufficientMemory",
-                    "kubelet has sufficient memory available",
-                ),
-                condition(
-                    "DiskPressure",
-                    "False",
-                    "KubeletHasNoDiskPressure",
-                    "kubelet has no disk pressure",
-                ),
-                condition(
-                    "PIDPressure",
-                    "False",
-                    "KubeletHasSufficientPID",
-                    "kubelet has sufficient PID available",
-                ),
-                condition(
-                    "Ready",
-                    "True",
-                    "KubeletReady",
-                    "kubelet is posting ready status",
-                ),
-            ]),
-            addresses: Some(vec![
-                NodeAddress {
-                    type_: "InternalIP".to_string(),
-                    address: facts.internal_ip.to_string(),
-                },
-                NodeAddress {
-                    type_: "Hostname".to_string(),
-                    address: facts.node_name.clone(),
-                },
-            ]),
-            capacity: Some(resources.clone()),
-            allocatable: Some(resources),
-            node_info: Some(NodeSystemInfo {
-                architecture: architecture().to_string(),
-                operating_system: "linux".to_string(),
-                kernel_version: read_trimmed("/proc/sys/kernel/osrelease"),
-                os_image: os_image(),
-                container_runtime_version: runc_version(),
-                kubelet_version: facts.kubelet_version.clone(),
-                kube_proxy_version: String::new(),
-                machine_id: read_trimmed("/etc/machine-id"),
-                system_uuid: read_trimmed("/etc/machine-id"),
-                boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
-                ..NodeSystemInfo::default()
-            }),
-            ..NodeStatus::default()
-        }),
+    vec![
+        condition(
+            "MemoryPressure",
+            "False",
+            "KubeletHasSufficientMemory",
+            "kubelet has sufficient memory available",
+        ),
+        condition(
+            "DiskPressure",
+            "False",
+            "KubeletHasNoDiskPressure",
+            "kubelet has no disk pressure",
+        ),
+        condition(
+            "PIDPressure",
+            "False",
+            "KubeletHasSufficientPID",
+            "kubelet has sufficient PID available",
+        ),
+        condition(
+            "Ready",
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status",
+        ),
+    ]
+}
+
+/// `status.nodeInfo`: this machine's kernel, OS and ids, runc's and the kubelet's versions.
+fn system_info(facts: &NodeFacts) -> NodeSystemInfo {
+    NodeSystemInfo {
+        architecture: architecture().to_string(),
+        operating_system: "linux".to_string(),
+        kernel_version: read_trimmed("/proc/sys/kernel/osrelease"),
+        os_image: os_image(),
+        container_runtime_version: runc_version(),
+        kubelet_version: facts.kubelet_version.clone(),
+        kube_proxy_version: String::new(),
+        machine_id: read_trimmed("/etc/machine-id"),
+        system_uuid: read_trimmed("/etc/machine-id"),
+        boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
+        ..NodeSystemInfo::default()
     }
 }
 
