@@ -268,30 +268,7 @@ async fn run(
                     binding: &binding,
                     finished_tx: &finished_tx,
                 };
-                match event {
-                    watcher::Event::Init => listed = Some(HashSet::new()),
-                    watcher::Event::InitApply(pod) => {
-                        if let (Some(listed), Some(uid)) = (listed.as_mut(), pod.metadata.uid.clone()) {
-                            listed.insert(uid);
-                        }
-                        agent.on_pod(pod);
-                    }
-                    watcher::Event::InitDone => {
-                        if let Some(listed) = listed.take() {
-                            for (uid, worker) in agent.workers.iter() {
-                                if !listed.contains(uid) {
-                                    let _ = worker.updates.send(PodUpdate::Gone);
-                                }
-                            }
-                        }
-                    }
-                    watcher::Event::Apply(pod) => agent.on_pod(pod),
-                    watcher::Event::Delete(pod) => {
-                        if let Some(worker) = pod.metadata.uid.as_ref().and_then(|uid| workers.get(uid)) {
-                            let _ = worker.updates.send(PodUpdate::Gone);
-                        }
-                    }
-                }
+                agent.on_event(event, &mut listed);
                 pods_on_node.send_if_modified(|known| {
                     let now: BTreeSet<String> = workers.keys().cloned().collect();
                     let changed = *known != now;
@@ -318,6 +295,42 @@ struct Agent<'a> {
     finished: &'a HashSet<String>,
     binding: &'a Arc<Mutex<HashSet<String>>>,
     finished_tx: &'a mpsc::UnboundedSender<String>,
+}
+
+impl Agent<'_> {
+    /// One event of the watch of every pod: a pod to start or update, or gone. After a
+    /// (re)list, the pods the list no longer holds are gone.
+    fn on_event(&mut self, event: watcher::Event<Pod>, listed: &mut Option<HashSet<String>>) {
+        match event {
+            watcher::Event::Init => *listed = Some(HashSet::new()),
+            watcher::Event::InitApply(pod) => {
+                if let (Some(listed), Some(uid)) = (listed.as_mut(), pod.metadata.uid.clone()) {
+                    listed.insert(uid);
+                }
+                self.on_pod(pod);
+            }
+            watcher::Event::InitDone => {
+                if let Some(listed) = listed.take() {
+                    for (uid, worker) in self.workers.iter() {
+                        if !listed.contains(uid) {
+                            let _ = worker.updates.send(PodUpdate::Gone);
+                        }
+                    }
+                }
+            }
+            watcher::Event::Apply(pod) => self.on_pod(pod),
+            watcher::Event::Delete(pod) => {
+                let worker = pod
+                    .metadata
+                    .uid
+                    .as_ref()
+                    .and_then(|uid| self.workers.get(uid));
+                if let Some(worker) = worker {
+                    let _ = worker.updates.send(PodUpdate::Gone);
+                }
+            }
+        }
+    }
 }
 
 impl Agent<'_> {
