@@ -101,15 +101,18 @@ pub(crate) fn pods_in(store: &Store<Pod>, namespace: &str) -> Vec<Pod> {
         .collect()
 }
 
-/// Waits until the pod cache holds its first full list (`WaitForCacheSync`): a pass on an
-/// empty cache would see no pods and create every replica again. Returns `false` when
-/// `shutdown` comes first.
-pub(crate) async fn wait_for_pods(
-    synced: BoxFuture<'static, bool>,
-    shutdown: &mut (impl Future<Output = ()> + Unpin),
-) -> bool {
-    tokio::select! {
-        synced = synced => synced,
-        () = shutdown => false,
+impl SharedPods {
+    /// Waits until the pod cache holds its first full list (`WaitForCacheSync`): a pass on an
+    /// empty cache would see no pods and create every replica again. The cache and the
+    /// events then; `None` when `shutdown` comes first (or the informer stopped).
+    pub(crate) async fn synced(
+        self,
+        shutdown: &mut (impl Future<Output = ()> + Unpin),
+    ) -> Option<(Store<Pod>, BoxStream<'static, PodEvent>)> {
+        let synced = tokio::select! {
+            synced = self.synced => synced,
+            () = shutdown => false,
+        };
+        synced.then_some((self.store, self.events))
     }
 }

@@ -30,6 +30,7 @@ mod garbage_collector;
 mod job;
 mod merge_patch;
 mod namespace;
+mod pod_owner;
 mod pod_state;
 mod read_after_list;
 mod reconcile_error;

@@ -41,7 +41,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
 use crate::controller_loop::{
-    FailureLog, SharedPods, controller_of_all, pod_trigger, run_controller, wait_for_pods,
+    FailureLog, SharedPods, controller_of_all, pod_trigger, run_controller,
 };
 use crate::controller_ref::{apply_claim, claim, controller_of};
 use crate::events::Recorder;
@@ -63,15 +63,10 @@ pub(crate) async fn run(
     pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let SharedPods {
-        store,
-        events,
-        synced,
-    } = pods;
     let mut shutdown = Box::pin(shutdown);
-    if !wait_for_pods(synced, &mut shutdown).await {
+    let Some((store, events)) = pods.synced(&mut shutdown).await else {
         return;
-    }
+    };
     let controller = controller_of_all::<Deployment>(&client);
     let for_sets = controller.store();
     let for_pods = controller.store();

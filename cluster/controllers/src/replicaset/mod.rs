@@ -36,12 +36,11 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt as _};
 
-use crate::controller_loop::{
-    FailureLog, SharedPods, controller_of_all, pod_trigger, pods_in, run_controller, wait_for_pods,
-};
+use crate::controller_loop::{SharedPods, pods_in};
 use crate::controller_ref::{apply_claim, controller_of};
-use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
+use crate::expectations::{EXPECTATIONS_TTL, Expectations};
 use crate::merge_patch::MergePatch;
+use crate::pod_owner::{PodOwnerContext as Context, run_pod_owner};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_not_found};
 use claim::{claim, new_pod, owner_reference, selects};
@@ -50,50 +49,19 @@ use plan::{Scale, next_availability_in, scale, status};
 /// At most this many pods are created or deleted in one pass (`BurstReplicas`).
 const BURST_REPLICAS: usize = 500;
 
-/// What a pass reads besides the set: the API client, the pod cache, the expectations.
-struct Context {
-    client: Client,
-    pods: Store<Pod>,
-    expectations: Arc<Expectations>,
-}
-
 /// Runs the controller until `shutdown` resolves, once the pod cache is filled.
 pub(crate) async fn run(
     client: Client,
     pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let SharedPods {
-        store,
-        events,
-        synced,
-    } = pods;
-    let mut shutdown = Box::pin(shutdown);
-    if !wait_for_pods(synced, &mut shutdown).await {
-        return;
-    }
-    let expectations = Arc::new(Expectations::default());
-    let observed = expectations.clone();
-    let controller = controller_of_all::<ReplicaSet>(&client);
-    let sets = controller.store();
-    let controller = controller.watches_stream(
-        pod_trigger(events, move |event| {
-            observe_pod(&observed, "ReplicaSet", event)
-        }),
-        move |pod: Pod| sets_of_pod(&sets, &pod),
-    );
-    let context = Arc::new(Context {
+    run_pod_owner(
         client,
-        pods: store,
-        expectations,
-    });
-    run_controller(
-        controller,
-        reconcile,
-        context,
+        pods,
         shutdown,
         "replicaset controller",
-        FailureLog::Debug,
+        sets_of_pod,
+        reconcile,
     )
     .await;
 }

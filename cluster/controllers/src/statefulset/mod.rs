@@ -42,13 +42,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource as _, ResourceExt as _};
 
-use crate::controller_loop::{
-    FailureLog, SharedPods, controller_of_all, pod_trigger, pods_in, run_controller, wait_for_pods,
-};
+use crate::controller_loop::{SharedPods, pods_in};
 use crate::controller_ref::{self, apply_claim, controller_of};
 use crate::events::{self, EventType, Note};
-use crate::expectations::{EXPECTATIONS_TTL, Expectations, observe_pod};
+use crate::expectations::{EXPECTATIONS_TTL, Expectations};
 use crate::merge_patch::MergePatch;
+use crate::pod_owner::{PodOwnerContext as Context, run_pod_owner};
 use crate::read_after_list::read_after_list;
 use crate::reconcile_error::{ReconcileError, is_already_exists, is_not_found};
 use identity::{claims_for, new_pod, owner_reference, parse_ordinal, set_identity};
@@ -60,50 +59,19 @@ use revisions::{
 /// The component events name as their source, as kube-controller-manager's.
 const COMPONENT: &str = "statefulset-controller";
 
-/// What a pass reads besides the set: the API client, the pod cache, the expectations.
-struct Context {
-    client: Client,
-    pods: Store<Pod>,
-    expectations: Arc<Expectations>,
-}
-
 /// Runs the controller until `shutdown` resolves, once the pod cache is filled.
 pub(crate) async fn run(
     client: Client,
     pods: SharedPods,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let SharedPods {
-        store,
-        events,
-        synced,
-    } = pods;
-    let mut shutdown = Box::pin(shutdown);
-    if !wait_for_pods(synced, &mut shutdown).await {
-        return;
-    }
-    let expectations = Arc::new(Expectations::default());
-    let observed = expectations.clone();
-    let controller = controller_of_all::<StatefulSet>(&client);
-    let sets = controller.store();
-    let controller = controller.watches_stream(
-        pod_trigger(events, move |event| {
-            observe_pod(&observed, "StatefulSet", event)
-        }),
-        move |pod: Pod| sets_of_pod(&sets, &pod),
-    );
-    let context = Arc::new(Context {
+    run_pod_owner(
         client,
-        pods: store,
-        expectations,
-    });
-    run_controller(
-        controller,
-        reconcile,
-        context,
+        pods,
         shutdown,
         "statefulset controller",
-        FailureLog::Debug,
+        sets_of_pod,
+        reconcile,
     )
     .await;
 }
