@@ -19,7 +19,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME, NS, PTR, SOA, SRV};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::cluster_view::{
-    ClusterView, NamedPort, ServiceAddressing, service_addressing, service_ports,
+    ClusterView, NamedPort, ServiceAddressing, ServiceEndpoint, service_addressing, service_ports,
 };
 use crate::names::{QueryName, ZoneName, classify};
 
@@ -219,86 +219,141 @@ fn service_records(
     zone: &Zone,
 ) -> Option<RecordsAtName> {
     let service = view.service(namespace, service_name)?;
-    let service_fqdn = zone.name_in_zone(&[service_name, namespace, "svc"]);
-    let port_matches = |port: &NamedPort| match port_filter {
-        None => true,
-        Some((name, protocol)) => {
-            (name == "*" || *name == port.name) && (protocol == "*" || *protocol == port.protocol)
-        }
+    let query = ServiceQuery {
+        name: query_name,
+        namespace,
+        service_name,
+        port_filter,
+        zone,
     };
-    let mut at_name = RecordsAtName::empty();
     match service_addressing(service) {
         ServiceAddressing::ExternalName(target) => {
             if port_filter.is_some() {
                 return None;
             }
             let target = Name::from_ascii(&target).ok()?;
+            let mut at_name = RecordsAtName::empty();
             at_name
                 .records
                 .push(zone.record(query_name, RData::CNAME(CNAME(target))));
+            Some(at_name)
         }
         ServiceAddressing::ClusterIps(addresses) => {
             let ports: Vec<NamedPort> = service_ports(service)
                 .into_iter()
-                .filter(|port| port_matches(port))
+                .filter(|port| query.port_matches(port))
                 .collect();
-            if port_filter.is_some() && ports.is_empty() {
-                return None;
-            }
-            let weight = srv_weight(ports.len());
-            for port in &ports {
-                let srv = SRV::new(0, weight, port.port, service_fqdn.clone());
-                at_name
-                    .records
-                    .push(zone.record(query_name, RData::SRV(srv)));
-            }
-            for address in addresses {
-                at_name
-                    .records
-                    .push(address_record(query_name, address, zone));
-                if !ports.is_empty() {
-                    at_name
-                        .additionals
-                        .push(address_record(&service_fqdn, address, zone));
-                }
-            }
+            query.cluster_ip_records(&ports, addresses)
         }
-        ServiceAddressing::Headless => {
-            let endpoints = view.ready_endpoints(service);
-            let srv_count: usize = endpoints
-                .iter()
-                .map(|endpoint| endpoint.ports.iter().filter(|p| port_matches(p)).count())
-                .sum();
-            let weight = srv_weight(srv_count);
-            for endpoint in &endpoints {
-                let ports: Vec<&NamedPort> =
-                    endpoint.ports.iter().filter(|p| port_matches(p)).collect();
-                if port_filter.is_some() && ports.is_empty() {
-                    continue;
-                }
-                let target =
-                    zone.name_in_zone(&[&endpoint.dns_label, service_name, namespace, "svc"]);
-                for port in &ports {
-                    let srv = SRV::new(0, weight, port.port, target.clone());
-                    at_name
-                        .records
-                        .push(zone.record(query_name, RData::SRV(srv)));
-                }
-                at_name
-                    .records
-                    .push(address_record(query_name, endpoint.address, zone));
-                if !ports.is_empty() {
-                    at_name
-                        .additionals
-                        .push(address_record(&target, endpoint.address, zone));
-                }
-            }
-            if port_filter.is_some() && at_name.records.is_empty() {
-                return None;
+        ServiceAddressing::Headless => query.headless_records(&view.ready_endpoints(service)),
+    }
+}
+
+/// A query for a Service's name or one of its `_port._proto` names.
+struct ServiceQuery<'a> {
+    name: &'a Name,
+    namespace: &'a str,
+    service_name: &'a str,
+    port_filter: Option<(&'a String, &'a String)>,
+    zone: &'a Zone,
+}
+
+impl ServiceQuery<'_> {
+    /// Whether `port` answers the query's `_port._proto` (any port without one).
+    fn port_matches(&self, port: &NamedPort) -> bool {
+        match self.port_filter {
+            None => true,
+            Some((name, protocol)) => {
+                (name == "*" || *name == port.name)
+                    && (protocol == "*" || *protocol == port.protocol)
             }
         }
     }
-    Some(at_name)
+
+    /// A Service with cluster IPs: an SRV per matching port (to the Service's own name), and
+    /// the addresses.
+    fn cluster_ip_records(
+        &self,
+        ports: &[NamedPort],
+        addresses: Vec<IpAddr>,
+    ) -> Option<RecordsAtName> {
+        if self.port_filter.is_some() && ports.is_empty() {
+            return None;
+        }
+        let zone = self.zone;
+        let service_fqdn = zone.name_in_zone(&[self.service_name, self.namespace, "svc"]);
+        let mut at_name = RecordsAtName::empty();
+        let weight = srv_weight(ports.len());
+        for port in ports {
+            let srv = SRV::new(0, weight, port.port, service_fqdn.clone());
+            at_name
+                .records
+                .push(zone.record(self.name, RData::SRV(srv)));
+        }
+        for address in addresses {
+            at_name
+                .records
+                .push(address_record(self.name, address, zone));
+            if !ports.is_empty() {
+                at_name
+                    .additionals
+                    .push(address_record(&service_fqdn, address, zone));
+            }
+        }
+        Some(at_name)
+    }
+
+    /// A headless Service: per ready endpoint an SRV per matching port (to the endpoint's
+    /// own name) and its address.
+    fn headless_records(&self, endpoints: &[ServiceEndpoint]) -> Option<RecordsAtName> {
+        let zone = self.zone;
+        let mut at_name = RecordsAtName::empty();
+        let srv_count: usize = endpoints
+            .iter()
+            .map(|endpoint| {
+                endpoint
+                    .ports
+                    .iter()
+                    .filter(|p| self.port_matches(p))
+                    .count()
+            })
+            .sum();
+        let weight = srv_weight(srv_count);
+        for endpoint in endpoints {
+            let ports: Vec<&NamedPort> = endpoint
+                .ports
+                .iter()
+                .filter(|p| self.port_matches(p))
+                .collect();
+            if self.port_filter.is_some() && ports.is_empty() {
+                continue;
+            }
+            let target = zone.name_in_zone(&[
+                &endpoint.dns_label,
+                self.service_name,
+                self.namespace,
+                "svc",
+            ]);
+            for port in &ports {
+                let srv = SRV::new(0, weight, port.port, target.clone());
+                at_name
+                    .records
+                    .push(zone.record(self.name, RData::SRV(srv)));
+            }
+            at_name
+                .records
+                .push(address_record(self.name, endpoint.address, zone));
+            if !ports.is_empty() {
+                at_name
+                    .additionals
+                    .push(address_record(&target, endpoint.address, zone));
+            }
+        }
+        if self.port_filter.is_some() && at_name.records.is_empty() {
+            return None;
+        }
+        Some(at_name)
+    }
 }
 
 /// CoreDNS spreads the weight of equal-priority SRV records evenly over 100.

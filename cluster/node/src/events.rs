@@ -117,50 +117,7 @@ async fn write_events(
                 Err(error) => tracing::debug!("updating event {name}: {error}"),
             }
         }
-        let name = format!(
-            "{}.{:x}",
-            record.pod.name,
-            now.as_nanosecond() as u128 & 0xffff_ffff_ffff_ffff
-        );
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(name.clone()),
-                namespace: Some(record.pod.namespace.clone()),
-                ..ObjectMeta::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".to_string()),
-                kind: Some("Pod".to_string()),
-                name: Some(record.pod.name.clone()),
-                namespace: Some(record.pod.namespace.clone()),
-                uid: Some(record.pod.uid.clone()),
-                field_path: record.field_path.clone(),
-                ..ObjectReference::default()
-            },
-            reason: Some(record.reason.clone()),
-            message: Some(record.message.clone()),
-            type_: Some(
-                match record.type_ {
-                    EventType::Normal => "Normal",
-                    EventType::Warning => "Warning",
-                }
-                .to_string(),
-            ),
-            source: Some(EventSource {
-                component: Some(record.component.to_string()),
-                host: (record.component == "kubelet").then(|| node_name.clone()),
-            }),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            event_time: None::<MicroTime>,
-            count: Some(1),
-            reporting_component: Some(record.component.to_string()),
-            reporting_instance: Some(match record.component {
-                "kubelet" => node_name.clone(),
-                other => other.to_string(),
-            }),
-            ..Event::default()
-        };
+        let (name, event) = new_event(&record, &node_name, now);
         match api.create(&PostParams::default(), &event).await {
             Ok(_) => {
                 seen.insert(key, (name, 1));
@@ -173,4 +130,53 @@ async fn write_events(
             ),
         }
     }
+}
+/// The Event of `record` seen first at `now`, as the kubelet's recorder writes it, and its
+/// name (`<pod>.<nanoseconds in hex>`).
+fn new_event(record: &EventRecord, node_name: &str, now: jiff::Timestamp) -> (String, Event) {
+    let name = format!(
+        "{}.{:x}",
+        record.pod.name,
+        now.as_nanosecond() as u128 & 0xffff_ffff_ffff_ffff
+    );
+    let event = Event {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(record.pod.namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some("Pod".to_string()),
+            name: Some(record.pod.name.clone()),
+            namespace: Some(record.pod.namespace.clone()),
+            uid: Some(record.pod.uid.clone()),
+            field_path: record.field_path.clone(),
+            ..ObjectReference::default()
+        },
+        reason: Some(record.reason.clone()),
+        message: Some(record.message.clone()),
+        type_: Some(
+            match record.type_ {
+                EventType::Normal => "Normal",
+                EventType::Warning => "Warning",
+            }
+            .to_string(),
+        ),
+        source: Some(EventSource {
+            component: Some(record.component.to_string()),
+            host: (record.component == "kubelet").then(|| node_name.to_string()),
+        }),
+        first_timestamp: Some(Time(now)),
+        last_timestamp: Some(Time(now)),
+        event_time: None::<MicroTime>,
+        count: Some(1),
+        reporting_component: Some(record.component.to_string()),
+        reporting_instance: Some(match record.component {
+            "kubelet" => node_name.to_string(),
+            other => other.to_string(),
+        }),
+        ..Event::default()
+    };
+    (name, event)
 }

@@ -3,7 +3,7 @@
 //! process runs as, its capabilities, `no_new_privs`, a read-only root, a seccomp profile. What
 //! this node cannot honour is a configuration error with the reason, never silently ignored.
 
-use k8s_openapi::api::core::v1::{Container, Pod, SeccompProfile};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSecurityContext, SeccompProfile};
 
 use crate::image_user::ImageUser;
 
@@ -123,20 +123,7 @@ pub fn process_security(
         .spec
         .as_ref()
         .and_then(|spec| spec.security_context.as_ref());
-    let spec = pod.spec.as_ref();
-    if spec.and_then(|spec| spec.host_pid) == Some(true) {
-        return Err(
-            "hostPID is not supported by this node: pods share no process namespace \
-                    with it"
-                .to_string(),
-        );
-    }
-    if spec.and_then(|spec| spec.host_ipc) == Some(true) {
-        return Err(
-            "hostIPC is not supported by this node: pods share no IPC namespace with it"
-                .to_string(),
-        );
-    }
+    refuse_host_namespaces(pod)?;
     let own = container.security_context.as_ref();
     let run_as_user = own
         .and_then(|c| c.run_as_user)
@@ -151,31 +138,7 @@ pub fn process_security(
     if run_as_non_root {
         verify_non_root(pod, container, run_as_user, image_user)?;
     }
-    // containerd: a runAsUser without runAsGroup runs with that user's primary group in the
-    // image; neither set, the image's user and group.
-    let (uid, gid) = match run_as_user {
-        Some(uid) => {
-            let uid = id(uid, "runAsUser")?;
-            (uid, image_user.primary_gid(uid))
-        }
-        None => (image_user.uid, image_user.gid),
-    };
-    let gid = match run_as_group {
-        Some(gid) => id(gid, "runAsGroup")?,
-        None => gid,
-    };
-    let mut additional_gids = Vec::new();
-    for group in pod_context
-        .and_then(|p| p.supplemental_groups.clone())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(pod_context.and_then(|p| p.fs_group))
-    {
-        let group = id(group, "supplementalGroups/fsGroup")?;
-        if !additional_gids.contains(&group) {
-            additional_gids.push(group);
-        }
-    }
+    let (uid, gid, additional_gids) = ids(pod_context, run_as_user, run_as_group, image_user)?;
     let privileged = own.and_then(|c| c.privileged).unwrap_or(false);
     let capabilities = if privileged {
         ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect()
@@ -204,6 +167,60 @@ pub fn process_security(
         privileged,
         seccomp,
     })
+}
+
+/// hostPID and hostIPC: this node's pods share no process or IPC namespace with it.
+fn refuse_host_namespaces(pod: &Pod) -> Result<(), String> {
+    let spec = pod.spec.as_ref();
+    if spec.and_then(|spec| spec.host_pid) == Some(true) {
+        return Err(
+            "hostPID is not supported by this node: pods share no process namespace \
+                    with it"
+                .to_string(),
+        );
+    }
+    if spec.and_then(|spec| spec.host_ipc) == Some(true) {
+        return Err(
+            "hostIPC is not supported by this node: pods share no IPC namespace with it"
+                .to_string(),
+        );
+    }
+    Ok(())
+}
+
+/// The user, group and additional groups of the process: containerd's rules (a runAsUser
+/// without runAsGroup runs with that user's primary group in the image; neither set, the
+/// image's user and group), then the pod's supplemental groups and fsGroup.
+fn ids(
+    pod_context: Option<&PodSecurityContext>,
+    run_as_user: Option<i64>,
+    run_as_group: Option<i64>,
+    image_user: &ImageUser,
+) -> Result<(u32, u32, Vec<u32>), String> {
+    let (uid, gid) = match run_as_user {
+        Some(uid) => {
+            let uid = id(uid, "runAsUser")?;
+            (uid, image_user.primary_gid(uid))
+        }
+        None => (image_user.uid, image_user.gid),
+    };
+    let gid = match run_as_group {
+        Some(gid) => id(gid, "runAsGroup")?,
+        None => gid,
+    };
+    let mut additional_gids = Vec::new();
+    for group in pod_context
+        .and_then(|p| p.supplemental_groups.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(pod_context.and_then(|p| p.fs_group))
+    {
+        let group = id(group, "supplementalGroups/fsGroup")?;
+        if !additional_gids.contains(&group) {
+            additional_gids.push(group);
+        }
+    }
+    Ok((uid, gid, additional_gids))
 }
 
 /// The kubelet's `verifyRunAsNonRoot`: the user the container would run as must be known and
