@@ -210,15 +210,7 @@ async fn run_session(
     let session = match started {
         Ok(session) => session,
         Err(error) => {
-            let status = StatusError::from_node(error);
-            let body = json!({
-                "metadata": {},
-                "status": "Failure",
-                "message": status.message,
-                "reason": status.reason,
-                "code": status.code,
-            });
-            finish(&mut sink, &body).await;
+            finish(&mut sink, &failure_status(error)).await;
             return;
         }
     };
@@ -245,39 +237,69 @@ async fn run_session(
     {
         return;
     }
-    let output = async {
-        let _ = ready.await;
-        let settled = tokio::time::Instant::now() + CLIENT_SETTLE;
-        let mut first = true;
-        let mut outputs = stream::select(
-            labelled(stdout, STREAM_STDOUT, wants.0),
-            labelled(stderr, STREAM_STDERR, wants.1),
-        );
-        while let Some((stream_id, chunk)) = outputs.next().await {
-            if let Some(chunk) = chunk {
-                if first {
-                    first = false;
-                    tokio::time::sleep_until(settled).await;
-                }
-                if sink.send(frame(stream_id, &chunk)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        let status = match exit.await {
-            Ok(status) => exit_status(status, &command, attach),
-            Err(_) => exit_status(
-                ExitStatus::Error("the node agent lost the process".to_string()),
-                &command,
-                attach,
-            ),
-        };
-        finish(&mut sink, &status).await;
-    };
+    let output = send_output(
+        &mut sink,
+        ready,
+        (stdout, stderr),
+        wants,
+        exit,
+        (&command, attach),
+    );
     tokio::select! {
         () = output => {}
         () = read_client(source, stdin, resize, client_ready) => {}
     }
+}
+
+/// The Status a failed start of the session ends with.
+fn failure_status(error: k8s_labs_node_api::NodeError) -> Value {
+    let status = StatusError::from_node(error);
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": status.message,
+        "reason": status.reason,
+        "code": status.code,
+    })
+}
+
+/// The process's output to the client, once `ready` says the client reads (the first frame
+/// after [`CLIENT_SETTLE`] more), then its exit status as the closing frame.
+async fn send_output(
+    sink: &mut SplitSink<WebSocket, Message>,
+    ready: oneshot::Receiver<()>,
+    (stdout, stderr): (Option<mpsc::Receiver<Bytes>>, Option<mpsc::Receiver<Bytes>>),
+    wants: (bool, bool),
+    exit: oneshot::Receiver<ExitStatus>,
+    (command, attach): (&[String], bool),
+) {
+    let _ = ready.await;
+    let settled = tokio::time::Instant::now() + CLIENT_SETTLE;
+    let mut first = true;
+    let mut outputs = stream::select(
+        labelled(stdout, STREAM_STDOUT, wants.0),
+        labelled(stderr, STREAM_STDERR, wants.1),
+    );
+    while let Some((stream_id, chunk)) = outputs.next().await {
+        if let Some(chunk) = chunk {
+            if first {
+                first = false;
+                tokio::time::sleep_until(settled).await;
+            }
+            if sink.send(frame(stream_id, &chunk)).await.is_err() {
+                return;
+            }
+        }
+    }
+    let status = match exit.await {
+        Ok(status) => exit_status(status, command, attach),
+        Err(_) => exit_status(
+            ExitStatus::Error("the node agent lost the process".to_string()),
+            command,
+            attach,
+        ),
+    };
+    finish(sink, &status).await;
 }
 
 /// A node output stream as `(stream id, Some(bytes))` items; `None` items for a stream the
