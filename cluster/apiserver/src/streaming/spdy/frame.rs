@@ -139,13 +139,7 @@ impl FrameDecoder {
         mut body: Bytes,
     ) -> Result<Option<Frame>, ProtocolError> {
         let fin = flags & FLAG_FIN != 0;
-        let need = |body: &Bytes, n: usize| {
-            if body.len() < n {
-                Err(protocol_error(format!("control frame {kind} too short")))
-            } else {
-                Ok(())
-            }
-        };
+        let need = |body: &Bytes, n: usize| need(kind, body, n);
         let frame = match kind {
             TYPE_SYN_STREAM => {
                 need(&body, 10)?;
@@ -180,38 +174,8 @@ impl FrameDecoder {
                     }
                 }
             }
-            // Three frames of two words: a stream id (31 bits) and a status or size.
-            TYPE_RST_STREAM | TYPE_GOAWAY | TYPE_WINDOW_UPDATE => {
-                need(&body, 8)?;
-                let stream_id = body.get_u32() & 0x7fff_ffff;
-                let value = body.get_u32();
-                match kind {
-                    TYPE_RST_STREAM => Frame::RstStream {
-                        stream_id,
-                        status: value,
-                    },
-                    TYPE_GOAWAY => Frame::GoAway {
-                        last_good_stream_id: stream_id,
-                        status: value,
-                    },
-                    _ => Frame::WindowUpdate {
-                        stream_id,
-                        delta: value & 0x7fff_ffff,
-                    },
-                }
-            }
-            TYPE_SETTINGS => {
-                need(&body, 4)?;
-                let count = body.get_u32() as usize;
-                need(&body, count.saturating_mul(8))?;
-                let entries = (0..count)
-                    .map(|_| {
-                        let word = body.get_u32();
-                        ((word >> 24) as u8, word & 0x00ff_ffff, body.get_u32())
-                    })
-                    .collect();
-                Frame::Settings(entries)
-            }
+            TYPE_RST_STREAM | TYPE_GOAWAY | TYPE_WINDOW_UPDATE => two_word_frame(kind, body)?,
+            TYPE_SETTINGS => settings_frame(body)?,
             TYPE_PING => {
                 need(&body, 4)?;
                 Frame::Ping(body.get_u32())
@@ -461,6 +425,50 @@ fn control(out: &mut BytesMut, kind: u16, flags: u8, body: &[u8]) {
     out.put_u16(kind);
     out.put_u32((u32::from(flags) << 24) | body.len() as u32);
     out.extend_from_slice(body);
+}
+
+/// Fails unless the body of a control frame of type `kind` has at least `n` bytes.
+fn need(kind: u16, body: &Bytes, n: usize) -> Result<(), ProtocolError> {
+    if body.len() < n {
+        Err(protocol_error(format!("control frame {kind} too short")))
+    } else {
+        Ok(())
+    }
+}
+
+/// The three frames of two words: a stream id (31 bits) and a status or size.
+fn two_word_frame(kind: u16, mut body: Bytes) -> Result<Frame, ProtocolError> {
+    need(kind, &body, 8)?;
+    let stream_id = body.get_u32() & 0x7fff_ffff;
+    let value = body.get_u32();
+    Ok(match kind {
+        TYPE_RST_STREAM => Frame::RstStream {
+            stream_id,
+            status: value,
+        },
+        TYPE_GOAWAY => Frame::GoAway {
+            last_good_stream_id: stream_id,
+            status: value,
+        },
+        _ => Frame::WindowUpdate {
+            stream_id,
+            delta: value & 0x7fff_ffff,
+        },
+    })
+}
+
+/// SETTINGS: a count, then per entry a word of flags (8 bits) and id (24 bits) and a value.
+fn settings_frame(mut body: Bytes) -> Result<Frame, ProtocolError> {
+    need(TYPE_SETTINGS, &body, 4)?;
+    let count = body.get_u32() as usize;
+    need(TYPE_SETTINGS, &body, count.saturating_mul(8))?;
+    let entries = (0..count)
+        .map(|_| {
+            let word = body.get_u32();
+            ((word >> 24) as u8, word & 0x00ff_ffff, body.get_u32())
+        })
+        .collect();
+    Ok(Frame::Settings(entries))
 }
 
 #[cfg(test)]
