@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::{Arc, Mutex, PoisonError};
+
 use std::time::Duration;
 
 use anyhow::Result;
@@ -20,6 +20,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, ResourceExt};
+use tokio::sync::watch;
 
 /// Guards against a hang; never a timed assertion.
 const HANG_GUARD: Duration = Duration::from_secs(120);
@@ -41,8 +42,9 @@ async fn slow_step(ctx: StepContext) -> Result<StepOutcome> {
     Ok(StepOutcome::passed("pod/slow Running and Ready"))
 }
 
-/// A pty: the console writes to its terminal side; a thread reads everything shown.
-fn open_pty() -> (File, Arc<Mutex<Vec<u8>>>) {
+/// A pty: the console writes to its terminal side; a thread reads everything shown, and
+/// each read wakes whoever waits on the receiver.
+fn open_pty() -> (File, watch::Receiver<Vec<u8>>) {
     let (mut master, mut slave) = (-1, -1);
     let size = libc::winsize {
         ws_row: 40,
@@ -63,8 +65,7 @@ fn open_pty() -> (File, Arc<Mutex<Vec<u8>>>) {
     assert_eq!(result, 0, "openpty");
     // SAFETY: both descriptors were just returned to us alone.
     let (master, slave) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    let shown = Arc::new(Mutex::new(Vec::new()));
-    let sink = shown.clone();
+    let (sink, shown) = watch::channel(Vec::new());
     std::thread::spawn(move || {
         let mut master = File::from(master);
         let mut buffer = [0u8; 4096];
@@ -73,16 +74,14 @@ fn open_pty() -> (File, Arc<Mutex<Vec<u8>>>) {
             if read == 0 {
                 break;
             }
-            sink.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(&buffer[..read]);
+            sink.send_modify(|shown| shown.extend_from_slice(&buffer[..read]));
         }
     });
     (File::from(slave), shown)
 }
 
-fn text(shown: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&shown.lock().unwrap_or_else(PoisonError::into_inner)).into_owned()
+fn text(shown: &watch::Receiver<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&shown.borrow()).into_owned()
 }
 
 /// The live frames drawn so far: the text after each line clear up to the next control,
@@ -105,15 +104,15 @@ fn frames(output: &str) -> Vec<String> {
 }
 
 /// Waits until `done` holds of what the terminal showed, as the hang guard allows.
-async fn until_shown(shown: &Arc<Mutex<Vec<u8>>>, what: &str, done: impl Fn(&str) -> bool) {
-    let waited = tokio::time::timeout(HANG_GUARD, async {
-        while !done(&text(shown)) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+async fn until_shown(shown: &watch::Receiver<Vec<u8>>, what: &str, done: impl Fn(&str) -> bool) {
+    let mut changes = shown.clone();
+    let waited = tokio::time::timeout(
+        HANG_GUARD,
+        changes.wait_for(|bytes| done(&String::from_utf8_lossy(bytes))),
+    )
     .await;
     assert!(
-        waited.is_ok(),
+        waited.is_ok_and(|seen| seen.is_ok()),
         "never shown: {what}; shown:\n{:?}",
         text(shown)
     );
