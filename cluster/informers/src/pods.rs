@@ -94,10 +94,7 @@ impl PodInformer {
     /// initial list arrives as one `Added` per pod.
     pub fn subscribe(&self) -> impl Stream<Item = PodEvent> + Send + 'static {
         let (sender, receiver) = mpsc::unbounded();
-        self.subscribers
-            .lock()
-            .expect("subscriber list poisoned")
-            .push(sender);
+        lock(&self.subscribers).push(sender);
         receiver
     }
 
@@ -130,7 +127,7 @@ impl PodInformer {
                 if list_done {
                     synced.send_replace(true);
                 }
-                let mut subscribers = subscribers.lock().expect("subscriber list poisoned");
+                let mut subscribers = lock(&subscribers);
                 subscribers.retain(|subscriber| {
                     events
                         .iter()
@@ -153,6 +150,16 @@ impl Drop for RunningPodInformer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// The subscriber list; a panic while it was held left it whole (each change is one push or
+/// one `retain`), so a poisoned lock is still usable.
+fn lock(
+    subscribers: &Subscribers,
+) -> std::sync::MutexGuard<'_, Vec<mpsc::UnboundedSender<PodEvent>>> {
+    subscribers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Applies one watcher event to the store and says what changed, as client-go's
