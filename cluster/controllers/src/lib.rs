@@ -31,6 +31,7 @@ mod job;
 mod merge_patch;
 mod namespace;
 mod pod_owner;
+#[cfg(test)]
 mod pod_state;
 mod read_after_list;
 mod reconcile_error;

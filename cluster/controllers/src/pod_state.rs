@@ -1,10 +1,4 @@
-//! Readiness facts about Pods that several controllers decide on.
-
-// One definition for the cluster and the labs; the controllers' short names.
-pub(crate) use k8s_labs_podutil::{
-    is_pod_ready as is_ready, is_pod_running_and_ready as is_running_and_ready,
-    is_pod_terminal as is_terminal, is_pod_terminating as is_terminating,
-};
+//! Pods for the controllers' unit tests (the facts about a pod are `k8s_labs_podutil`'s).
 
 #[cfg(test)]
 pub(crate) mod test_pods {

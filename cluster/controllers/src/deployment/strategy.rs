@@ -13,8 +13,8 @@ use super::status::{is_complete, paused_status};
 use super::util::is_recreate;
 use crate::controller_loop::pods_in;
 use crate::controller_ref::controller_of;
-use crate::pod_state::is_terminal;
 use crate::reconcile_error::ReconcileError;
+use k8s_labs_podutil::is_pod_terminal;
 
 impl Rollout {
     /// `syncDeployment` once the sets are claimed.
@@ -130,7 +130,7 @@ impl Rollout {
         let namespace = self.d.metadata.namespace.as_deref().unwrap_or_default();
         pods_in(pods, namespace).iter().any(|pod| {
             controller_of(pod).is_some_and(|owner| old_uids.contains(&owner.uid.as_str()))
-                && !is_terminal(pod)
+                && !is_pod_terminal(pod)
         })
     }
 }

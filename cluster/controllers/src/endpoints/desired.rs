@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::pod_state::{is_ready, is_terminal, is_terminating};
+use k8s_labs_podutil::{is_pod_ready, is_pod_terminal, is_pod_terminating};
 
 /// Label marking a headless Service's Endpoints/EndpointSlices.
 pub(crate) const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
@@ -135,7 +135,7 @@ fn pod_endpoints(service: &Service, pods: &[Pod]) -> Vec<PodEndpoint> {
     let service_name = service.metadata.name.as_deref();
     let mut endpoints: Vec<PodEndpoint> = pods
         .iter()
-        .filter(|pod| selects(service, pod) && !is_terminal(pod))
+        .filter(|pod| selects(service, pod) && !is_pod_terminal(pod))
         .filter_map(|pod| {
             let ip = pod.status.as_ref()?.pod_ip.clone()?;
             if ip.parse::<std::net::Ipv4Addr>().is_err() {
@@ -157,8 +157,8 @@ fn pod_endpoints(service: &Service, pods: &[Pod]) -> Vec<PodEndpoint> {
                     uid: pod.metadata.uid.clone(),
                     ..ObjectReference::default()
                 },
-                pod_ready: is_ready(pod),
-                terminating: is_terminating(pod),
+                pod_ready: is_pod_ready(pod),
+                terminating: is_pod_terminating(pod),
                 ports: resolve_ports(service, pod),
             })
         })

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::events::Note;
-use crate::pod_state::{is_ready, is_terminating};
+use k8s_labs_podutil::{is_pod_ready, is_pod_terminating};
 
 /// The default `backoffLimit`.
 const DEFAULT_BACKOFF_LIMIT: i32 = 6;
@@ -84,12 +84,12 @@ pub(crate) fn observe(pods: &[&Pod]) -> Observed {
                 observed.failed += 1;
                 failures.extend(finished_at(pod));
             }
-            _ if is_terminating(pod) => observed.terminating += 1,
+            _ if is_pod_terminating(pod) => observed.terminating += 1,
             _ => {
                 observed
                     .active
                     .push(pod.metadata.name.clone().unwrap_or_default());
-                observed.ready += i32::from(is_ready(pod));
+                observed.ready += i32::from(is_pod_ready(pod));
                 observed.restarts += restarts(pod);
             }
         }

@@ -13,7 +13,7 @@ use kube::Resource as _;
 use kube::core::{Selector, SelectorExt as _};
 
 use crate::controller_ref::{self, Claim};
-use crate::pod_state::{is_terminal, is_terminating};
+use k8s_labs_podutil::{is_pod_terminal, is_pod_terminating};
 
 /// What can go wrong turning a ReplicaSet into pods.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub(crate) fn selects(set: &ReplicaSet, pod: &Pod) -> bool {
 
 /// Not Succeeded/Failed and not being deleted (`controller.IsPodActive`).
 pub(crate) fn is_active(pod: &Pod) -> bool {
-    !is_terminal(pod) && !is_terminating(pod)
+    !is_pod_terminal(pod) && !is_pod_terminating(pod)
 }
 
 /// The controller owner reference a ReplicaSet puts on its pods.

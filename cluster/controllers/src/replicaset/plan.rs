@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::pod_state::is_ready;
+use k8s_labs_podutil::is_pod_ready;
 
 /// Annotation with which users say which pods to remove first on scale-down.
 const POD_DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
@@ -74,7 +74,7 @@ pub(crate) fn deletion_order<'a>(pods: &[&'a Pod]) -> Vec<&'a Pod> {
         scheduled(a)
             .cmp(&scheduled(b))
             .then_with(|| phase_rank(a).cmp(&phase_rank(b)))
-            .then_with(|| is_ready(a).cmp(&is_ready(b)))
+            .then_with(|| is_pod_ready(a).cmp(&is_pod_ready(b)))
             .then_with(|| deletion_cost(a).cmp(&deletion_cost(b)))
             .then_with(|| per_node[node_name(b)].cmp(&per_node[node_name(a)]))
             .then_with(|| newest(ready_since(b)).cmp(&newest(ready_since(a))))
@@ -130,7 +130,7 @@ fn created(pod: &Pod) -> Option<i64> {
 
 /// Unix time (seconds) at which a Ready pod's Ready condition last changed.
 pub(crate) fn ready_since(pod: &Pod) -> Option<i64> {
-    if !is_ready(pod) {
+    if !is_pod_ready(pod) {
         return None;
     }
     pod.status
@@ -152,7 +152,7 @@ fn min_ready_seconds(set: &ReplicaSet) -> i64 {
 
 /// Ready for at least `minReadySeconds` (`podutil.IsPodAvailable`: Ready, not Running+Ready).
 pub(crate) fn is_available(pod: &Pod, min_ready_seconds: i64, now_seconds: i64) -> bool {
-    if !is_ready(pod) {
+    if !is_pod_ready(pod) {
         return false;
     }
     min_ready_seconds <= 0
@@ -221,7 +221,7 @@ pub(crate) fn status(
                 .iter()
                 .all(|(key, value)| labels.and_then(|labels| labels.get(key)) == Some(value))
         })),
-        ready_replicas: Some(count(&is_ready)),
+        ready_replicas: Some(count(&is_pod_ready)),
         available_replicas: Some(count(&|pod| is_available(pod, min_ready, now_seconds))),
         observed_generation: set.metadata.generation,
         conditions: (!conditions.is_empty()).then_some(conditions),

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetStatus};
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::pod_state::{is_running_and_ready, is_terminal, is_terminating};
 use crate::statefulset::identity::{REVISION_LABEL, parse_ordinal};
+use k8s_labs_podutil::{is_pod_running_and_ready, is_pod_terminal, is_pod_terminating};
 
 /// One step the controller takes now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,12 +75,12 @@ pub(crate) fn plan(set: &StatefulSet, pods: &[Pod], update_revision: &str) -> Ve
     for ordinal in range.clone() {
         match pods.get(&ordinal) {
             None => actions.push(SetAction::Create(ordinal)),
-            Some(pod) if is_terminating(pod) => {}
-            Some(pod) if is_terminal(pod) => actions.push(SetAction::Recreate {
+            Some(pod) if is_pod_terminating(pod) => {}
+            Some(pod) if is_pod_terminal(pod) => actions.push(SetAction::Recreate {
                 name: pod.metadata.name.clone().unwrap_or_default(),
                 failed: pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Failed"),
             }),
-            Some(pod) if is_running_and_ready(pod) => continue,
+            Some(pod) if is_pod_running_and_ready(pod) => continue,
             Some(_) => {}
         }
         if !parallel {
@@ -94,7 +94,7 @@ pub(crate) fn plan(set: &StatefulSet, pods: &[Pod], update_revision: &str) -> Ve
         .rev()
         .filter(|(ordinal, _)| !range.contains(ordinal));
     for (ordinal, pod) in condemned {
-        if !is_terminating(pod) {
+        if !is_pod_terminating(pod) {
             actions.push(SetAction::Delete {
                 name: pod.metadata.name.clone().unwrap_or_default(),
                 ordinal: *ordinal,
@@ -134,7 +134,7 @@ fn rolling_update(
         .unwrap_or(0);
     let all_ready = range.clone().all(|ordinal| {
         pods.get(&ordinal)
-            .is_some_and(|pod| is_running_and_ready(pod))
+            .is_some_and(|pod| is_pod_running_and_ready(pod))
     });
     if !all_ready {
         return Vec::new();
@@ -185,10 +185,10 @@ pub(crate) fn status(
         i32::try_from(pods.iter().filter(|pod| predicate(pod)).count()).unwrap_or(i32::MAX)
     };
     let on = |revision: &str| {
-        count(&|pod: &Pod| !is_terminating(pod) && revision_of(pod) == Some(revision))
+        count(&|pod: &Pod| !is_pod_terminating(pod) && revision_of(pod) == Some(revision))
     };
     let replicas = count(&|_| true);
-    let ready_replicas = count(&|pod| is_running_and_ready(pod));
+    let ready_replicas = count(&|pod| is_pod_running_and_ready(pod));
     let updated_replicas = on(revisions.update);
     let rolling = strategy_type(set) == "RollingUpdate";
     let complete = rolling && updated_replicas == replicas && ready_replicas == replicas;
@@ -224,7 +224,7 @@ fn strategy_type(set: &StatefulSet) -> &str {
 
 /// Running and Ready for at least `min_ready_seconds` (Kubernetes' `IsPodAvailable`).
 pub(crate) fn is_available(pod: &Pod, min_ready_seconds: i32, now_seconds: i64) -> bool {
-    if !is_running_and_ready(pod) {
+    if !is_pod_running_and_ready(pod) {
         return false;
     }
     if min_ready_seconds <= 0 {
