@@ -37,6 +37,10 @@ pub struct CheckArgs {
     /// The kubeconfig context [default: its current context]
     #[arg(long, value_name = "NAME")]
     pub context: Option<String>,
+    /// Multiply how long a failing claim is retried by this factor (below 1 for a quicker
+    /// answer, above 1 for a slow cluster that is still starting the pods).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0, value_parser = crate::parse_timeout_scale)]
+    pub timeout_scale: f64,
 }
 
 /// Runs the check of `args.lab` and says which claims hold.
@@ -58,12 +62,18 @@ pub async fn check(args: CheckArgs) -> Exit {
         Ok(provider) => provider,
         Err(error) => return report_connect_error(error),
     };
-    let exit = check_on(&lab, &provider, &args.namespace).await;
+    let options = RunOptions {
+        existing_namespace: Some(args.namespace.clone()),
+        timeout_scale: args.timeout_scale,
+        ..RunOptions::default()
+    };
+    let exit = check_on(&lab, &provider, &args.namespace, &options).await;
     let _ = provider.stop().await;
     exit
 }
 
-async fn check_on(lab: &Lab, provider: &Provider, namespace: &str) -> Exit {
+/// Runs `lab` in the student's `namespace` (also `options.existing_namespace`).
+async fn check_on(lab: &Lab, provider: &Provider, namespace: &str, options: &RunOptions) -> Exit {
     let client = provider.client();
     match Api::<Namespace>::all(client.clone())
         .get_opt(namespace)
@@ -83,12 +93,8 @@ async fn check_on(lab: &Lab, provider: &Provider, namespace: &str) -> Exit {
         }
     }
     let (cancel, signals) = cancel_on_signal();
-    let options = RunOptions {
-        existing_namespace: Some(namespace.to_string()),
-        ..RunOptions::default()
-    };
     let report = lab
-        .run_with(provider, &Console::stdout(), &cancel, &options)
+        .run_with(provider, &Console::stdout(), &cancel, options)
         .await;
     // A try cut off by a step's deadline or a signal may leave its pod behind.
     remove_check_pods(provider, namespace).await;

@@ -139,7 +139,7 @@ impl From<LangArg> for Language {
     }
 }
 
-fn parse_timeout_scale(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_timeout_scale(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(scale) if scale.is_finite() && (0.1..=100.0).contains(&scale) => Ok(scale),
         _ => Err(format!("{text:?} is not a factor between 0.1 and 100")),
