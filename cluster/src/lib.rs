@@ -21,8 +21,7 @@ use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_controllers::{ControllerConfig, ControllerManager};
 use k8s_labs_dns::{DnsConfig, DnsServer};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
-use k8s_labs_node::user_namespace::NodeUserNamespaces;
-use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
+use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle, NodeUserNamespaces};
 use k8s_labs_node_api::NodeConnections;
 use k8s_labs_proxy::ServiceProxy;
 
@@ -34,7 +33,7 @@ pub use k8s_labs_node::RUN_ROOT;
 pub use k8s_labs_controllers::Clock;
 
 /// The node's default sampling period for resource metrics.
-pub use k8s_labs_node::metrics::DEFAULT_METRICS_PERIOD;
+pub use k8s_labs_node::DEFAULT_METRICS_PERIOD;
 
 /// The single node's name, as `kubectl get nodes` shows it.
 pub const NODE_NAME: &str = "k8s-labs-node";
@@ -115,7 +114,7 @@ impl EmbeddedCluster {
         k8s_labs_node::cleanup_leftovers(run_root)
             .context("removing what an earlier embedded cluster left behind")?;
         let (instance, state_dir) = k8s_labs_node::claim_instance(run_root)?;
-        let image_dir = Path::new(k8s_labs_node::image_store::DEFAULT_IMAGE_DIR);
+        let image_dir = Path::new(k8s_labs_node::DEFAULT_IMAGE_DIR);
         let user_namespaces = NodeUserNamespaces::create(&state_dir, image_dir);
         let network_config = NodeNetworkConfig {
             instance,
@@ -261,9 +260,9 @@ impl EmbeddedCluster {
                 dns_ip: config.dns_ip,
                 cluster_domain: CLUSTER_DOMAIN.to_string(),
                 kubelet_version: config.kubernetes_version.clone(),
-                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
-                image_sources: k8s_labs_node::images::ImageSources::discover()?,
-                pulled_image_dir: k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR.into(),
+                image_dir: k8s_labs_node::DEFAULT_IMAGE_DIR.into(),
+                image_sources: k8s_labs_node::ImageSources::discover()?,
+                pulled_image_dir: k8s_labs_node::DEFAULT_PULLED_IMAGE_DIR.into(),
                 user_namespaces: self.user_namespaces.clone(),
                 metrics_period: config.metrics_period,
             },
@@ -341,7 +340,7 @@ impl EmbeddedCluster {
 /// Removes the instance directory, unmounting what is mounted below it first (the pin of the
 /// node's user namespace).
 fn remove_state_dir(state_dir: &Path) -> Result<()> {
-    k8s_labs_node::mounts::unmount_under(state_dir)?;
+    k8s_labs_node::unmount_under(state_dir)?;
     match std::fs::remove_dir_all(state_dir) {
         Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
             Err(anyhow::Error::new(error).context(format!("removing {}", state_dir.display())))

@@ -6,7 +6,7 @@
 //! figures separate what glibc keeps freed from what is in use. Printed, never asserted.
 
 use anyhow::{Context, Result};
-use k8s_labs_apiserver::store::HISTORY_LEN;
+use k8s_labs_apiserver::HISTORY_LEN;
 use k8s_labs_apiserver::testing::TestApiServer;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;

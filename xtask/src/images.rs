@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Subcommand;
-use k8s_labs_node::image_store::DEFAULT_PULLED_IMAGE_DIR;
+use k8s_labs_node::DEFAULT_PULLED_IMAGE_DIR;
 use k8s_labs_node::registry::{
     LoadOptions, NamedImage, PruneReport, PullStore, load_archive, prune_images,
 };

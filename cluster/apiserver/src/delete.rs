@@ -19,7 +19,6 @@ use crate::errors::{ApiError, ApiResult, json_response};
 use crate::handlers::{finish, mutate_existing};
 use crate::registry::ResourceInfo;
 use crate::store::Outcome;
-pub use decide::{FOREGROUND_FINALIZER, ORPHAN_FINALIZER};
 use options::DeleteOptions;
 
 /// Whether the resource's registry answers a completed DELETE with the deleted object

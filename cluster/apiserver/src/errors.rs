@@ -8,9 +8,13 @@ use serde_json::{Value, json};
 /// An API error: the HTTP code plus the fields of the `Status` object sent back.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status code, also the Status object's `code`.
     pub code: u16,
+    /// The Status object's `reason` (`NotFound`, `Invalid`, …); empty for none.
     pub reason: &'static str,
+    /// The Status object's `message`, the text kubectl prints.
     pub message: String,
+    /// The Status object's `details` (name, kind, causes), when there are any.
     pub details: Option<Value>,
 }
 
@@ -33,13 +37,13 @@ impl ApiError {
     }
 
     /// 404, e.g. `pods "x" not found`; `resource` is the plural (with group for non-core).
-    pub fn not_found(resource: &str, name: &str) -> Self {
+    pub(crate) fn not_found(resource: &str, name: &str) -> Self {
         Self::new(404, "NotFound", format!("{resource} \"{name}\" not found"))
             .with_details(name, resource)
     }
 
     /// 409 when an object of that name already exists.
-    pub fn already_exists(resource: &str, name: &str) -> Self {
+    pub(crate) fn already_exists(resource: &str, name: &str) -> Self {
         Self::new(
             409,
             "AlreadyExists",
@@ -49,7 +53,7 @@ impl ApiError {
     }
 
     /// 409 for a stale `metadata.resourceVersion` (optimistic concurrency).
-    pub fn conflict(resource: &str, name: &str) -> Self {
+    pub(crate) fn conflict(resource: &str, name: &str) -> Self {
         Self::new(
             409,
             "Conflict",
@@ -62,7 +66,7 @@ impl ApiError {
 
     /// 422: the object fails validation; `causes` are `(field, message)` pairs, the message
     /// being what apimachinery's `field.Error.ErrorBody` prints (`Invalid value: "x": ...`).
-    pub fn invalid(kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+    pub(crate) fn invalid(kind: &str, name: &str, causes: &[(String, String)]) -> Self {
         Self::invalid_in("", kind, name, causes)
     }
 
@@ -70,7 +74,12 @@ impl ApiError {
     /// qualified kind (`StatefulSet.apps "web" is invalid: ...`), repeats no cause twice (as
     /// `ErrorList.ToAggregate`), and every cause keeps its type (`FieldValueRequired`, ...),
     /// read from the message's first words.
-    pub fn invalid_in(group: &str, kind: &str, name: &str, causes: &[(String, String)]) -> Self {
+    pub(crate) fn invalid_in(
+        group: &str,
+        kind: &str,
+        name: &str,
+        causes: &[(String, String)],
+    ) -> Self {
         let mut text: Vec<String> = Vec::new();
         for (f, m) in causes {
             let line = format!("{f}: {m}");
@@ -111,7 +120,7 @@ impl ApiError {
     }
 
     /// 413, as apimachinery's `NewRequestEntityTooLargeError` for a body over `limit` bytes.
-    pub fn request_entity_too_large(limit: usize) -> Self {
+    pub(crate) fn request_entity_too_large(limit: usize) -> Self {
         Self::new(
             413,
             "RequestEntityTooLarge",
@@ -123,19 +132,19 @@ impl ApiError {
     /// the etcd client's `rpctypes.ErrRequestTooLarge` reaches the handler unconverted
     /// (etcd3's store returns the Txn error as is), so `ErrorToAPIStatus` makes it a 500
     /// with an empty reason and the error's text (kubernetes/kubernetes#112152).
-    pub fn etcd_request_too_large() -> Self {
+    pub(crate) fn etcd_request_too_large() -> Self {
         Self::unconverted("etcdserver: request is too large")
     }
 
     /// An error kube-apiserver does not convert to a Status before answering it:
     /// `ErrorToAPIStatus` makes it a 500 with an empty reason and the error's text.
-    pub fn unconverted(message: impl Into<String>) -> Self {
+    pub(crate) fn unconverted(message: impl Into<String>) -> Self {
         Self::new(500, "", message)
     }
 
     /// 504 as storage's `NewTooLargeResourceVersionError`: a read at a resourceVersion the
     /// store has not reached (the watch cache waited for it in vain); retry in 1 s.
-    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+    pub(crate) fn too_large_resource_version(requested: u64, current: u64) -> Self {
         let mut error = Self::new(
             504,
             "Timeout",
@@ -148,11 +157,11 @@ impl ApiError {
         error
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
 
-    pub fn forbidden(resource: &str, name: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(resource: &str, name: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::new(
             403,
@@ -162,7 +171,7 @@ impl ApiError {
         .with_details(name, resource)
     }
 
-    pub fn method_not_allowed() -> Self {
+    pub(crate) fn method_not_allowed() -> Self {
         Self::new(
             405,
             "MethodNotAllowed",
@@ -171,16 +180,16 @@ impl ApiError {
     }
 
     /// 410 for a watch or list from a resourceVersion older than the kept history.
-    pub fn gone(message: impl Into<String>) -> Self {
+    pub(crate) fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
 
-    pub fn unauthorized() -> Self {
+    pub(crate) fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
     /// 404 for a path that names no resource (as the real server: reason NotFound).
-    pub fn path_not_found() -> Self {
+    pub(crate) fn path_not_found() -> Self {
         Self::new(
             404,
             "NotFound",
@@ -188,7 +197,7 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    pub(crate) fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
@@ -199,17 +208,17 @@ impl ApiError {
     }
 
     /// 415 with a message of its own (what is accepted and what to do instead).
-    pub fn unsupported_media_type_with(message: impl Into<String>) -> Self {
+    pub(crate) fn unsupported_media_type_with(message: impl Into<String>) -> Self {
         Self::new(415, "UnsupportedMediaType", message)
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(500, "InternalError", message)
     }
 
     /// The `Status` object for this error; an empty reason is left out, as Go's `omitempty`
     /// leaves it out of kube-apiserver's.
-    pub fn to_status(&self) -> Value {
+    pub(crate) fn to_status(&self) -> Value {
         let mut status = json!({
             "kind": "Status",
             "apiVersion": "v1",

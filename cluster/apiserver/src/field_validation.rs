@@ -90,13 +90,6 @@ pub fn add_warnings(response: &mut axum::response::Response, warnings: &[String]
     }
 }
 
-/// The paths (`spec.template.spec.containers[0].imagePullPolicyy`) of the fields of `object`
-/// that the typed struct of `resource` does not have. Kinds without a typed struct here report
-/// nothing.
-pub fn unknown_fields(resource: &ResourceInfo, object: &Value) -> Vec<String> {
-    decode(resource, object).0
-}
-
 /// Why `object` cannot be decoded as the typed struct of `resource` (a value of the wrong
 /// type: a list where labels are a map, a string where a port is a number), as kube-apiserver's
 /// decoder refuses it; None when it can. Missing fields and nulls are not decoding errors in
@@ -194,6 +187,12 @@ fn render(path: &serde_ignored::Path) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The paths (`spec.template.spec.containers[0].imagePullPolicyy`) of the fields of
+    /// `object` that the typed struct of `resource` does not have.
+    fn unknown_fields(resource: &ResourceInfo, object: &Value) -> Vec<String> {
+        decode(resource, object).0
+    }
 
     fn statefulsets() -> &'static ResourceInfo {
         crate::registry::find("apps", "v1", "statefulsets").unwrap()

@@ -15,7 +15,7 @@ use crate::patch::{self, PatchType};
 use crate::pod_security::{Admission, Review};
 use crate::registry::{self, ResourceInfo};
 use crate::store::{Change, Outcome};
-pub use crate::update::{deletion_complete, update_change};
+pub use crate::update::update_change;
 use crate::validation;
 use crate::validation::claim_resize::ResizeAdmission;
 

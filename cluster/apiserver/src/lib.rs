@@ -2,45 +2,55 @@
 //! REST API (discovery, CRUD, watch, patch, server-side apply, subresources), so that
 //! kube-rs, kubectl and the cluster's own controllers, node agent and DNS talk to it exactly
 //! as they would to kube-apiserver.
-
-pub mod context;
-pub mod convert;
-pub mod default_ingress_class;
-pub mod defaults;
-pub mod delete;
-pub mod discovery;
-pub mod errors;
-pub mod field_labels;
-pub mod field_validation;
-pub mod handlers;
-pub mod ipalloc;
-pub mod limits;
-pub mod metrics;
-pub mod openapi;
-mod openapi_schemas;
-pub mod openapi_v2;
-pub mod paging;
-pub mod patch;
-pub mod pod_security;
-pub mod protobuf;
-pub mod qos;
-pub mod registry;
-pub mod reviews;
-pub mod routes;
-pub mod scale;
-pub mod selectors;
-pub mod services;
-pub mod serving;
-pub mod store;
-pub mod streaming;
-pub mod table;
-pub mod testing;
-pub mod tls;
-pub mod update;
-pub mod validation;
-pub mod watch;
+//!
+//! The crate's surface is [`ApiServer`] and its [`ApiServerConfig`] (with [`ServingLimits`]),
+//! the figures tests check the server against ([`HISTORY_LEN`], [`MAX_OBJECT_BYTES`]), the
+//! protobuf decoder a kubectl test reads kubectl's request bodies with ([`decode_object`],
+//! failing with an [`ApiError`]), and [`testing`]: a server and a client for it in one call,
+//! for the tests of every cluster crate. The modules behind them are private.
 
 mod bootstrap;
+mod context;
+mod convert;
+mod default_ingress_class;
+mod defaults;
+mod delete;
+mod discovery;
+mod errors;
+mod field_labels;
+mod field_validation;
+mod handlers;
+mod ipalloc;
+mod limits;
+mod metrics;
+mod openapi;
+mod openapi_schemas;
+mod openapi_v2;
+mod paging;
+mod patch;
+mod pod_security;
+mod protobuf;
+mod qos;
+mod registry;
+mod reviews;
+mod routes;
+mod scale;
+mod selectors;
+mod services;
+mod serving;
+mod store;
+mod streaming;
+mod table;
+pub mod testing;
+mod tls;
+mod update;
+mod validation;
+mod watch;
+
+pub use errors::{ApiError, ApiResult};
+pub use limits::ServingLimits;
+pub use protobuf::decode_object;
+pub use store::{HISTORY_LEN, MAX_OBJECT_BYTES};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,7 +61,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::ServerState;
 use crate::ipalloc::IpAllocator;
-use crate::limits::ServingLimits;
 use crate::limits::in_flight::InFlight;
 use crate::store::Store;
 

@@ -23,7 +23,7 @@ use crate::context::{Query, Shared, Target, str_at};
 use crate::errors::{ApiError, ApiResult, json_response};
 use crate::paging::options::decode_selectors;
 
-pub use crate::registry::{METRICS_GROUP as GROUP, METRICS_VERSION as VERSION};
+pub use crate::registry::METRICS_GROUP as GROUP;
 const API_VERSION: &str = "metrics.k8s.io/v1beta1";
 
 /// `metadata` of a PodMetrics or NodeMetrics: the pod's or node's name, namespace and

@@ -29,16 +29,6 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Added => "ADDED",
-            EventType::Modified => "MODIFIED",
-            EventType::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One change in the store. `previous` is the object before the change, so that a filtered
 /// watch can tell an object entering or leaving its selector (sent as ADDED / DELETED).
 #[derive(Debug)]
@@ -74,15 +64,6 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn object(&self) -> &Value {
-        match self {
-            Outcome::Created(v)
-            | Outcome::Updated(v)
-            | Outcome::Deleted(v)
-            | Outcome::Unchanged(v) => v,
-        }
-    }
-
     pub fn into_object(self) -> Value {
         match self {
             Outcome::Created(v)

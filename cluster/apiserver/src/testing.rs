@@ -17,12 +17,13 @@ use crate::limits::ServingLimits;
 use crate::{ApiServer, ApiServerConfig};
 
 /// The Service range the test server allocates cluster IPs from (the kubeadm default).
-pub const SERVICE_CIDR: &str = "10.96.0.0/12";
+const SERVICE_CIDR: &str = "10.96.0.0/12";
 /// The version the test server reports from `/version`.
-pub const KUBERNETES_VERSION: &str = "v1.33.0";
+const KUBERNETES_VERSION: &str = "v1.33.0";
 
 /// A running API server on a free loopback port, its bearer token and a client using it.
 pub struct TestApiServer {
+    /// The running server.
     pub server: ApiServer,
     /// A client for the server (over TLS, trusting its CA), authenticated with `token`.
     pub client: kube::Client,
@@ -111,7 +112,7 @@ impl TestApiServer {
 
 /// A kubeconfig for `url` with an optional bearer token (none: anonymous) and an optional
 /// CA (PEM) the cluster entry trusts for https.
-pub fn kubeconfig_yaml(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> String {
+fn kubeconfig_yaml(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> String {
     let ca = ca_pem
         .map(|pem| {
             format!(
@@ -153,23 +154,24 @@ pub async fn client_for(server: &ApiServer, token: Option<&str>) -> anyhow::Resu
 /// (`kubectl.1.27` … `kubectl.1.33`) that the kubectl tests of this crate and of the cluster
 /// run. CI machines without Debian's `kubectl` package (GitHub's Ubuntu runners) download the
 /// releases into a directory of their own and name it here.
-pub const KUBECTL_DIR_VAR: &str = "K8S_LABS_KUBECTL_DIR";
+const KUBECTL_DIR_VAR: &str = "K8S_LABS_KUBECTL_DIR";
 
 /// Where Debian's `kubectl` package installs its versioned binaries: the directory used when
 /// [`KUBECTL_DIR_VAR`] is unset or empty.
-pub const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
+const DEFAULT_KUBECTL_DIR: &str = "/usr/lib/google-cloud-sdk/bin";
 
 /// The directory of versioned kubectl binaries: [`KUBECTL_DIR_VAR`] if set and not empty,
 /// else [`DEFAULT_KUBECTL_DIR`].
-pub fn kubectl_dir() -> PathBuf {
+fn kubectl_dir() -> PathBuf {
     match std::env::var_os(KUBECTL_DIR_VAR) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(DEFAULT_KUBECTL_DIR),
     }
 }
 
-/// kubectl `1.<minor>` from [`kubectl_dir`]. Panics with one line naming the binary and
-/// [`KUBECTL_DIR_VAR`] when it is missing: the kubectl tests exist to run the real kubectl,
+/// kubectl `1.<minor>` from the directory `K8S_LABS_KUBECTL_DIR` names (Debian's
+/// `/usr/lib/google-cloud-sdk/bin` when unset or empty). Panics with one line naming the binary
+/// and the variable when it is missing: the kubectl tests exist to run the real kubectl,
 /// and one that skips a missing version would pass without proving anything about it.
 pub fn kubectl_binary(minor: u32) -> PathBuf {
     let binary = kubectl_dir().join(format!("kubectl.1.{minor}"));

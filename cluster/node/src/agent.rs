@@ -40,12 +40,15 @@ use crate::watchdog::Watchdog;
 /// How the node agent is set up.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
+    /// The Node's name.
     pub node_name: String,
     /// The instance directory (`/run/k8s-labs/<instance>`): runc state, pod sandboxes, logs.
     pub state_dir: PathBuf,
+    /// The node network, which the pods' namespaces are attached to.
     pub network: Arc<NodeNetwork>,
     /// The cluster DNS Service IP every pod's resolv.conf names.
     pub dns_ip: Ipv4Addr,
+    /// The cluster domain (`cluster.local`) of the pods' DNS search list.
     pub cluster_domain: String,
     /// What the Node reports as `kubeletVersion` (`v1.33.0`).
     pub kubelet_version: String,

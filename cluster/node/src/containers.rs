@@ -29,8 +29,11 @@ use crate::terminal::{ProcessHandle, TerminalMaster, open_terminal};
 /// The key exec, logs and attach find a container by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContainerKey {
+    /// The pod's namespace.
     pub namespace: String,
+    /// The pod's name.
     pub pod: String,
+    /// The container's name.
     pub container: String,
 }
 
@@ -68,6 +71,7 @@ impl ContainerRegistry {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The container `key` names, if this node has it.
     pub fn get(&self, key: &ContainerKey) -> Option<ContainerRecord> {
         self.lock().get(key).cloned()
     }
@@ -105,8 +109,11 @@ impl ContainerRegistry {
 /// One attempt of a container that has started.
 #[derive(Debug)]
 pub struct RunningContainer {
+    /// The container's id in runc.
     pub runc_id: String,
+    /// The host pid of the container's process.
     pub pid: i32,
+    /// When the process started (`state.running.startedAt` of its status).
     pub started_at: jiff::Timestamp,
     /// Resolves when the process has ended and its output is in the log.
     pub exit: oneshot::Receiver<ExitInfo>,
@@ -127,10 +134,13 @@ impl RunningContainer {
 
 /// What a container attempt is started from.
 pub struct ContainerLaunch<'a> {
+    /// The pod's names.
     pub identity: &'a PodIdentity,
     /// The pod (its security context and host namespaces).
     pub pod: &'a Pod,
+    /// The pod's sandbox, which the container joins.
     pub sandbox: &'a PodSandbox,
+    /// The container of the pod's spec.
     pub container: &'a Container,
     /// The image: its layers are the read-only lower layers of the container's root.
     pub image: &'a RunnableImage,

@@ -5,7 +5,7 @@
 //! its overlay root.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -96,10 +96,6 @@ impl ImageStore {
             .await
             .context("the image build task failed")?
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.0.dir
-    }
 }
 
 /// The image's files of this repository's `cluster/node/data`: (path in the image, content).
@@ -159,6 +155,7 @@ fn applet_names(program: &str) -> Result<Vec<String>> {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+    use std::path::Path;
 
     #[test]
     fn the_busybox_1_28_image_links_nslookup_to_bind9_and_has_nothing_of_the_host() {

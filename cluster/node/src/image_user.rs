@@ -21,7 +21,9 @@ pub struct ImageUser {
 }
 
 impl ImageUser {
-    /// Root, as an image without `User` runs.
+    /// Root, as an image without `User` runs (the tests' user: the node itself resolves
+    /// every image's user with [`ImageUser::resolve`]).
+    #[cfg(test)]
     pub fn root() -> ImageUser {
         ImageUser::default()
     }

@@ -8,54 +8,83 @@
 //!
 //! Containers run images of the image catalog (`images.yaml`), each a root filesystem built
 //! from the host's Debian packages, because the machines this runs on have no registry.
+//!
+//! The crate's surface is the agent as the cluster starts it ([`NodeAgent`], [`NodeConfig`],
+//! the instance claim and the host checks), the layers below it that the integration tests
+//! drive without an API server (sandboxes, cgroups, containers under [`Runc`]), and
+//! [`registry`]: the pulled-image store `cargo xtask images` loads, lists and prunes. The
+//! modules behind them are private.
 
 mod agent;
 mod attach;
-pub mod catalog;
-pub mod cgroups;
-pub mod claims;
+mod catalog;
+mod cgroups;
+mod claims;
 mod connection;
 mod console_exec;
 mod container_exit;
-pub mod container_io;
-pub mod container_stop;
-pub mod containers;
+mod container_io;
+mod container_stop;
+mod containers;
 mod context;
-pub mod debian_packages;
-pub mod empty_dir;
-pub mod events;
-pub mod eviction;
-pub mod grace;
+mod debian_packages;
+mod empty_dir;
+mod events;
+mod eviction;
+mod grace;
 mod idmap;
-pub mod image_store;
-pub mod image_user;
-pub mod images;
+mod image_store;
+mod image_user;
+mod images;
 mod instance;
-pub mod metrics;
+mod metrics;
 mod metrics_sampler;
-pub mod mounts;
+mod mounts;
 mod node_object;
-pub mod oci_spec;
+mod oci_spec;
 mod pod_worker;
 mod port_forward;
-pub mod pre_stop;
+mod pre_stop;
 mod preflight;
 mod probes;
 mod reaper;
-pub mod reference;
+mod reference;
 pub mod registry;
-pub mod rootfs;
-pub mod runtime;
-pub mod sandbox;
-pub mod security_context;
-pub mod status;
-pub mod sub_path;
-pub mod terminal;
-pub mod user_namespace;
+mod rootfs;
+mod runtime;
+mod sandbox;
+mod security_context;
+mod status;
+mod sub_path;
+mod terminal;
+mod user_namespace;
 mod volume_watch;
 mod watchdog;
 
+// The agent, as the cluster starts it: its configuration, the directories it keeps, the
+// instance claim that keeps two clusters apart, and what it needs from the host.
 pub use agent::{NODE_ROOT, NodeAgent, NodeConfig, NodeHandle};
-pub use connection::RuncNodeConnection;
+pub use image_store::{DEFAULT_IMAGE_DIR, DEFAULT_PULLED_IMAGE_DIR};
+pub use images::ImageSources;
 pub use instance::{RUN_ROOT, claim_instance, cleanup_leftovers};
+pub use metrics::DEFAULT_METRICS_PERIOD;
+pub use mounts::{mounts_under, unmount_under};
 pub use preflight::preflight;
+pub use user_namespace::{FIRST_HOST_ID, IDS_PER_POD, NODE_NAMESPACES, NodeUserNamespaces};
+
+// The layers below the agent, which the integration tests drive without an API server: a
+// pod's sandbox, its cgroups and volumes, and its containers under runc.
+pub use catalog::Catalog;
+pub use cgroups::{NodeCgroups, POD_PIDS_LIMIT};
+pub use claims::ClaimedVolumes;
+pub use container_stop::stop_container;
+pub use containers::{
+    ContainerKey, ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
+};
+pub use grace::Grace;
+pub use image_store::ImageStore;
+pub use images::RunnableImage;
+pub use runtime::{Runc, StartError};
+pub use sandbox::{
+    DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
+};

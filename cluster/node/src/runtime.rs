@@ -62,7 +62,12 @@ pub struct StartedContainer {
 pub enum StartError {
     /// runc ran but the container's process never started (e.g. the command does not exist).
     #[error("{message}")]
-    Failed { exit_code: i32, message: String },
+    Failed {
+        /// runc's exit code.
+        exit_code: i32,
+        /// Why, as runc said it.
+        message: String,
+    },
     /// The pod's spec cannot be turned into a container on this node (`CreateContainerConfigError`
     /// in the kubelet, e.g. a subPath that cannot be prepared); the text says why.
     #[error("{0}")]
@@ -73,12 +78,9 @@ pub enum StartError {
 }
 
 impl Runc {
+    /// runc with its state in `root`.
     pub fn new(root: PathBuf) -> Runc {
         Runc { root }
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// A `runc --root <root> <args>` command, in a process group of its own: Ctrl-C in a

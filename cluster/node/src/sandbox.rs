@@ -17,7 +17,9 @@ use crate::user_namespace::{NodeUserNamespaces, PodUserNamespace};
 /// Cluster-wide DNS settings the resolv.conf of every pod gets.
 #[derive(Debug, Clone)]
 pub struct DnsSettings {
+    /// The cluster DNS Service IP, the pods' only nameserver.
     pub nameserver: Ipv4Addr,
+    /// The cluster domain (`cluster.local`), which the search domains end with.
     pub cluster_domain: String,
 }
 
@@ -26,10 +28,15 @@ pub struct DnsSettings {
 pub struct PodSandbox {
     /// `<state dir>/pods/<uid>`.
     pub dir: PathBuf,
+    /// The pod's network namespace and IP (the node's for a `hostNetwork` pod).
     pub network: PodNetwork,
+    /// The hostname the pod's containers see.
     pub hostname: String,
+    /// The pod's `/etc/hosts`, bound into every container.
     pub hosts_file: PathBuf,
+    /// The pod's `/etc/resolv.conf`, bound into every container.
     pub resolv_conf: PathBuf,
+    /// The pod's `/etc/hostname`, bound into every container.
     pub hostname_file: PathBuf,
     /// Host directories of the pod's volumes, by volume name.
     pub volumes: BTreeMap<String, PathBuf>,
@@ -45,15 +52,20 @@ pub struct PodSandbox {
 /// The names a pod is known by, from its spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodIdentity {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.namespace` (`default` when unset).
     pub namespace: String,
+    /// `metadata.uid`.
     pub uid: String,
     /// `spec.hostname`, or the pod name.
     pub hostname: String,
+    /// `spec.subdomain`.
     pub subdomain: Option<String>,
 }
 
 impl PodIdentity {
+    /// The names of `pod`; an error if it has no name or uid.
     pub fn of(pod: &Pod) -> Result<PodIdentity> {
         let name = pod.metadata.name.clone().context("pod without a name")?;
         let namespace = pod
@@ -114,14 +126,18 @@ pub fn resolv_conf(namespace: &str, dns: &DnsSettings) -> String {
 
 /// What the node gives every sandbox.
 pub struct SandboxHost<'a> {
+    /// The node network the pods' namespaces are attached to.
     pub network: &'a NodeNetwork,
+    /// The node's cgroups, under which each pod gets one.
     pub cgroups: &'a NodeCgroups,
     /// The node's user namespace and its pods' id ranges; `None` where the kernel cannot give
     /// pods one.
     pub user_namespaces: Option<&'a NodeUserNamespaces>,
     /// The node's root directory, where `hostPath` volumes live.
     pub node_root: &'a Path,
+    /// Where the pods' sandbox directories are made (`<state dir>/pods`).
     pub pods_dir: &'a Path,
+    /// What every pod's resolv.conf names.
     pub dns: &'a DnsSettings,
 }
 

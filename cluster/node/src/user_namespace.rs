@@ -132,7 +132,9 @@ impl PodUserNamespace {
 /// it runs rootless), and the id ranges of its pods' namespaces.
 #[derive(Debug, Clone)]
 pub struct NodeUserNamespaces {
+    /// The node's own namespace.
     pub node: PodUserNamespace,
+    /// The id ranges the pods' namespaces are given from.
     pub ranges: Arc<IdRanges>,
 }
 

@@ -18,17 +18,6 @@ pub enum Propagation {
     Foreground,
 }
 
-impl Propagation {
-    /// The policy as written on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Propagation::Orphan => "Orphan",
-            Propagation::Background => "Background",
-            Propagation::Foreground => "Foreground",
-        }
-    }
-}
-
 /// The DeleteOptions of one request.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOptions {

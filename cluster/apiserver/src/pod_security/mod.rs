@@ -21,5 +21,3 @@ mod restricted;
 mod violation;
 
 pub use admission::{Admission, Review};
-pub use checks::{Violation, evaluate, forbidden_detail, forbidden_reason};
-pub use level::{Level, LevelVersion, Policy, Version, policy_from_labels};

@@ -91,7 +91,7 @@ mod tests {
                 Ok(Change::Put(object))
             })
             .unwrap();
-        crate::store::object_revision(outcome.object())
+        crate::store::object_revision(&outcome.into_object())
     }
 
     fn names_and_data(objects: &[Value]) -> Vec<(String, String)> {

@@ -501,7 +501,7 @@ async fn watch_from_a_compacted_resource_version_is_gone() {
         .resource_version
         .unwrap();
     // One more change than the history keeps pushes `first` out of it.
-    for i in 0..=k8s_labs_apiserver::store::HISTORY_LEN {
+    for i in 0..=k8s_labs_apiserver::HISTORY_LEN {
         let patch = Patch::Merge(json!({"data": {"n": i.to_string()}}));
         maps.patch("counter", &PatchParams::default(), &patch)
             .await

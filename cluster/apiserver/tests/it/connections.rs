@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_labs_apiserver::limits::ServingLimits;
+use k8s_labs_apiserver::ServingLimits;
 use k8s_labs_apiserver::testing::TestApiServer;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};

@@ -1,7 +1,7 @@
 //! kube-apiserver's limits on what is stored: an object over etcd's request limit (1.5 MiB)
 //! is refused on every write path with the Status kube-apiserver sends when etcd refuses it.
 
-use k8s_labs_apiserver::store::MAX_OBJECT_BYTES;
+use k8s_labs_apiserver::MAX_OBJECT_BYTES;
 use k8s_labs_apiserver::testing::TestApiServer;
 use serde_json::{Value, json};
 

@@ -347,7 +347,7 @@ async fn a_continue_token_past_the_history_is_expired_with_an_inconsistent_one()
         .to_string();
     // More changes than the history keeps push the first page's resourceVersion out of it.
     let started = std::time::Instant::now();
-    futures::stream::iter(0..=k8s_labs_apiserver::store::HISTORY_LEN)
+    futures::stream::iter(0..=k8s_labs_apiserver::HISTORY_LEN)
         .map(|i| {
             let maps = maps.clone();
             async move {
@@ -361,7 +361,7 @@ async fn a_continue_token_past_the_history_is_expired_with_an_inconsistent_one()
         .unwrap();
     println!(
         "{} patches in {:?}",
-        k8s_labs_apiserver::store::HISTORY_LEN + 1,
+        k8s_labs_apiserver::HISTORY_LEN + 1,
         started.elapsed()
     );
 

@@ -3,7 +3,7 @@
 //! Each command's request is checked to have been protobuf (kubectl -v=7 prints its
 //! Content-Type), so a kubectl that fell back to JSON would fail this test.
 
-use k8s_labs_apiserver::protobuf::decode_object;
+use k8s_labs_apiserver::decode_object;
 use k8s_labs_apiserver::testing::TestApiServer;
 use serde_json::{Value, json};
 

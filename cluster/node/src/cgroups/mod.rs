@@ -11,4 +11,4 @@ mod usage;
 
 pub use limits::ContainerLimits;
 pub use tree::{ContainerCgroup, NodeCgroups, POD_PIDS_LIMIT, PodCgroup, remove_recorded};
-pub use usage::{CgroupUsage, UsageFiles, working_set};
+pub use usage::{CgroupUsage, UsageFiles};

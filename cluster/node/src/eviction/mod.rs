@@ -23,9 +23,9 @@ use std::time::Duration;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-pub use decide::{PodUsage, eviction_message};
-pub use limits::{Limit, PodLimit, StorageLimits};
-pub use usage::{PodDirs, disk_usage, measure};
+pub use decide::eviction_message;
+pub use limits::StorageLimits;
+pub use usage::{PodDirs, measure};
 pub use watched::{WatchedPod, WatchedPods};
 
 use crate::containers::ContainerKey;

@@ -100,11 +100,6 @@ impl ImageManager {
         }
     }
 
-    /// The pulled-image store.
-    pub fn store(&self) -> &PullStore {
-        &self.pulled
-    }
-
     /// Makes sure `image` is on the node as `policy` says, pulling with the matching one of
     /// `credentials`; `pulling` is called just before a pull starts (the `Pulling` event).
     pub async fn ensure(

@@ -10,9 +10,9 @@ mod policy;
 mod runnable;
 mod sources;
 
-pub use credentials::{Credential, credentials_for, parse_docker_config};
+pub use credentials::{Credential, parse_docker_config};
 pub use duration::go_duration;
-pub use manager::{EnsureError, Ensured, ImageManager, PullReport};
+pub use manager::{EnsureError, Ensured, ImageManager};
 pub use policy::PullPolicy;
 pub use runnable::RunnableImage;
-pub use sources::{IMAGE_SOURCES_ENV, IMAGE_SOURCES_FILE, ImageSources};
+pub use sources::ImageSources;

@@ -80,12 +80,6 @@ impl PullReference {
         })
     }
 
-    /// Whether the registry is on this machine, the only case where plain HTTP is used (as
-    /// Docker treats `localhost` and `127.0.0.0/8` as insecure registries by default).
-    pub fn is_local(&self) -> bool {
-        is_local(&self.registry)
-    }
-
     /// The reference as oci-client takes it.
     pub fn to_oci(&self) -> oci_client::Reference {
         let (registry, repository) = (self.registry.clone(), self.repository.clone());
@@ -237,8 +231,8 @@ mod tests {
         assert_eq!(reference.registry, "localhost:5000");
         assert_eq!(reference.repository, "a/b");
         assert_eq!(reference.tag.as_deref(), Some("c"));
-        assert!(reference.is_local());
-        assert!(!PullReference::parse("nginx").unwrap().is_local());
+        assert!(is_local(&reference.registry));
+        assert!(!is_local(&PullReference::parse("nginx").unwrap().registry));
         let oci = PullReference::parse("busybox:1.28").unwrap().to_oci();
         assert_eq!(oci.whole(), "docker.io/library/busybox:1.28");
     }

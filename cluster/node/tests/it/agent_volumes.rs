@@ -118,7 +118,7 @@ fn volume_dir(cluster: &Cluster, name: &str) -> PathBuf {
 
 fn assert_not_mounted_on_host(path: &Path) {
     assert_eq!(
-        k8s_labs_node::mounts::mounts_under(path).unwrap(),
+        k8s_labs_node::mounts_under(path).unwrap(),
         Vec::<PathBuf>::new(),
         "a mount of the volume is left in the host's mount namespace"
     );

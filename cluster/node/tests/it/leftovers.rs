@@ -50,11 +50,7 @@ fn cleanup_removes_an_abandoned_instance_and_leaves_a_live_one_alone() {
     assert!(!removed.contains(&live));
     assert!(!dead_dir.exists());
     assert!(!netns::netns_path(&dead_netns).exists());
-    assert!(
-        k8s_labs_node::mounts::mounts_under(&dead_dir)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(k8s_labs_node::mounts_under(&dead_dir).unwrap().is_empty());
 
     assert!(live_dir.exists());
     assert!(netns::netns_path(&live_netns).exists());

@@ -14,7 +14,7 @@ use common::registry::{
 use common::{
     Cluster, create_pod, ended, first_container, first_waiting, wait_for, wait_for_event,
 };
-use k8s_labs_node::images::ImageSources;
+use k8s_labs_node::ImageSources;
 use k8s_openapi::api::core::v1::{Event, Pod, Secret};
 use kube::api::{Api, LogParams, PostParams};
 

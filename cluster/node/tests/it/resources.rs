@@ -121,7 +121,7 @@ async fn a_fork_loop_stops_at_the_pods_pids_limit() {
     )
     .await;
     let processes: u64 = log.trim().parse().expect("a count");
-    let limit = k8s_labs_node::cgroups::POD_PIDS_LIMIT;
+    let limit = k8s_labs_node::POD_PIDS_LIMIT;
     assert!(
         (limit - 2..limit).contains(&processes),
         "{processes} processes under a pids limit of {limit}"

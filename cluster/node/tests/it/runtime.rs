@@ -7,21 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
-use k8s_labs_node::catalog::Catalog;
-use k8s_labs_node::cgroups::NodeCgroups;
-use k8s_labs_node::claims::ClaimedVolumes;
-use k8s_labs_node::container_stop::stop_container;
-use k8s_labs_node::containers::{
-    ContainerLaunch, ContainerRegistry, RunningContainer, start_container,
+use k8s_labs_node::{
+    Catalog, ClaimedVolumes, ContainerLaunch, ContainerRegistry, DEFAULT_IMAGE_DIR, DnsSettings,
+    Grace, ImageStore, NODE_NAMESPACES, NodeCgroups, NodeUserNamespaces, PodIdentity, PodSandbox,
+    Runc, RunnableImage, RunningContainer, SandboxHost, StartError, create_sandbox, remove_sandbox,
+    start_container, stop_container,
 };
-use k8s_labs_node::grace::Grace;
-use k8s_labs_node::image_store::{DEFAULT_IMAGE_DIR, ImageStore};
-use k8s_labs_node::images::RunnableImage;
-use k8s_labs_node::runtime::{Runc, StartError};
-use k8s_labs_node::sandbox::{
-    DnsSettings, PodIdentity, PodSandbox, SandboxHost, create_sandbox, remove_sandbox,
-};
-use k8s_labs_node::user_namespace::{NODE_NAMESPACES, NodeUserNamespaces};
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::common::{RunRootTurn, TEST_RUN_ROOT, share_run_root};
@@ -136,7 +127,7 @@ impl Node {
         assert_eq!(self.runc.list_blocking().unwrap(), Vec::<String>::new());
         // The node's namespaces stay pinned as long as the node (its network) is there.
         let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
-        let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
+        let mounts: Vec<PathBuf> = k8s_labs_node::mounts_under(&self.state_dir)
             .unwrap()
             .into_iter()
             .filter(|path| !path.starts_with(&node_namespaces))
@@ -154,7 +145,7 @@ impl Node {
     fn finish(self) {
         self.assert_nothing_left();
         self.network.destroy().unwrap();
-        k8s_labs_node::mounts::unmount_under(&self.state_dir).unwrap();
+        k8s_labs_node::unmount_under(&self.state_dir).unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
     }
 }
@@ -264,7 +255,7 @@ async fn nginx_serves_the_welcome_page_inside_the_node_network() {
     node.runc.kill(&running.runc_id, "TERM").await.unwrap();
     let exit = running.exit.await.unwrap();
     assert_eq!(exit.exit_code, 0, "nginx stops cleanly on SIGTERM");
-    let key = k8s_labs_node::containers::ContainerKey {
+    let key = k8s_labs_node::ContainerKey {
         namespace: "lab".into(),
         pod: "web-0".into(),
         container: "main".into(),
@@ -344,7 +335,7 @@ async fn busybox_1_28_runs_bind9_nslookup_and_busybox_applets() {
     let running = node.start(&pod, &sandbox).await.unwrap();
     let exit = running.exit.await.unwrap();
     assert_eq!(exit.exit_code, 0);
-    let key = k8s_labs_node::containers::ContainerKey {
+    let key = k8s_labs_node::ContainerKey {
         namespace: "lab".into(),
         pod: "dns-test".into(),
         container: "main".into(),
@@ -403,7 +394,7 @@ async fn a_container_with_stdin_reads_what_the_node_writes() {
     pod.spec.as_mut().unwrap().containers[0].stdin = Some(true);
     let sandbox = node.sandbox(&pod);
     let running = node.start(&pod, &sandbox).await.unwrap();
-    let key = k8s_labs_node::containers::ContainerKey {
+    let key = k8s_labs_node::ContainerKey {
         namespace: "lab".into(),
         pod: "reader".into(),
         container: "main".into(),

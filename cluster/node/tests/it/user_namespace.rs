@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{Cluster, create_pod, delete_and_wait, run_to_end, wait_for};
-use k8s_labs_node::user_namespace::{FIRST_HOST_ID, IDS_PER_POD};
+use k8s_labs_node::{FIRST_HOST_ID, IDS_PER_POD};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 use serde_json::json;

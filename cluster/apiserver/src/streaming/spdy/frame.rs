@@ -22,10 +22,8 @@ const TYPE_GOAWAY: u16 = 7;
 const TYPE_HEADERS: u16 = 8;
 const TYPE_WINDOW_UPDATE: u16 = 9;
 const FLAG_FIN: u8 = 0x01;
-/// The largest payload a frame's 24-bit length field can say.
-pub const MAX_DATA_LENGTH: usize = (1 << 24) - 1;
-
-/// RST_STREAM status: the sender no longer wants the stream.
+/// RST_STREAM status: the sender no longer wants the stream (only the tests send it).
+#[cfg(test)]
 pub const RST_CANCEL: u32 = 5;
 
 /// Header names and values, names lowercase as SPDY/3 requires.
@@ -294,8 +292,8 @@ impl Default for FrameEncoder {
 }
 
 impl FrameEncoder {
-    /// Appends `frame` to `out`. DATA payloads longer than a frame can hold must be split by
-    /// the caller ([`MAX_DATA_LENGTH`]).
+    /// Appends `frame` to `out`. DATA payloads longer than a frame can hold (the 24-bit
+    /// length field says at most 2^24 - 1 bytes) must be split by the caller.
     pub fn encode(&mut self, frame: &Frame, out: &mut BytesMut) {
         match frame {
             Frame::SynStream {

@@ -12,8 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use k8s_labs_apiserver::{ApiServer, ApiServerConfig};
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
-use k8s_labs_node::user_namespace::{NODE_NAMESPACES, NodeUserNamespaces};
-use k8s_labs_node::{NodeAgent, NodeConfig, NodeHandle};
+use k8s_labs_node::{NODE_NAMESPACES, NodeAgent, NodeConfig, NodeHandle, NodeUserNamespaces};
 use k8s_labs_node_api::{ExecRequest, NodeConnections};
 use k8s_labs_podutil::is_pod_running_and_ready;
 use k8s_openapi::api::core::v1::{ContainerStateWaiting, ContainerStatus, Event, Pod};
@@ -59,11 +58,11 @@ pub struct Cluster {
 
 impl Cluster {
     pub async fn start() -> Cluster {
-        Cluster::start_with(k8s_labs_node::images::ImageSources::default()).await
+        Cluster::start_with(k8s_labs_node::ImageSources::default()).await
     }
 
     /// A cluster whose node pulls images from `image_sources`.
-    pub async fn start_with(image_sources: k8s_labs_node::images::ImageSources) -> Cluster {
+    pub async fn start_with(image_sources: k8s_labs_node::ImageSources) -> Cluster {
         let run_root = share_run_root().await;
         let _ = rustls::crypto::ring::default_provider().install_default();
         // What a crashed earlier run of these tests left (a panicking test skips its cleanup).
@@ -88,10 +87,8 @@ impl Cluster {
         let client = Client::try_from(config).unwrap();
         let (instance, state_dir) =
             k8s_labs_node::claim_instance(Path::new(TEST_RUN_ROOT)).unwrap();
-        let user_namespaces = NodeUserNamespaces::create(
-            &state_dir,
-            Path::new(k8s_labs_node::image_store::DEFAULT_IMAGE_DIR),
-        );
+        let user_namespaces =
+            NodeUserNamespaces::create(&state_dir, Path::new(k8s_labs_node::DEFAULT_IMAGE_DIR));
         assert!(
             user_namespaces.is_some(),
             "this machine runs pods in user namespaces"
@@ -117,12 +114,12 @@ impl Cluster {
                 dns_ip: Ipv4Addr::new(10, 96, 0, 10),
                 cluster_domain: "cluster.local".into(),
                 kubelet_version: "v1.33.0".into(),
-                image_dir: k8s_labs_node::image_store::DEFAULT_IMAGE_DIR.into(),
+                image_dir: k8s_labs_node::DEFAULT_IMAGE_DIR.into(),
                 image_sources,
                 // Pulled images go with the test's state: a later run starts with none.
                 pulled_image_dir: state_dir.join("pulled"),
                 user_namespaces,
-                metrics_period: k8s_labs_node::metrics::DEFAULT_METRICS_PERIOD,
+                metrics_period: k8s_labs_node::DEFAULT_METRICS_PERIOD,
             },
         )
         .await
@@ -144,7 +141,7 @@ impl Cluster {
         self.node.clone().shutdown().await.unwrap();
         self.assert_node_clean();
         self.network.destroy().unwrap();
-        k8s_labs_node::mounts::unmount_under(&self.state_dir).unwrap();
+        k8s_labs_node::unmount_under(&self.state_dir).unwrap();
         std::fs::remove_dir_all(&self.state_dir).unwrap();
         self.server.shutdown().await;
     }
@@ -269,7 +266,7 @@ impl Cluster {
         );
         let pod_dir = self.state_dir.join("pods").join(uid);
         assert_eq!(
-            k8s_labs_node::mounts::mounts_under(&pod_dir).unwrap(),
+            k8s_labs_node::mounts_under(&pod_dir).unwrap(),
             Vec::<PathBuf>::new()
         );
         assert!(
@@ -306,7 +303,7 @@ impl Cluster {
         // The node's user and network namespaces are the cluster's, pinned until the instance
         // directory goes.
         let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
-        let mounts: Vec<PathBuf> = k8s_labs_node::mounts::mounts_under(&self.state_dir)
+        let mounts: Vec<PathBuf> = k8s_labs_node::mounts_under(&self.state_dir)
             .unwrap()
             .into_iter()
             .filter(|path| !path.starts_with(&node_namespaces))
