@@ -77,6 +77,14 @@ struct State {
     destroyed: bool,
 }
 
+/// The bridge's hardware address: `0a:58` and the gateway's IPv4 address, the locally
+/// administered form CNI plugins use for addresses derived from an IP
+/// (`0a:58:0a:f4:00:01` for 10.244.0.1).
+fn bridge_mac(gateway: Ipv4Addr) -> String {
+    let [a, b, c, d] = gateway.octets();
+    format!("0a:58:{a:02x}:{b:02x}:{c:02x}:{d:02x}")
+}
+
 impl NodeNetwork {
     /// Creates the node namespace `k8s-labs-<instance>-node`: loopback up, the bridge with the
     /// gateway address, the local addresses, IP forwarding on. Undone on failure.
@@ -118,7 +126,22 @@ impl NodeNetwork {
         let ns = self.netns_name.as_str();
         let gateway = format!("{}/{}", self.cidr.gateway(), self.cidr.prefix_len);
         netns::ip(&["-n", ns, "link", "set", "lo", "up"])?;
-        netns::ip(&["-n", ns, "link", "add", BRIDGE, "type", "bridge"])?;
+        // A bridge whose address nobody set takes the lowest address of its ports, so it
+        // changes as pods come and go; a pod that cached the gateway's old address then sends
+        // into the void until its neighbour entry expires (nslookup timing out for 15 s).
+        // Setting it keeps it, as the CNI bridge plugin does.
+        let bridge_address = bridge_mac(self.cidr.gateway());
+        netns::ip(&[
+            "-n",
+            ns,
+            "link",
+            "add",
+            BRIDGE,
+            "address",
+            &bridge_address,
+            "type",
+            "bridge",
+        ])?;
         netns::ip(&["-n", ns, "addr", "add", &gateway, "dev", BRIDGE])?;
         netns::ip(&["-n", ns, "link", "set", BRIDGE, "up"])?;
         for address in &config.local_addresses {

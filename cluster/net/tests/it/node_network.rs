@@ -205,3 +205,49 @@ async fn a_tcp_socket_made_in_the_node_namespace_connects_to_a_pod_from_the_gate
     drop(stream);
     network.destroy().unwrap();
 }
+
+/// `ip -n NS link show DEV`'s hardware address.
+fn hardware_address(netns_name: &str, device: &str) -> String {
+    let output = Command::new("ip")
+        .args(["-n", netns_name, "-o", "link", "show", device])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let mut words = text.split_whitespace();
+    words.find(|word| *word == "link/ether");
+    words
+        .next()
+        .unwrap_or_else(|| panic!("no address in {text}"))
+        .to_string()
+}
+
+/// A Linux bridge whose address was never set takes the lowest address of its ports and
+/// changes it as ports come and go; a pod that cached the gateway's old address then loses
+/// every packet to the node (its DNS queries included) until its neighbour entry expires.
+/// Here a port gets the lowest address there is, which such a bridge would take at once.
+#[test]
+fn the_gateway_keeps_its_hardware_address_as_pods_come_and_go() {
+    let network = node_network(vec![]);
+    let node = network.netns_name().to_string();
+    let gateway = hardware_address(&node, "cni0");
+    let pod = network.create_pod_network("pod-lowest-mac").unwrap();
+    let set = Command::new("ip")
+        .args(["-n", &node, "link", "set", &pod.host_veth, "address"])
+        .arg("02:00:00:00:00:01")
+        .output()
+        .unwrap();
+    assert!(set.status.success(), "{set:?}");
+    assert_eq!(hardware_address(&node, &pod.host_veth), "02:00:00:00:00:01");
+    assert_eq!(hardware_address(&node, "cni0"), gateway);
+    let other = network.create_pod_network("pod-other").unwrap();
+    network.delete_pod_network(&pod).unwrap();
+    assert_eq!(hardware_address(&node, "cni0"), gateway);
+    // The pod left has the gateway's address as the node has it.
+    let neighbour = run_in_netns(&other.netns_name, "ping", &["-c1", "-W1", "10.244.0.1"]);
+    assert!(neighbour.status.success(), "{neighbour:?}");
+    let seen = run_in_netns(&other.netns_name, "ip", &["neigh", "show", "10.244.0.1"]);
+    let seen = String::from_utf8_lossy(&seen.stdout).into_owned();
+    assert!(seen.contains(&format!("lladdr {gateway}")), "{seen}");
+    network.destroy().unwrap();
+}
