@@ -19,6 +19,8 @@ pub mod report;
 pub mod runner;
 mod skip;
 pub mod table;
+/// Needs the `embedded` feature (its lab tests start the embedded cluster).
+#[cfg(feature = "embedded")]
 pub mod testing;
 pub mod wait;
 pub mod workload;

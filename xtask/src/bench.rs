@@ -13,6 +13,58 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
+use crate::Exit;
+
+/// The benchmarks.
+#[derive(clap::Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Time from a condition becoming true to the next step starting: watch vs 1 s polling.
+    WaitLatency {
+        /// Conditions measured per waiter.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+        rounds: u16,
+    },
+    /// The API server's RSS before, while and after holding 5 ConfigMaps of 1 MiB.
+    ApiserverMemory {
+        /// Small writes after the deletions (the history keeps this many events).
+        #[arg(long, default_value_t = crate::bench_memory::DEFAULT_SMALL_WRITES)]
+        small_writes: usize,
+    },
+    /// Time to scale a ReplicaSet of nginx pods from FROM to TO Ready pods.
+    ReplicasetScale {
+        #[arg(long, default_value_t = 3)]
+        from: i32,
+        #[arg(long, default_value_t = 100)]
+        to: i32,
+    },
+}
+
+/// `cargo xtask bench …`: figures on stdout; a cluster error exits 3.
+pub(crate) async fn bench(command: BenchCommand) -> Exit {
+    let result = match command {
+        BenchCommand::WaitLatency { rounds } => {
+            crate::bench_wait::wait_latency(usize::from(rounds)).await
+        }
+        BenchCommand::ApiserverMemory { small_writes } => {
+            crate::bench_memory::apiserver_memory(small_writes).await
+        }
+        BenchCommand::ReplicasetScale { from, to } => {
+            if from < 1 || to <= from {
+                eprintln!("error: --from must be at least 1 and --to larger than --from");
+                return Exit::Usage;
+            }
+            replicaset_scale(from, to).await
+        }
+    };
+    match result {
+        Ok(()) => Exit::Passed,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Exit::Cluster
+        }
+    }
+}
+
 /// How long one scaling phase may take before the benchmark gives up and says so.
 const PHASE_LIMIT: Duration = Duration::from_secs(600);
 

@@ -87,7 +87,7 @@ impl ClusterArgs {
 mod tests {
     use super::*;
     use clap::Parser;
-    use k8s_labs_harness::provider::EngineEnv;
+    use k8s_labs_harness::provider::Backends;
 
     #[derive(Debug, Parser)]
     struct Cli {
@@ -198,8 +198,35 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_build_for_real_clusters_only_refuses_the_default_and_k3s_in_one_line() {
+        let real_only = Backends {
+            embedded: false,
+            k3s: false,
+        };
+        for args in [
+            &[][..],
+            &["--cluster", "embedded"][..],
+            &["--cluster", "k3s"][..],
+        ] {
+            let line = real_only.missing(&parse(args).unwrap().choice());
+            let line = line.unwrap_or_else(|| panic!("{args:?} should be refused"));
+            assert!(!line.contains('\n'), "{line}");
+            assert!(line.contains("--kubeconfig PATH"), "{line}");
+        }
+        for args in [&["--kubeconfig", "/tmp/k"][..], &["--cluster", "kind"][..]] {
+            assert_eq!(
+                real_only.missing(&parse(args).unwrap().choice()),
+                None,
+                "{args:?}"
+            );
+        }
+    }
+
+    #[cfg(feature = "k3s")]
     #[tokio::test]
     async fn k3s_without_docker_is_one_clear_line() {
+        use k8s_labs_harness::provider::EngineEnv;
         let args = parse(&["--cluster", "k3s"]).unwrap();
         let no_engine = EngineEnv {
             docker_host: Some("unix:///nonexistent/docker.sock".to_string()),

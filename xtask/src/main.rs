@@ -4,23 +4,35 @@
 //! Exit codes: 0 every claim held; 1 a claim failed; 2 usage or configuration error; 3 the
 //! cluster could not be started or reached; 130/143 stopped by SIGINT/SIGTERM.
 
+#[cfg(not(feature = "embedded"))]
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+#[cfg(feature = "embedded")]
 mod bench;
+#[cfg(feature = "embedded")]
 mod bench_memory;
+#[cfg(feature = "embedded")]
 mod bench_wait;
 mod check;
 mod cluster_choice;
 mod cluster_up;
+#[cfg(feature = "embedded")]
+mod embedded;
+// Without the embedded cluster, a stand-in that refuses what needs it in one line.
+#[cfg(not(feature = "embedded"))]
+#[path = "embedded_absent.rs"]
+mod embedded;
+#[cfg(feature = "embedded")]
 mod images;
 mod run_labs;
 mod soak;
 mod walk;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use k8s_labs_harness::provider::ConnectError;
+use k8s_labs_harness::provider::{Backends, ConnectError};
 use k8s_labs_harness::{Keep, Lab, Language, Provider, RunOptions};
 use tokio::signal::unix::{SignalKind, signal};
 use xtask::registry;
@@ -77,15 +89,22 @@ enum Command {
         cluster: cluster_choice::ClusterArgs,
     },
     /// Speed and scale figures of the embedded cluster (printed, not asserted).
+    #[cfg(feature = "embedded")]
     Bench {
         #[command(subcommand)]
-        command: BenchCommand,
+        command: bench::BenchCommand,
     },
     /// The node's pulled-image store: load image archives, list images, prune unused ones.
+    #[cfg(feature = "embedded")]
     Images {
         #[command(subcommand)]
         command: images::ImagesCommand,
     },
+    /// Any other name: without the embedded cluster, `bench` and `images` come here to be
+    /// refused in one line (with it, clap refuses unknown names itself).
+    #[cfg(not(feature = "embedded"))]
+    #[command(external_subcommand)]
+    NotBuilt(Vec<OsString>),
 }
 
 /// How labs run and what they write, beyond which cluster they run on.
@@ -170,29 +189,6 @@ impl RunArgs {
             transcript: self.transcript.clone(),
         }
     }
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Time from a condition becoming true to the next step starting: watch vs 1 s polling.
-    WaitLatency {
-        /// Conditions measured per waiter.
-        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
-        rounds: u16,
-    },
-    /// The API server's RSS before, while and after holding 5 ConfigMaps of 1 MiB.
-    ApiserverMemory {
-        /// Small writes after the deletions (the history keeps this many events).
-        #[arg(long, default_value_t = bench_memory::DEFAULT_SMALL_WRITES)]
-        small_writes: usize,
-    },
-    /// Time to scale a ReplicaSet of nginx pods from FROM to TO Ready pods.
-    ReplicasetScale {
-        #[arg(long, default_value_t = 3)]
-        from: i32,
-        #[arg(long, default_value_t = 100)]
-        to: i32,
-    },
 }
 
 #[derive(Subcommand)]
@@ -309,13 +305,17 @@ async fn run(cli: Cli) -> Exit {
                     k8s_version,
                 },
         } => cluster_up::cluster_up(&kubeconfig_out, cluster, k8s_version).await,
+        #[cfg(feature = "embedded")]
         Command::Images { command } => {
             // Plain file work: off the runtime's threads.
             tokio::task::spawn_blocking(move || images::images(command))
                 .await
                 .unwrap_or(Exit::Usage)
         }
-        Command::Bench { command } => bench(command).await,
+        #[cfg(feature = "embedded")]
+        Command::Bench { command } => bench::bench(command).await,
+        #[cfg(not(feature = "embedded"))]
+        Command::NotBuilt(args) => embedded::subcommand(&args),
     }
 }
 
@@ -363,30 +363,6 @@ async fn run_lab_command(
         &run.files(),
     )
     .await
-}
-
-/// `cargo xtask bench …`: figures on stdout; a cluster error exits 3.
-async fn bench(command: BenchCommand) -> Exit {
-    let result = match command {
-        BenchCommand::WaitLatency { rounds } => bench_wait::wait_latency(usize::from(rounds)).await,
-        BenchCommand::ApiserverMemory { small_writes } => {
-            bench_memory::apiserver_memory(small_writes).await
-        }
-        BenchCommand::ReplicasetScale { from, to } => {
-            if from < 1 || to <= from {
-                eprintln!("error: --from must be at least 1 and --to larger than --from");
-                return Exit::Usage;
-            }
-            bench::replicaset_scale(from, to).await
-        }
-    };
-    match result {
-        Ok(()) => Exit::Passed,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            Exit::Cluster
-        }
-    }
 }
 
 fn select_labs(name: Option<&str>, all: bool) -> Result<Vec<Lab>, String> {
@@ -443,17 +419,37 @@ pub(crate) fn stop_signal() -> impl std::future::Future<Output = Stop> + Send + 
     }
 }
 
+/// The optional clusters this build of xtask has: its own features, which decide what its
+/// commands accept (the harness it links may have more, asked for by another package).
+const BACKENDS: Backends = Backends {
+    embedded: cfg!(feature = "embedded"),
+    k3s: cfg!(feature = "k3s"),
+};
+
+/// The subcommands that exist only with the embedded cluster (feature `embedded`).
+#[cfg(any(test, not(feature = "embedded")))]
+const EMBEDDED_SUBCOMMANDS: [&str; 2] = ["bench", "images"];
+
+/// The one line for `what`, which needs the embedded cluster, in a build without it;
+/// `instead` is another way forward, ending in ", or " (or empty).
+#[cfg(any(test, not(feature = "embedded")))]
+fn embedded_not_built(what: &str, instead: &str) -> String {
+    format!(
+        "{what} needs the embedded cluster, which this xtask was built without (cargo feature \
+         `embedded`); {instead}build with default features"
+    )
+}
+
 /// Starts the embedded cluster (after its preflight), an ephemeral k3s, or connects to a
-/// kubeconfig's cluster; on failure prints one error line and returns the exit code.
+/// kubeconfig's cluster; on failure (or a choice this build lacks) prints one error line and
+/// returns the exit code.
 async fn connect(cluster: &cluster_choice::ClusterArgs) -> Result<Provider, Exit> {
-    if matches!(
-        cluster.choice(),
-        k8s_labs_harness::provider::ClusterChoice::Embedded { .. }
-    ) && let Err(error) = k8s_labs_cluster::preflight()
-    {
-        eprintln!("error: {error:#}; or run the labs on another cluster with --kubeconfig PATH");
-        return Err(Exit::Cluster);
+    let choice = cluster.choice();
+    if let Some(line) = BACKENDS.missing(&choice) {
+        eprintln!("error: {line}");
+        return Err(Exit::Usage);
     }
+    embedded::preflight(&choice)?;
     cluster.connect().await.map_err(report_connect_error)
 }
 
@@ -486,6 +482,37 @@ mod tests {
         for name in ["statefulset-dns", "replicaset-scale", "pvc-templates"] {
             assert_eq!(select_labs(Some(name), false).unwrap()[0].name(), name);
         }
+    }
+
+    #[test]
+    fn the_embedded_subcommands_exist_exactly_when_the_embedded_cluster_does() {
+        // A build without it refuses these names with a line of its own (embedded_absent.rs).
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|command| command.get_name().to_string())
+            .collect();
+        for name in EMBEDDED_SUBCOMMANDS {
+            assert_eq!(
+                names.iter().any(|known| known == name),
+                cfg!(feature = "embedded"),
+                "{name} in {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_command_without_the_embedded_cluster_is_one_line_saying_what_to_do() {
+        let line = embedded_not_built("`cargo xtask bench`", "");
+        assert_eq!(
+            line,
+            "`cargo xtask bench` needs the embedded cluster, which this xtask was built without \
+             (cargo feature `embedded`); build with default features"
+        );
+        let line = embedded_not_built("`cargo xtask cluster up`", "pass --cluster kind, or ");
+        assert!(
+            line.ends_with("; pass --cluster kind, or build with default features"),
+            "{line}"
+        );
     }
 
     #[test]

@@ -3,14 +3,15 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
 use async_trait::async_trait;
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use kube::Client;
 use kube::config::Kubeconfig;
 
 use super::facts::ClusterFacts;
-use super::{ClusterKind, ClusterProvider, NodeRun};
+use super::version::KubernetesVersion;
+use super::{ClusterKind, ClusterProvider, ConnectError, NodeRun};
 use crate::exec::CommandOutput;
 
 /// A running embedded cluster and a client for it.
@@ -20,6 +21,23 @@ pub struct EmbeddedProvider {
 }
 
 impl EmbeddedProvider {
+    /// Starts the embedded cluster reporting Kubernetes `version`: an unsupported version
+    /// is a [`ConnectError::Config`], a failed start a [`ConnectError::Cluster`].
+    pub async fn create_version(
+        version: KubernetesVersion,
+    ) -> Result<EmbeddedProvider, ConnectError> {
+        version
+            .check_supported()
+            .map_err(|message| ConnectError::Config(anyhow!(message)))?;
+        let config = ClusterConfig {
+            kubernetes_version: version.to_string(),
+            ..ClusterConfig::default()
+        };
+        EmbeddedProvider::create(config)
+            .await
+            .map_err(ConnectError::Cluster)
+    }
+
     /// Starts the embedded cluster with `config` (its version checked first) and builds a
     /// client; a failed start removes whatever it had created.
     pub async fn create(config: ClusterConfig) -> Result<EmbeddedProvider> {

@@ -10,10 +10,17 @@
 //! cluster that refuses host-network pods, makes the step *skipped* with the reason, never
 //! silently passed.
 
+/// Needs the `embedded` feature.
+#[cfg(feature = "embedded")]
 pub mod embedded;
+/// Needs the `k3s` feature.
+#[cfg(feature = "k3s")]
 pub mod engine;
 pub mod export;
 pub mod facts;
+mod features;
+/// Needs the `k3s` feature.
+#[cfg(feature = "k3s")]
 pub mod k3s;
 pub mod kind;
 pub mod kind_nodes;
@@ -26,13 +33,14 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use async_trait::async_trait;
-use k8s_labs_cluster::ClusterConfig;
 use kube::Client;
 
 use crate::exec::{CommandOutput, OneShotPod};
 
+#[cfg(feature = "k3s")]
 pub use engine::EngineEnv;
 pub use facts::{ClusterFacts, discover_facts};
+pub use features::Backends;
 pub use kind::KindEnv;
 pub use kubeconfig::KubeconfigSource;
 pub use version::KubernetesVersion;
@@ -182,41 +190,34 @@ pub fn install_crypto_provider() {
 
 impl Provider {
     /// Creates or connects to the chosen cluster and discovers its facts. A cluster this
-    /// created is taken down again when discovery fails.
+    /// created is taken down again when discovery fails. A choice whose backend this build
+    /// of the harness lacks (features `embedded`, `k3s`) is a [`ConnectError::Config`].
     pub async fn from_choice(choice: ClusterChoice) -> Result<Provider, ConnectError> {
-        Provider::from_choice_with(choice, &EngineEnv::from_process()).await
-    }
-
-    /// [`Provider::from_choice`] with the container engine looked up in `engine` instead of
-    /// this process's environment.
-    pub async fn from_choice_with(
-        choice: ClusterChoice,
-        engine: &EngineEnv,
-    ) -> Result<Provider, ConnectError> {
         install_crypto_provider();
         let backend: Box<dyn ClusterProvider> = match choice {
-            ClusterChoice::Embedded { kubernetes_version } => {
-                let version = kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT);
-                version
-                    .check_supported()
-                    .map_err(|message| ConnectError::Config(anyhow!(message)))?;
-                let config = ClusterConfig {
-                    kubernetes_version: version.to_string(),
-                    ..ClusterConfig::default()
-                };
-                Box::new(
-                    embedded::EmbeddedProvider::create(config)
-                        .await
-                        .map_err(ConnectError::Cluster)?,
-                )
-            }
-            ClusterChoice::K3s { kubernetes_version } => Box::new(
-                k3s::K3sProvider::create(
+            #[cfg(feature = "embedded")]
+            ClusterChoice::Embedded { kubernetes_version } => Box::new(
+                embedded::EmbeddedProvider::create_version(
                     kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
-                    engine,
                 )
                 .await?,
             ),
+            #[cfg(feature = "k3s")]
+            ClusterChoice::K3s { kubernetes_version } => Box::new(
+                k3s::K3sProvider::create(
+                    kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
+                    &EngineEnv::from_process(),
+                )
+                .await?,
+            ),
+            #[cfg(not(feature = "embedded"))]
+            ClusterChoice::Embedded { .. } => {
+                return Err(ConnectError::Config(anyhow!(features::NO_EMBEDDED)));
+            }
+            #[cfg(not(feature = "k3s"))]
+            ClusterChoice::K3s { .. } => {
+                return Err(ConnectError::Config(anyhow!(features::NO_K3S)));
+            }
             ClusterChoice::Kind { kubernetes_version } => Box::new(
                 kind::KindProvider::create(
                     kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
@@ -233,6 +234,25 @@ impl Provider {
             }
         };
         Provider::with_backend(backend).await
+    }
+
+    /// [`Provider::from_choice`] with the container engine for k3s looked up in `engine`
+    /// instead of this process's environment. Needs the `k3s` feature.
+    #[cfg(feature = "k3s")]
+    pub async fn from_choice_with(
+        choice: ClusterChoice,
+        engine: &EngineEnv,
+    ) -> Result<Provider, ConnectError> {
+        let ClusterChoice::K3s { kubernetes_version } = choice else {
+            return Provider::from_choice(choice).await;
+        };
+        install_crypto_provider();
+        let k3s = k3s::K3sProvider::create(
+            kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
+            engine,
+        )
+        .await?;
+        Provider::with_backend(Box::new(k3s)).await
     }
 
     /// Wraps a created cluster: discovers its facts, and destroys it when that fails.
@@ -260,8 +280,10 @@ impl Provider {
         }
     }
 
-    /// Starts the embedded cluster with `config` and connects to it.
-    pub async fn embedded(config: ClusterConfig) -> Result<Provider> {
+    /// Starts the embedded cluster with `config` and connects to it. Needs the `embedded`
+    /// feature.
+    #[cfg(feature = "embedded")]
+    pub async fn embedded(config: k8s_labs_cluster::ClusterConfig) -> Result<Provider> {
         let backend = embedded::EmbeddedProvider::create(config).await?;
         Provider::with_backend(Box::new(backend))
             .await
@@ -421,5 +443,6 @@ pub fn node_tool_image(program: &str) -> Option<&'static str> {
     }
 }
 
-#[cfg(test)]
+// They start the embedded cluster and route a k3s choice; the default build runs them.
+#[cfg(all(test, feature = "embedded", feature = "k3s"))]
 mod tests;
