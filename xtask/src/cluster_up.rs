@@ -3,12 +3,12 @@
 //! a kind cluster outlives the command, which creates it, writes its kubeconfig and says how
 //! to delete it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use k8s_labs_harness::Provider;
 use k8s_labs_harness::provider::{ClusterChoice, KubernetesVersion, install_crypto_provider};
 
-use crate::{Exit, report_connect_error, stop_signal};
+use crate::{Exit, kubeconfig_path, report_connect_error, stop_signal};
 
 /// Which cluster `cluster up` starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -83,23 +83,4 @@ async fn kind_up(path: &Path, version: KubernetesVersion) -> Exit {
         println!("{notice}");
     }
     Exit::Passed
-}
-
-/// `path` made absolute (relative to the current directory), its parent directory created;
-/// when that fails, the error line is printed and the exit code returned.
-pub(crate) fn kubeconfig_path(path: &Path) -> Result<PathBuf, Exit> {
-    let absolute = std::path::absolute(path).map_err(|error| {
-        eprintln!("error: invalid path {}: {error}", path.display());
-        Exit::Usage
-    })?;
-    if let Some(parent) = absolute.parent()
-        && let Err(error) = std::fs::create_dir_all(parent)
-    {
-        eprintln!(
-            "error: cannot create {}: {error}; choose another --kubeconfig-out",
-            parent.display()
-        );
-        return Err(Exit::Usage);
-    }
-    Ok(absolute)
 }

@@ -7,8 +7,7 @@ use std::path::Path;
 use k8s_labs_cluster::{ClusterConfig, EmbeddedCluster};
 use k8s_labs_harness::provider::{ClusterChoice, KubernetesVersion};
 
-use crate::cluster_up::kubeconfig_path;
-use crate::{Exit, START_GRACE, Stop, stop_signal};
+use crate::{Exit, START_GRACE, Stop, kubeconfig_path, stop_signal};
 
 /// Checks that the embedded cluster can run here when `choice` is it (root, the packages of
 /// scripts/install-deps); otherwise prints why, as one line, and returns the exit code.

@@ -6,7 +6,7 @@
 
 #[cfg(not(feature = "embedded"))]
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -451,6 +451,25 @@ async fn connect(cluster: &cluster_choice::ClusterArgs) -> Result<Provider, Exit
     }
     embedded::preflight(&choice)?;
     cluster.connect().await.map_err(report_connect_error)
+}
+
+/// `path` made absolute (relative to the current directory), its parent directory created;
+/// when that fails, the error line is printed and the exit code returned.
+pub(crate) fn kubeconfig_path(path: &Path) -> Result<PathBuf, Exit> {
+    let absolute = std::path::absolute(path).map_err(|error| {
+        eprintln!("error: invalid path {}: {error}", path.display());
+        Exit::Usage
+    })?;
+    if let Some(parent) = absolute.parent()
+        && let Err(error) = std::fs::create_dir_all(parent)
+    {
+        eprintln!(
+            "error: cannot create {}: {error}; choose another --kubeconfig-out",
+            parent.display()
+        );
+        return Err(Exit::Usage);
+    }
+    Ok(absolute)
 }
 
 /// Prints why connecting failed, as one line, and returns its exit code: a usage error (2) for
