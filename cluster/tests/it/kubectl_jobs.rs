@@ -37,7 +37,7 @@ kind: Job
 metadata:
   name: failing
 spec:
-  backoffLimit: 1
+  backoffLimit: 0
   template:
     spec:
       restartPolicy: Never
@@ -152,7 +152,9 @@ async fn job_completes(k: &Kubectl, manifest: &str) {
     assert!(events.contains("Completed: Job completed"), "{events}");
 }
 
-/// backoffLimit 1: the second failed pod fails the Job with BackoffLimitExceeded.
+/// backoffLimit 0: the first failed pod fails the Job with BackoffLimitExceeded. (With a
+/// higher limit the replacement comes after upstream's 10 s backoff, which the Job
+/// controller's tests cover: `a_failed_pod_is_replaced_after_its_backoff`.)
 async fn job_fails_after_its_backoff_limit(k: &Kubectl, manifest: &str) {
     k.ok(&["apply", "-f", manifest]).await;
     let waited = k
@@ -175,7 +177,7 @@ async fn job_fails_after_its_backoff_limit(k: &Kubectl, manifest: &str) {
         .await;
     assert_eq!(
         failed,
-        "2 BackoffLimitExceeded: Job has reached the specified backoff limit"
+        "1 BackoffLimitExceeded: Job has reached the specified backoff limit"
     );
     let table = redact(&k.ok(&["get", "job", "failing"]).await);
     assert!(table[1].starts_with("failing Failed 0/1 "), "{table:?}");
