@@ -19,7 +19,7 @@ fn network_namespaces() -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starts_serves_dns_on_the_node_and_cleans_up() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let cluster = EmbeddedCluster::start(ClusterConfig::default())
         .await
         .expect("the embedded cluster starts");

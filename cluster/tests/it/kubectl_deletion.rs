@@ -97,7 +97,7 @@ async fn owners(k: &Kubectl, pod: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_delete_cascades_as_on_a_real_cluster() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-deletion");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k = Kubectl::new(33, &kubeconfig, &scratch);

@@ -89,7 +89,7 @@ const POD_LINE: &str = "jsonpath={.metadata.name},{.metadata.deletionTimestamp},
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_rolls_deployments_as_on_a_real_cluster() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-deployment");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k = Kubectl::new(33, &kubeconfig, &scratch);

@@ -68,7 +68,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_runs_jobs_and_cronjobs() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-jobs");
     let config = ClusterConfig {
         controller_clock: Clock::ahead_by(jiff::SignedDuration::from_secs(61)),

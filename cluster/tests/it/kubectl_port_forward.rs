@@ -109,7 +109,7 @@ fn assert_nginx_page(answer: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_port_forward_reaches_nginx_in_the_pod() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-port-forward");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let k33 = Kubectl::new(33, &kubeconfig, &scratch);

@@ -73,7 +73,7 @@ async fn lookups(kubectl: &Kubectl, web_0_ip: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_i_shows_the_answer_every_time_under_load() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-run-attach");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let newest = Kubectl::new(33, &kubeconfig, &scratch);

@@ -100,7 +100,7 @@ fn row<'a>(rows: &'a [Row], name: &str) -> &'a Row {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_top_shows_the_pods_cgroup_usage() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-top");
     let config = ClusterConfig {
         metrics_period: Duration::from_secs(1),

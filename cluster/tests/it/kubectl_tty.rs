@@ -402,7 +402,7 @@ async fn spdy_is_refused_with_the_way_out(kubectl: &Kubectl, kubeconfig: &Kubeco
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorials_interactive_commands_work_on_a_terminal() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let streaming = [
         kubectl(29, WEBSOCKETS),
         kubectl(30, &[]),

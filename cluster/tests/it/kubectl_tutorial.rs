@@ -34,7 +34,7 @@ fn assert_has(lines: &[String], wanted: &str, context: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tutorial_commands_work_with_real_kubectl() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let scratch = support::scratch_dir("kubectl-tutorial");
     let (cluster, kubeconfig) = support::start_cluster(&scratch).await;
     let kubectls: Vec<Kubectl> = VERSIONS

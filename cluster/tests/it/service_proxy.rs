@@ -13,7 +13,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_by_service_name_reaches_the_pods_through_the_proxy() {
-    let _turn = crate::support::one_cluster_at_a_time().await;
+    let _turn = crate::support::cluster_turn().await;
     let cluster = EmbeddedCluster::start(ClusterConfig::default())
         .await
         .expect("the embedded cluster starts");
