@@ -1,6 +1,6 @@
 //! The embedded cluster's integration tests, one binary (`cargo test -p k8s-labs-cluster --test it`;
 //! `-- kubectl_tty::` runs one former file). Every test starts an embedded cluster and takes
-//! `support::one_cluster_at_a_time` first.
+//! `support::cluster_turn` first (two clusters at a time).
 
 mod embedded;
 mod kubectl_deletion;
