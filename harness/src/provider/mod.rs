@@ -188,6 +188,17 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An ephemeral k3s of `version` (default [`KubernetesVersion::DEFAULT`]) in the container
+/// engine `engine` names.
+#[cfg(feature = "k3s")]
+async fn k3s_backend(
+    version: Option<KubernetesVersion>,
+    engine: &EngineEnv,
+) -> Result<Box<dyn ClusterProvider>, ConnectError> {
+    let version = version.unwrap_or(KubernetesVersion::DEFAULT);
+    Ok(Box::new(k3s::K3sProvider::create(version, engine).await?))
+}
+
 impl Provider {
     /// Creates or connects to the chosen cluster and discovers its facts. A cluster this
     /// created is taken down again when discovery fails. A choice whose backend this build
@@ -203,13 +214,9 @@ impl Provider {
                 .await?,
             ),
             #[cfg(feature = "k3s")]
-            ClusterChoice::K3s { kubernetes_version } => Box::new(
-                k3s::K3sProvider::create(
-                    kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
-                    &EngineEnv::from_process(),
-                )
-                .await?,
-            ),
+            ClusterChoice::K3s { kubernetes_version } => {
+                k3s_backend(kubernetes_version, &EngineEnv::from_process()).await?
+            }
             #[cfg(not(feature = "embedded"))]
             ClusterChoice::Embedded { .. } => {
                 return Err(ConnectError::Config(anyhow!(features::NO_EMBEDDED)));
@@ -247,12 +254,7 @@ impl Provider {
             return Provider::from_choice(choice).await;
         };
         install_crypto_provider();
-        let k3s = k3s::K3sProvider::create(
-            kubernetes_version.unwrap_or(KubernetesVersion::DEFAULT),
-            engine,
-        )
-        .await?;
-        Provider::with_backend(Box::new(k3s)).await
+        Provider::with_backend(k3s_backend(kubernetes_version, engine).await?).await
     }
 
     /// Wraps a created cluster: discovers its facts, and destroys it when that fails.
