@@ -62,18 +62,13 @@ pub async fn check(args: CheckArgs) -> Exit {
         Ok(provider) => provider,
         Err(error) => return report_connect_error(error),
     };
-    let options = RunOptions {
-        existing_namespace: Some(args.namespace.clone()),
-        timeout_scale: args.timeout_scale,
-        ..RunOptions::default()
-    };
-    let exit = check_on(&lab, &provider, &args.namespace, &options).await;
+    let exit = check_on(&lab, &provider, &args.namespace, args.timeout_scale).await;
     let _ = provider.stop().await;
     exit
 }
 
-/// Runs `lab` in the student's `namespace` (also `options.existing_namespace`).
-async fn check_on(lab: &Lab, provider: &Provider, namespace: &str, options: &RunOptions) -> Exit {
+/// Runs `lab` in the student's `namespace`, each step's timeout scaled by `timeout_scale`.
+async fn check_on(lab: &Lab, provider: &Provider, namespace: &str, timeout_scale: f64) -> Exit {
     let client = provider.client();
     match Api::<Namespace>::all(client.clone())
         .get_opt(namespace)
@@ -93,8 +88,13 @@ async fn check_on(lab: &Lab, provider: &Provider, namespace: &str, options: &Run
         }
     }
     let (cancel, signals) = cancel_on_signal();
+    let options = RunOptions {
+        existing_namespace: Some(namespace.to_string()),
+        timeout_scale,
+        ..RunOptions::default()
+    };
     let report = lab
-        .run_with(provider, &Console::stdout(), &cancel, options)
+        .run_with(provider, &Console::stdout(), &cancel, &options)
         .await;
     // A try cut off by a step's deadline or a signal may leave its pod behind.
     remove_check_pods(provider, namespace).await;
