@@ -9,13 +9,13 @@ use std::time::Duration;
 use k8s_labs_net::{NodeNetwork, NodeNetworkConfig};
 use k8s_labs_node::{
     Catalog, ClaimedVolumes, ContainerLaunch, ContainerRegistry, DEFAULT_IMAGE_DIR, DnsSettings,
-    Grace, ImageStore, NODE_NAMESPACES, NodeCgroups, NodeUserNamespaces, PodIdentity, PodSandbox,
-    Runc, RunnableImage, RunningContainer, SandboxHost, StartError, create_sandbox, remove_sandbox,
+    Grace, ImageStore, NodeCgroups, NodeUserNamespaces, PodIdentity, PodSandbox, Runc,
+    RunnableImage, RunningContainer, SandboxHost, StartError, create_sandbox, remove_sandbox,
     start_container, stop_container,
 };
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::common::{RunRootTurn, TEST_RUN_ROOT, share_run_root};
+use crate::common::{RunRootTurn, TEST_RUN_ROOT, assert_no_pod_mounts_or_networks, share_run_root};
 
 struct Node {
     _run_root: RunRootTurn,
@@ -125,21 +125,7 @@ impl Node {
     /// under the state directory, no pod network namespace.
     fn assert_nothing_left(&self) {
         assert_eq!(self.runc.list_blocking().unwrap(), Vec::<String>::new());
-        // The node's namespaces stay pinned as long as the node (its network) is there.
-        let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
-        let mounts: Vec<PathBuf> = k8s_labs_node::mounts_under(&self.state_dir)
-            .unwrap()
-            .into_iter()
-            .filter(|path| !path.starts_with(&node_namespaces))
-            .collect();
-        assert_eq!(mounts, Vec::<PathBuf>::new());
-        let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
-        let pod_namespaces: Vec<String> = k8s_labs_net::netns::list()
-            .unwrap()
-            .into_iter()
-            .filter(|name| name.starts_with(&prefix))
-            .collect();
-        assert_eq!(pod_namespaces, Vec::<String>::new());
+        assert_no_pod_mounts_or_networks(&self.state_dir, self.network.instance());
     }
 
     fn finish(self) {

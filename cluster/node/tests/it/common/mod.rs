@@ -300,22 +300,7 @@ impl Cluster {
     /// which would remove those itself).
     pub fn assert_node_clean(&self) {
         assert_eq!(runc_list(&self.state_dir), Vec::<String>::new());
-        // The node's user and network namespaces are the cluster's, pinned until the instance
-        // directory goes.
-        let node_namespaces = self.state_dir.join(NODE_NAMESPACES);
-        let mounts: Vec<PathBuf> = k8s_labs_node::mounts_under(&self.state_dir)
-            .unwrap()
-            .into_iter()
-            .filter(|path| !path.starts_with(&node_namespaces))
-            .collect();
-        assert_eq!(mounts, Vec::<PathBuf>::new());
-        let prefix = format!("k8s-labs-{}-pod-", self.network.instance());
-        let left: Vec<String> = k8s_labs_net::netns::list()
-            .unwrap()
-            .into_iter()
-            .filter(|name| name.starts_with(&prefix))
-            .collect();
-        assert_eq!(left, Vec::<String>::new());
+        assert_no_pod_mounts_or_networks(&self.state_dir, self.network.instance());
         let cgroups: Vec<PathBuf> = self
             .node_cgroups()
             .into_iter()
@@ -449,4 +434,24 @@ pub fn request(pod: &str, command: &[&str]) -> ExecRequest {
         stderr: true,
         tty: false,
     }
+}
+
+/// Asserts that no mount is left under a node's `state_dir` but its own namespaces (the
+/// node's user and network namespaces stay pinned as long as the node is there), and no pod
+/// network namespace of the node network `instance`.
+pub fn assert_no_pod_mounts_or_networks(state_dir: &Path, instance: &str) {
+    let node_namespaces = state_dir.join(NODE_NAMESPACES);
+    let mounts: Vec<PathBuf> = k8s_labs_node::mounts_under(state_dir)
+        .unwrap()
+        .into_iter()
+        .filter(|path| !path.starts_with(&node_namespaces))
+        .collect();
+    assert_eq!(mounts, Vec::<PathBuf>::new());
+    let prefix = format!("k8s-labs-{instance}-pod-");
+    let pod_namespaces: Vec<String> = k8s_labs_net::netns::list()
+        .unwrap()
+        .into_iter()
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    assert_eq!(pod_namespaces, Vec::<String>::new());
 }
