@@ -80,6 +80,10 @@ pub struct ApiServerConfig {
     pub nodes: k8s_labs_node_api::NodeConnections,
     /// Requests in flight, request and header timeouts; the default is kube-apiserver's.
     pub limits: ServingLimits,
+    /// How many changes the store keeps for watches and lists that start at a past
+    /// resourceVersion ([`HISTORY_LEN`] unless configured); one older than that is answered
+    /// 410 Gone, as etcd answers a revision it compacted.
+    pub history_len: usize,
 }
 
 /// A running API server.
@@ -99,7 +103,7 @@ impl ApiServer {
             .with_context(|| format!("binding the API server to {}", config.bind))?;
         let address = listener.local_addr()?;
         let state = Arc::new(ServerState {
-            store: Store::new(),
+            store: Store::with_history_limits(config.history_len, store::HISTORY_BYTES),
             ips: IpAllocator::new(&config.service_cidr)?,
             token: config.token,
             kubernetes_version: config.kubernetes_version,

@@ -39,17 +39,26 @@ impl TestApiServer {
 
     /// Starts a server that reaches `nodes` for exec, attach and logs.
     pub async fn start_with_nodes(nodes: NodeConnections) -> anyhow::Result<TestApiServer> {
-        Self::start_with(nodes, ServingLimits::default()).await
+        Self::start_with(nodes, ServingLimits::default(), crate::HISTORY_LEN).await
     }
 
     /// Starts a server with `limits` instead of kube-apiserver's (small figures for tests).
     pub async fn start_with_limits(limits: ServingLimits) -> anyhow::Result<TestApiServer> {
-        Self::start_with(NodeConnections::default(), limits).await
+        Self::start_with(NodeConnections::default(), limits, crate::HISTORY_LEN).await
+    }
+
+    /// Starts a server whose store keeps only `history_len` changes, so that a test reaches
+    /// what lies past the history (410 Gone, expired continue tokens) in a few writes instead
+    /// of [`crate::HISTORY_LEN`].
+    pub async fn start_with_history_len(history_len: usize) -> anyhow::Result<TestApiServer> {
+        let limits = ServingLimits::default();
+        Self::start_with(NodeConnections::default(), limits, history_len).await
     }
 
     async fn start_with(
         nodes: NodeConnections,
         limits: ServingLimits,
+        history_len: usize,
     ) -> anyhow::Result<TestApiServer> {
         // kube's TLS stack needs a process-wide provider; a second install fails harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -61,6 +70,7 @@ impl TestApiServer {
             kubernetes_version: KUBERNETES_VERSION.to_string(),
             nodes,
             limits,
+            history_len,
         })
         .await?;
         let client = client_for(&server, Some(&token)).await?;

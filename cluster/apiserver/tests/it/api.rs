@@ -490,7 +490,9 @@ async fn runtime_watchers_see_changes_with_and_without_streaming_lists() {
 
 #[tokio::test]
 async fn watch_from_a_compacted_resource_version_is_gone() {
-    let api = TestApiServer::start().await.unwrap();
+    let api = TestApiServer::start_with_history_len(crate::support::SHORT_HISTORY)
+        .await
+        .unwrap();
     let maps: Api<ConfigMap> = Api::namespaced(api.client.clone(), "default");
     let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "counter"}})).unwrap();
     let first = maps
@@ -501,7 +503,7 @@ async fn watch_from_a_compacted_resource_version_is_gone() {
         .resource_version
         .unwrap();
     // One more change than the history keeps pushes `first` out of it.
-    for i in 0..=k8s_labs_apiserver::HISTORY_LEN {
+    for i in 0..=crate::support::SHORT_HISTORY {
         let patch = Patch::Merge(json!({"data": {"n": i.to_string()}}));
         maps.patch("counter", &PatchParams::default(), &patch)
             .await

@@ -337,7 +337,9 @@ async fn exact_reads_the_past_and_not_older_than_the_latest() {
 
 #[tokio::test]
 async fn a_continue_token_past_the_history_is_expired_with_an_inconsistent_one() {
-    let api = TestApiServer::start().await.unwrap();
+    let api = TestApiServer::start_with_history_len(crate::support::SHORT_HISTORY)
+        .await
+        .unwrap();
     let maps = config_maps(&api, "paging", 3).await;
     let base = "/api/v1/namespaces/paging/configmaps";
     let (_, first) = get(&api, &format!("{base}?limit=1"), None).await;
@@ -346,8 +348,7 @@ async fn a_continue_token_past_the_history_is_expired_with_an_inconsistent_one()
         .unwrap()
         .to_string();
     // More changes than the history keeps push the first page's resourceVersion out of it.
-    let started = std::time::Instant::now();
-    futures::stream::iter(0..=k8s_labs_apiserver::HISTORY_LEN)
+    futures::stream::iter(0..=crate::support::SHORT_HISTORY)
         .map(|i| {
             let maps = maps.clone();
             async move {
@@ -359,11 +360,6 @@ async fn a_continue_token_past_the_history_is_expired_with_an_inconsistent_one()
         .try_collect::<Vec<_>>()
         .await
         .unwrap();
-    println!(
-        "{} patches in {:?}",
-        k8s_labs_apiserver::HISTORY_LEN + 1,
-        started.elapsed()
-    );
 
     let (status, expired) = get(
         &api,
