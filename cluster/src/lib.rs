@@ -164,6 +164,7 @@ impl EmbeddedCluster {
             kubernetes_version: config.kubernetes_version.clone(),
             nodes: nodes.clone(),
             limits: Default::default(),
+            history_len: k8s_labs_apiserver::HISTORY_LEN,
         })
         .await
         .context("starting the API server")?;
@@ -265,6 +266,7 @@ impl EmbeddedCluster {
                 pulled_image_dir: k8s_labs_node::DEFAULT_PULLED_IMAGE_DIR.into(),
                 user_namespaces: self.user_namespaces.clone(),
                 metrics_period: config.metrics_period,
+                eviction_period: k8s_labs_node::DEFAULT_EVICTION_PERIOD,
             },
         )
         .await

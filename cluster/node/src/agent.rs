@@ -67,6 +67,9 @@ pub struct NodeConfig {
     /// How often the node samples its containers' CPU and memory for `kubectl top`
     /// ([`crate::metrics::DEFAULT_METRICS_PERIOD`] unless configured).
     pub metrics_period: std::time::Duration,
+    /// How often the node measures its pods' storage and evicts those over their limits
+    /// ([`crate::eviction::DEFAULT_EVICTION_PERIOD`] unless configured).
+    pub eviction_period: std::time::Duration,
 }
 
 /// The node's root directory under its state directory: where `hostPath` volumes live.
@@ -125,6 +128,7 @@ impl NodeAgent {
             },
             events,
             eviction: WatchedPods::default(),
+            eviction_period: config.eviction_period,
             volume_changes: watch::channel(0).0,
             metrics: crate::metrics::MetricsStore::new(config.metrics_period),
         });

@@ -41,6 +41,8 @@ pub struct NodeContext {
     pub events: EventRecorder,
     /// The pods whose storage the eviction check measures (see [`crate::eviction`]).
     pub eviction: WatchedPods,
+    /// How often the eviction check measures them.
+    pub eviction_period: std::time::Duration,
     /// Bumped on every PersistentVolumeClaim or PersistentVolume change (see
     /// [`crate::volume_watch`]): what pods waiting for a claim to bind wait on.
     pub volume_changes: watch::Sender<u64>,

@@ -64,6 +64,7 @@ mod watchdog;
 // The agent, as the cluster starts it: its configuration, the directories it keeps, the
 // instance claim that keeps two clusters apart, and what it needs from the host.
 pub use agent::{NODE_ROOT, NodeAgent, NodeConfig, NodeHandle};
+pub use eviction::DEFAULT_EVICTION_PERIOD;
 pub use image_store::{DEFAULT_IMAGE_DIR, DEFAULT_PULLED_IMAGE_DIR};
 pub use images::ImageSources;
 pub use instance::{RUN_ROOT, claim_instance, cleanup_leftovers};

@@ -1,6 +1,6 @@
 //! Local storage eviction, as the kubelet's eviction manager does it
 //! (`localStorageEviction`, `pkg/kubelet/eviction/eviction_manager.go`): every
-//! [`CHECK_INTERVAL`] the node measures what each of its pods writes to its disk (disk-backed
+//! eviction period ([`DEFAULT_EVICTION_PERIOD`] unless configured) the node measures what each of its pods writes to its disk (disk-backed
 //! emptyDirs, the containers' writable layers and logs, the node's files for the pod) and
 //! evicts a pod over an emptyDir's `sizeLimit`, its containers' total
 //! `limits.ephemeral-storage`, or one container's: its worker stops the containers, the pod
@@ -31,20 +31,20 @@ pub use watched::{WatchedPod, WatchedPods};
 use crate::containers::ContainerKey;
 use crate::context::NodeContext;
 
-/// How often the node measures its pods' storage. The kubelet's housekeeping runs every 10 s;
-/// 2 s bounds how far past its limit a pod can write at disk speed a little more tightly, and
-/// a measure costs next to nothing for the few pods a lab runs (a walk of the directories
-/// they wrote to).
-pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// How often the node measures its pods' storage by default. The kubelet's housekeeping runs
+/// every 10 s; 2 s bounds how far past its limit a pod can write at disk speed a little more
+/// tightly, and a measure costs next to nothing for the few pods a lab runs (a walk of the
+/// directories they wrote to).
+pub const DEFAULT_EVICTION_PERIOD: Duration = Duration::from_secs(2);
 
 /// What bounds a pod whose containers set no `limits.ephemeral-storage`: its writable layers,
 /// logs and emptyDirs without a `sizeLimit` together. 1 GiB: far above what the labs write
 /// (kilobytes), far below the free disk of the machines the cluster runs on.
 pub const DEFAULT_POD_EPHEMERAL_STORAGE: u64 = 1 << 30;
 
-/// Checks the node's pods every [`CHECK_INTERVAL`] until `shutdown`.
+/// Checks the node's pods every `context.eviction_period` until `shutdown`.
 pub async fn run(context: Arc<NodeContext>, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(CHECK_INTERVAL);
+    let mut ticker = tokio::time::interval(context.eviction_period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -25,6 +25,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 pub const TEST_RUN_ROOT: &str = "/run/k8s-labs-test";
 pub const TOKEN: &str = "node-agent-test-token";
 pub const NODE: &str = "k8s-labs-node";
+/// How often the test node checks its pods' storage.
+const EVICTION_PERIOD: Duration = Duration::from_millis(200);
 
 /// Every node test claims an instance under `TEST_RUN_ROOT`, and each start removes what dead
 /// owners left there. The test of that cleanup (`leftovers`) plants an abandoned instance of
@@ -75,6 +77,7 @@ impl Cluster {
             kubernetes_version: "v1.33.0".to_string(),
             nodes: nodes.clone(),
             limits: Default::default(),
+            history_len: k8s_labs_apiserver::HISTORY_LEN,
         })
         .await
         .unwrap();
@@ -120,6 +123,9 @@ impl Cluster {
                 pulled_image_dir: state_dir.join("pulled"),
                 user_namespaces,
                 metrics_period: k8s_labs_node::DEFAULT_METRICS_PERIOD,
+                // Evictions come within a fifth of a second instead of the default's 2 s: the
+                // eviction tests wait for three.
+                eviction_period: EVICTION_PERIOD,
             },
         )
         .await
