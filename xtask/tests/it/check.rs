@@ -143,7 +143,7 @@ const DNS: &str = "DNS in a pod answers web-0.nginx and web-1.nginx with the pod
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("check-statefulset-dns").await;
     let client = cluster.client().await.unwrap();
 
@@ -292,7 +292,7 @@ async fn check_passes_a_correct_setup_and_names_what_is_broken_with_hints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_other_labs_checks_pass_on_their_corrected_manifests() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("check-others").await;
     let client = cluster.client().await.unwrap();
     let mut applier = Applier::new(client.clone());

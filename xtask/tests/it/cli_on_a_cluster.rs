@@ -51,7 +51,7 @@ fn committed_handouts() -> PathBuf {
 /// cluster really does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_lab_passes_through_the_cli_with_its_reports_and_the_committed_handouts() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("all").await;
     let output = xtask()
         .args(["lab", "--all", "--jobs", "3", "--kubeconfig"])
@@ -173,7 +173,7 @@ fn same_pull_state(handout: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_mid_lab_deletes_the_namespace_and_exits_130() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("sigint").await;
     let mut child = xtask()
         .args(["lab", "statefulset-dns", "--kubeconfig"])

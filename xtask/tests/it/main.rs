@@ -1,5 +1,5 @@
 //! The xtask's integration tests, one binary (`cargo test -p xtask --test it`; `-- walk::` runs
-//! one former file). Tests that run an embedded cluster take `common::one_cluster_at_a_time`.
+//! one former file). Tests that run an embedded cluster take `common::cluster_turn`.
 
 mod check;
 mod cli_on_a_cluster;

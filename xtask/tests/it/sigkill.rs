@@ -59,7 +59,7 @@ fn wait_for_exit(pid: i32, guard: Duration) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_container_outlives_a_killed_cluster() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = std::env::temp_dir().join(format!("xtask-sigkill-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -130,7 +130,7 @@ fn after_nth<'a>(text: &'a str, needle: &str, n: usize) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("walk-pty").await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
     command
@@ -199,7 +199,7 @@ async fn in_a_terminal_each_step_is_explained_before_it_runs_and_q_quits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_terminal_auto_walks_to_the_end_in_plain_text() {
-    let _turn = common::one_cluster_at_a_time().await;
+    let _turn = common::cluster_turn().await;
     let (cluster, kubeconfig, dir) = start_cluster("walk-auto").await;
     let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))

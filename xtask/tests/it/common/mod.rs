@@ -1,7 +1,7 @@
 //! What the xtask tests share: an embedded cluster started separately and reached through a
 //! kubeconfig file, the way a user points `cargo xtask` at kind, k3s or a cloud cluster.
 //! Every test that runs an embedded cluster (in this process or in an `xtask` it starts)
-//! takes [`one_cluster_at_a_time`] first.
+//! takes a [`cluster_turn`] first.
 
 use std::path::PathBuf;
 
@@ -10,12 +10,18 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::ListParams;
 
-/// One embedded cluster at a time in this binary, as when each file was a binary of its own.
-static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// At most two embedded clusters at a time in this binary (as the cluster crate's tests run
+/// theirs): every test that starts one, itself or through an `xtask` it runs, takes a turn
+/// first and keeps it to its end. A lab run waits on pods most of its time, so two overlap
+/// well on our 2-core machines.
+static CLUSTERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
-/// Waits for this test's turn to run an embedded cluster; the turn lasts as long as the guard.
-pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
-    CLUSTER.lock().await
+/// Waits for this test's turn to run an embedded cluster; the turn lasts as long as the permit.
+pub async fn cluster_turn() -> tokio::sync::SemaphorePermit<'static> {
+    CLUSTERS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 /// Starts an embedded cluster and writes its kubeconfig into a fresh scratch directory
