@@ -17,8 +17,15 @@ function run(files) {
   return spawnSync(process.execPath, [lint, ...files], { encoding: "utf8" });
 }
 
+// The scratch directories of the broken workflows, removed when the tests end.
+const scratch = [];
+test.after(() => {
+  for (const dir of scratch) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function workflow(text) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "actionlint-test-"));
+  scratch.push(dir);
   const file = path.join(dir, "broken.yml");
   fs.writeFileSync(file, text);
   return file;

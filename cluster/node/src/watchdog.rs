@@ -79,5 +79,7 @@ mod tests {
         let status = watchdog.child.wait().unwrap();
         // It ran its kill loop (over no containers) and ended normally.
         assert!(status.success(), "{status:?}");
+        // runc made its root for `list`.
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

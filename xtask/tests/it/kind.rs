@@ -55,6 +55,8 @@ exit 0
         command
             .args(args)
             .env("PATH", format!("{}:{path}", self.dir.join("bin").display()))
+            // What the run leaves for a kept cluster (its kubeconfig) goes with the fake.
+            .env("TMPDIR", &self.dir)
             .current_dir(&self.dir)
             .stdin(Stdio::null());
         command

@@ -15,19 +15,28 @@ use kubectl::Kubectl;
 
 const PROTOBUF: &str = "Content-Type: application/vnd.kubernetes.protobuf";
 
+/// A scratch directory, removed when the test ends (passed or not).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A test API server and kubectl 1.`minor` for it, with its files in a scratch directory
 /// named after the test.
-async fn start(minor: u32, test: &str) -> (TestApiServer, Kubectl) {
+async fn start(minor: u32, test: &str) -> (TestApiServer, Kubectl, Scratch) {
     let api = TestApiServer::start().await.unwrap();
-    let scratch = std::env::temp_dir().join(format!(
+    let scratch = Scratch(std::env::temp_dir().join(format!(
         "apiserver-protobuf-{test}-{}-{minor}",
         std::process::id()
-    ));
-    std::fs::create_dir_all(&scratch).unwrap();
-    let kubeconfig = scratch.join("kubeconfig");
+    )));
+    std::fs::create_dir_all(&scratch.0).unwrap();
+    let kubeconfig = scratch.0.join("kubeconfig");
     std::fs::write(&kubeconfig, api.https_kubeconfig()).unwrap();
-    let kubectl = Kubectl::new(minor, &kubeconfig, &scratch);
-    (api, kubectl)
+    let kubectl = Kubectl::new(minor, &kubeconfig, &scratch.0);
+    (api, kubectl, scratch)
 }
 
 /// Runs a `kubectl create …` that must send protobuf and succeed.
@@ -64,7 +73,7 @@ async fn kubectl_1_32_creates_objects_it_sends_as_protobuf() {
 }
 
 async fn creates_objects_it_sends_as_protobuf(minor: u32) {
-    let (api, kubectl) = start(minor, "objects").await;
+    let (api, kubectl, _scratch) = start(minor, "objects").await;
 
     create_as_protobuf(&kubectl, &["create", "namespace", "proto"]).await;
     let namespace = get(&kubectl, &["namespace", "proto"]).await;
@@ -190,7 +199,7 @@ fn logged_body(stderr: &str) -> Vec<u8> {
 /// get a 404), captured from its log and decoded as the server would decode them.
 #[tokio::test]
 async fn kubectl_bodies_of_other_kinds_decode() {
-    let (api, kubectl) = start(33, "bodies").await;
+    let (api, kubectl, _scratch) = start(33, "bodies").await;
     let sent = async |args: &[&str]| -> Value {
         let output = kubectl.run(&[&["-v=9"], args].concat()).await;
         let body = logged_body(&output.stderr);
