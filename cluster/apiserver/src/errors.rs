@@ -188,13 +188,23 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized")
     }
 
-    /// 404 for a path that names no resource (as the real server: reason NotFound).
+    /// 404 for a path that names no resource, as the real server's API handlers answer it
+    /// (`NewGenericServerResponse`): reason NotFound and empty `details`, which kubectl reads
+    /// (`kubectl debug` tells a missing subresource from a missing pod by the empty name).
     pub(crate) fn path_not_found() -> Self {
-        Self::new(
+        let mut error = Self::new(
             404,
             "NotFound",
             "the server could not find the requested resource",
-        )
+        );
+        error.details = Some(json!({}));
+        error
+    }
+
+    /// 503, e.g. a proxy request whose Service has no endpoints or whose backend is not
+    /// reachable.
+    pub(crate) fn service_unavailable(message: impl Into<String>) -> Self {
+        Self::new(503, "ServiceUnavailable", message)
     }
 
     pub(crate) fn unsupported_media_type(content_type: &str) -> Self {

@@ -30,6 +30,7 @@ mod paging;
 mod patch;
 mod pod_security;
 mod protobuf;
+mod proxy;
 mod qos;
 mod registry;
 mod reviews;

@@ -14,7 +14,8 @@ pub struct ResourceInfo {
     pub kind: &'static str,
     pub namespaced: bool,
     pub short_names: &'static [&'static str],
-    /// Subresources served: "status", "scale", "exec", "attach", "log", "finalize", "binding".
+    /// Subresources served: "status", "scale", "exec", "attach", "log", "portforward", "proxy",
+    /// "finalize", "binding".
     pub subresources: &'static [&'static str],
     pub categories: &'static [&'static str],
     /// "group/plural", the store's key for this resource.
@@ -121,10 +122,10 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("", "v1", "nodes", "node", "Node", false, &["no"], &["status"], NONE),
     resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, &["pvc"], &["status"], NONE),
     resource!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, &["pv"], &["status"], NONE),
-    resource!("", "v1", "pods", "pod", "Pod", true, &["po"], &["attach", "binding", "exec", "log", "portforward", "status"], ALL),
+    resource!("", "v1", "pods", "pod", "Pod", true, &["po"], &["attach", "binding", "exec", "log", "portforward", "proxy", "status"], ALL),
     resource!("", "v1", "secrets", "secret", "Secret", true, NONE, NONE, NONE),
     resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], NONE, NONE),
-    resource!("", "v1", "services", "service", "Service", true, &["svc"], &["status"], ALL),
+    resource!("", "v1", "services", "service", "Service", true, &["svc"], &["proxy", "status"], ALL),
     resource!("apps", "v1", "controllerrevisions", "controllerrevision", "ControllerRevision", true, NONE, NONE, NONE),
     resource!("apps", "v1", "deployments", "deployment", "Deployment", true, &["deploy"], &["scale", "status"], ALL),
     resource!("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true, &["rs"], &["scale", "status"], ALL),
@@ -204,6 +205,12 @@ pub fn subresource_discovery(
             &["create", "get"],
         ),
         "log" => ("", "", resource.kind.to_string(), &["get"]),
+        "proxy" => (
+            "",
+            "",
+            format!("{}ProxyOptions", resource.kind),
+            &["create", "delete", "get", "patch", "update"],
+        ),
         "binding" => ("", "", "Binding".to_string(), &["create"]),
         "finalize" => ("", "", resource.kind.to_string(), &["update"]),
         _ => (

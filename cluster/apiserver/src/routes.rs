@@ -211,6 +211,9 @@ async fn resource_request(
     query: &Query,
     body: &[u8],
 ) -> ApiResult<Response> {
+    if let Some(request) = crate::proxy::ProxyRequest::parse(group, version, rest) {
+        return crate::proxy::serve(state, parts, body, request).await;
+    }
     let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
     let method = parts.method.clone();
     let headers = parts.headers.clone();

@@ -91,12 +91,7 @@ impl TestApiServer {
     /// by default, which would hide the first answer, the one a test compares with
     /// kube-apiserver's.
     pub async fn client_without_retries(&self) -> anyhow::Result<kube::Client> {
-        let kubeconfig = Kubeconfig::from_yaml(&self.https_kubeconfig())
-            .context("parsing the test kubeconfig")?;
-        let mut config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-        config.default_retry = false;
-        Ok(kube::Client::try_from(config)?)
+        client_without_retries(&self.https_kubeconfig()).await
     }
 
     /// Sends `request` once (see [`TestApiServer::client_without_retries`]): the status and
@@ -140,6 +135,16 @@ fn kubeconfig_yaml(url: &str, token: Option<&str>, ca_pem: Option<&str>) -> Stri
          contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n\
          current-context: test\nusers:\n- name: test\n  user:\n{user}"
     )
+}
+
+/// A client for `kubeconfig` (YAML) that sends each request once (see
+/// [`TestApiServer::client_without_retries`]).
+pub async fn client_without_retries(kubeconfig: &str) -> anyhow::Result<kube::Client> {
+    let kubeconfig = Kubeconfig::from_yaml(kubeconfig).context("parsing the test kubeconfig")?;
+    let mut config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
+    config.default_retry = false;
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// A kubeconfig for `server` (its HTTPS URL and CA) with an optional bearer token.

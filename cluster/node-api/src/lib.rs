@@ -166,6 +166,13 @@ pub trait NodeConnection: Send + Sync + 'static {
         &self,
         request: PortForwardRequest,
     ) -> Result<tokio::net::TcpStream, NodeError>;
+    /// A TCP connection to `address`, a pod's IP and port, made from the node's network
+    /// namespace: what kube-apiserver's proxy (`pods/proxy`, `services/proxy`) dials from the
+    /// control-plane node. The error's text is Go's dial error (`dial tcp …: connect: …`).
+    async fn dial(
+        &self,
+        address: std::net::SocketAddrV4,
+    ) -> Result<tokio::net::TcpStream, NodeError>;
     /// The node's latest resource usage readings (the kubelet's `/metrics/resource`, which
     /// metrics-server scrapes): answered from what the node has sampled, never measured on
     /// the call.

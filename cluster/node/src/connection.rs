@@ -148,6 +148,13 @@ impl NodeConnection for RuncNodeConnection {
         crate::port_forward::connect(&self.context, &request).await
     }
 
+    async fn dial(
+        &self,
+        address: std::net::SocketAddrV4,
+    ) -> Result<tokio::net::TcpStream, NodeError> {
+        crate::port_forward::dial_from_node(&self.context, address).await
+    }
+
     fn metrics(&self) -> NodeMetrics {
         self.context.metrics.snapshot()
     }

@@ -2,10 +2,13 @@
 //! `localhost:<port>` made from inside the pod's network namespace (IPv4 first, then IPv6),
 //! handed to the API server, which carries its bytes on the client's stream. The host
 //! network namespace never gets a route to a pod: the socket is made by a thread that has
-//! joined the pod's namespace ([`k8s_labs_net::netns::run_in`]).
+//! joined the pod's namespace ([`k8s_labs_net::netns::run_in`]). The API server's proxy
+//! dials a pod's IP from the node's namespace instead ([`dial_from_node`]), as kube-apiserver
+//! dials it from the control-plane node.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use k8s_labs_net::netns;
 use k8s_labs_node_api::{NodeError, PortForwardRequest};
@@ -94,4 +97,36 @@ fn dial_localhost(netns_path: PathBuf, port: u16) -> Result<TcpStream, (String, 
             Err((text.clone(), text))
         }
     }
+}
+
+/// How long a proxy's dial may take: kube-apiserver's proxy dialer's timeout.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A TCP connection to `address` made from the node's network namespace (where the bridge
+/// routes to every pod), for the API server's proxy; the error is Go's dial error.
+pub(crate) async fn dial_from_node(
+    context: &NodeContext,
+    address: SocketAddrV4,
+) -> Result<tokio::net::TcpStream, NodeError> {
+    let netns_path = context.network.netns_path().to_path_buf();
+    let dial = move || {
+        netns::run_in(&netns_path, move || {
+            TcpStream::connect_timeout(&SocketAddr::V4(address), DIAL_TIMEOUT)
+        })
+    };
+    // Go words a timeout without the syscall: `dial tcp 10.244.0.9:80: i/o timeout`.
+    let fail = |error: std::io::Error| match error.kind() {
+        std::io::ErrorKind::TimedOut => {
+            NodeError::Internal(format!("dial tcp {address}: i/o timeout"))
+        }
+        _ => NodeError::Internal(format!("dial tcp {address}: connect: {}", go_style(&error))),
+    };
+    let stream = tokio::task::spawn_blocking(dial)
+        .await
+        .map_err(|error| NodeError::Internal(format!("the dialling thread failed: {error}")))?
+        .map_err(fail)?;
+    stream
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::TcpStream::from_std(stream))
+        .map_err(fail)
 }

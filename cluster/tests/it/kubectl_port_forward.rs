@@ -2,8 +2,10 @@
 //! (SPDY upgrade) on the embedded cluster: kubectl listens on the user's 127.0.0.1, the node
 //! connects inside the pod's network namespace, and an HTTP GET from this test process gets
 //! nginx's page from the pod. Two ports at once, two concurrent connections, the `svc/` and
-//! `sts/` forms, and the kubelet's error for a port where nothing listens. Needs root and
-//! `scripts/install-deps`, as the other embedded-cluster tests do.
+//! `sts/` forms, and the kubelet's error for a port where nothing listens. Then `kubectl
+//! proxy`: the same page through the API server's `pods/proxy` and `services/proxy`, which the
+//! node dials from its own network namespace. Needs root and `scripts/install-deps`, as the
+//! other embedded-cluster tests do.
 
 use crate::support;
 
@@ -122,6 +124,7 @@ async fn kubectl_port_forward_reaches_nginx_in_the_pod() {
         service_and_statefulset_forms(&k).await;
         nothing_listening(&k).await;
     }
+    through_the_api_server_proxy(&k33).await;
     cluster.stop().await.expect("the cluster stops cleanly");
     let _ = std::fs::remove_dir_all(&scratch);
 }
@@ -198,4 +201,64 @@ async fn nothing_listening(k: &Kubectl) {
     );
     assert!(line.contains(&expected), "{line}");
     forward.stop().await;
+}
+
+/// `kubectl proxy` on a free port, then nginx's page through `pods/web-0/proxy/` and the
+/// Service's port by number and by name; a pod port where nothing listens is a 503 with the
+/// dial's error, and the Service's unnamed port does not exist (its one port is named `web`),
+/// so that form finds no endpoints, as on any cluster.
+async fn through_the_api_server_proxy(k: &Kubectl) {
+    let mut child = k.spawn(&["proxy", "--port=0"]);
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let line = stdout
+        .next_line()
+        .await
+        .expect("kubectl's stdout")
+        .expect("kubectl proxy says where it serves");
+    let port: u16 = line
+        .strip_prefix("Starting to serve on 127.0.0.1:")
+        .and_then(|port| port.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let get_path = async |path: &str| {
+        let mut socket = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("kubectl proxy listens");
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        socket.write_all(request.as_bytes()).await.expect("sending");
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.expect("reading");
+        answer
+    };
+    let base = "/api/v1/namespaces/default";
+    for path in [
+        "pods/web-0/proxy/",
+        "pods/web-0:80/proxy/",
+        "services/nginx:80/proxy/",
+        "services/http:nginx:web/proxy/",
+    ] {
+        assert_nginx_page(&get_path(&format!("{base}/{path}")).await);
+    }
+    // The node's dial of a port where nothing listens, in Go's words.
+    let ip = k
+        .ok(&["get", "pod", "web-0", "-o", "jsonpath={.status.podIP}"])
+        .await;
+    let answer = get_path(&format!("{base}/pods/web-0:81/proxy/")).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    let refused =
+        format!("error trying to reach service: dial tcp {ip}:81: connect: connection refused");
+    assert!(answer.contains(&refused), "{answer}");
+    let answer = get_path(&format!("{base}/services/nginx/proxy/")).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains(r#""message":"no endpoints available for service \"nginx\"""#),
+        "{answer}"
+    );
+    let _ = child.kill().await;
 }

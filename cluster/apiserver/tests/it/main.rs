@@ -17,6 +17,7 @@ mod paging_clients;
 mod pod_security_kubectl;
 mod port_forward_kubectl;
 mod protobuf_kubectl;
+mod proxy;
 mod streaming_kube;
 mod streaming_kubectl;
 mod support;

@@ -198,6 +198,16 @@ impl NodeConnection for LocalNode {
             })
     }
 
+    /// Every pod address is the test process: its port on 127.0.0.1, whatever the pod's IP.
+    async fn dial(
+        &self,
+        address: std::net::SocketAddrV4,
+    ) -> Result<tokio::net::TcpStream, NodeError> {
+        tokio::net::TcpStream::connect(("127.0.0.1", address.port()))
+            .await
+            .map_err(|error| NodeError::Internal(format!("dial tcp {address}: connect: {error}")))
+    }
+
     /// Five lines, or an endless numbered log with `follow`.
     async fn logs(&self, request: LogRequest) -> Result<LogStream, NodeError> {
         if request.previous {
