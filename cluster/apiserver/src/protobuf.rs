@@ -18,6 +18,7 @@ mod debug_value;
 mod kinds;
 mod rekey;
 
+use k8s_pb::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message as _;
 use serde_json::Value;
@@ -31,14 +32,7 @@ const MAGIC: &[u8] = b"k8s\0";
 
 /// Decodes a protobuf request body into the object's JSON form (with apiVersion and kind).
 pub fn decode_object(body: &[u8]) -> ApiResult<Value> {
-    let envelope = body.strip_prefix(MAGIC).ok_or_else(|| {
-        ApiError::bad_request("the protobuf body does not start with the Kubernetes magic k8s\\0")
-    })?;
-    let unknown = Unknown::decode(envelope).map_err(|e| {
-        ApiError::bad_request(format!(
-            "the protobuf envelope (runtime.Unknown) is not valid: {e}"
-        ))
-    })?;
+    let unknown = envelope(body)?;
     let type_meta = unknown.type_meta.unwrap_or_default();
     let api_version = type_meta.api_version.unwrap_or_default();
     let kind = type_meta.kind.unwrap_or_default();
@@ -52,6 +46,80 @@ pub fn decode_object(body: &[u8]) -> ApiResult<Value> {
             ))
         })?;
     decode(&unknown.raw.unwrap_or_default())
+}
+
+/// Whether a body is in the protobuf encoding (a JSON body never starts with its magic).
+pub fn is_protobuf(body: &[u8]) -> bool {
+    body.starts_with(MAGIC)
+}
+
+/// Decodes the DeleteOptions of a DELETE sent as protobuf (client-go's typed clients since
+/// 1.32, e.g. `kubectl drain` deleting pods) into their JSON form. DeleteOptions are
+/// registered in every group version, so any `apiVersion` is taken. Read field by field, not
+/// through [`kinds`]: every field of DeleteOptions is a Go pointer, written only when set, so
+/// a zero on the wire (`gracePeriodSeconds: 0` of `--force`) was set and must stay.
+pub fn decode_delete_options(body: &[u8]) -> ApiResult<Value> {
+    let unknown = envelope(body)?;
+    let type_meta = unknown.type_meta.unwrap_or_default();
+    let kind = type_meta.kind.unwrap_or_default();
+    if kind != "DeleteOptions" {
+        let api_version = type_meta.api_version.unwrap_or_default();
+        return Err(ApiError::bad_request(format!(
+            "the protobuf body of a DELETE must be DeleteOptions, not {kind} ({api_version})"
+        )));
+    }
+    let options =
+        DeleteOptions::decode(unknown.raw.unwrap_or_default().as_slice()).map_err(|e| {
+            ApiError::bad_request(format!("the protobuf DeleteOptions are not valid: {e}"))
+        })?;
+    let mut json = serde_json::Map::new();
+    let mut set = |key: &str, value: Option<Value>| {
+        if let Some(value) = value {
+            json.insert(key.to_string(), value);
+        }
+    };
+    set(
+        "gracePeriodSeconds",
+        options.grace_period_seconds.map(Value::from),
+    );
+    set(
+        "orphanDependents",
+        options.orphan_dependents.map(Value::from),
+    );
+    set(
+        "propagationPolicy",
+        options.propagation_policy.map(Value::from),
+    );
+    set(
+        "preconditions",
+        options.preconditions.map(|p| {
+            let mut preconditions = serde_json::Map::new();
+            if let Some(uid) = p.uid {
+                preconditions.insert("uid".into(), uid.into());
+            }
+            if let Some(resource_version) = p.resource_version {
+                preconditions.insert("resourceVersion".into(), resource_version.into());
+            }
+            Value::Object(preconditions)
+        }),
+    );
+    set(
+        "dryRun",
+        (!options.dry_run.is_empty()).then(|| options.dry_run.into()),
+    );
+    Ok(Value::Object(json))
+}
+
+/// The `runtime.Unknown` after the magic.
+fn envelope(body: &[u8]) -> ApiResult<Unknown> {
+    let envelope = body.strip_prefix(MAGIC).ok_or_else(|| {
+        ApiError::bad_request("the protobuf body does not start with the Kubernetes magic k8s\\0")
+    })?;
+    Unknown::decode(envelope).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the protobuf envelope (runtime.Unknown) is not valid: {e}"
+        ))
+    })
 }
 
 #[cfg(test)]

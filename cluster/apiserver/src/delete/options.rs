@@ -1,5 +1,5 @@
 //! DeleteOptions as kube-apiserver reads them (`endpoints/handlers/delete.go`): from the body
-//! when there is one, otherwise from the query parameters, then checked by apimachinery's
+//! when there is one (JSON, or protobuf as client-go's typed clients send it), otherwise from the query parameters, then checked by apimachinery's
 //! `ValidateDeleteOptions` (422 `DeleteOptions.meta.k8s.io "" is invalid: …`).
 
 use serde_json::{Value, json};
@@ -60,7 +60,11 @@ fn bad(message: impl std::fmt::Display) -> ApiError {
 }
 
 fn from_body(body: &[u8]) -> ApiResult<Raw> {
-    let value: Value = serde_json::from_slice(body).map_err(bad)?;
+    let value: Value = if crate::protobuf::is_protobuf(body) {
+        crate::protobuf::decode_delete_options(body)?
+    } else {
+        serde_json::from_slice(body).map_err(bad)?
+    };
     if !value.is_object() {
         return Err(bad("the body is not a JSON object"));
     }

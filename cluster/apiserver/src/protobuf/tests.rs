@@ -321,3 +321,29 @@ fn any_string_survives_the_debug_text() {
     assert_eq!(object["data"], json!(data));
     assert_eq!(object["metadata"]["labels"]["a"], "\"quoted\" \\ 'single'");
 }
+
+#[test]
+fn decodes_delete_options_as_kubectl_drain_sends_them() {
+    let options = meta::DeleteOptions {
+        grace_period_seconds: Some(0),
+        preconditions: Some(meta::Preconditions {
+            uid: s("1234"),
+            resource_version: None,
+        }),
+        propagation_policy: s("Foreground"),
+        dry_run: vec!["All".into()],
+        ..Default::default()
+    };
+    let body = envelope("v1", "DeleteOptions", &options);
+    assert!(is_protobuf(&body));
+    assert_eq!(
+        decode_delete_options(&body).unwrap(),
+        json!({"gracePeriodSeconds": 0, "preconditions": {"uid": "1234"},
+               "propagationPolicy": "Foreground", "dryRun": ["All"]})
+    );
+    // Registered in every group version, so an apps/v1 DeleteOptions is one too.
+    assert!(decode_delete_options(&envelope("apps/v1", "DeleteOptions", &options)).is_ok());
+    let error = decode_delete_options(&envelope("v1", "Namespace", &options)).unwrap_err();
+    assert_eq!(error.code, 400, "{}", error.message);
+    assert!(!is_protobuf(br#"{"kind":"DeleteOptions"}"#));
+}

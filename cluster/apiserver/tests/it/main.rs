@@ -9,6 +9,7 @@ mod deletion;
 mod fuzz;
 mod kubectl;
 mod kubectl_auth;
+mod kubectl_drain;
 mod kubectl_explain;
 mod kubectl_ingress;
 mod limits;
