@@ -17,6 +17,7 @@ mod defaults;
 mod delete;
 mod discovery;
 mod errors;
+mod eviction;
 mod field_labels;
 mod field_validation;
 mod handlers;

@@ -18,6 +18,7 @@ mod debug_value;
 mod kinds;
 mod rekey;
 
+use k8s_pb::api::policy::v1::Eviction;
 use k8s_pb::apimachinery::pkg::apis::meta::v1::DeleteOptions;
 use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message as _;
@@ -54,24 +55,49 @@ pub fn is_protobuf(body: &[u8]) -> bool {
 }
 
 /// Decodes the DeleteOptions of a DELETE sent as protobuf (client-go's typed clients since
-/// 1.32, e.g. `kubectl drain` deleting pods) into their JSON form. DeleteOptions are
-/// registered in every group version, so any `apiVersion` is taken. Read field by field, not
-/// through [`kinds`]: every field of DeleteOptions is a Go pointer, written only when set, so
-/// a zero on the wire (`gracePeriodSeconds: 0` of `--force`) was set and must stay.
+/// 1.32, e.g. `kubectl drain --disable-eviction` deleting pods) into their JSON form.
+/// DeleteOptions are registered in every group version, so any `apiVersion` is taken.
 pub fn decode_delete_options(body: &[u8]) -> ApiResult<Value> {
+    let raw = message_of_kind(body, "DeleteOptions")?;
+    let options = DeleteOptions::decode(raw.as_slice()).map_err(|e| {
+        ApiError::bad_request(format!("the protobuf DeleteOptions are not valid: {e}"))
+    })?;
+    Ok(delete_options_json(options))
+}
+
+/// Decodes a policy/v1 Eviction sent as protobuf (`kubectl drain`) into its JSON form: its
+/// name and namespace, and its DeleteOptions read as [`decode_delete_options`] reads them.
+pub fn decode_eviction(body: &[u8]) -> ApiResult<Value> {
+    let raw = message_of_kind(body, "Eviction")?;
+    let eviction = Eviction::decode(raw.as_slice())
+        .map_err(|e| ApiError::bad_request(format!("the protobuf Eviction is not valid: {e}")))?;
+    let metadata = eviction.metadata.unwrap_or_default();
+    let mut json = serde_json::json!({"apiVersion": "policy/v1", "kind": "Eviction",
+        "metadata": {"name": metadata.name, "namespace": metadata.namespace}});
+    if let Some(options) = eviction.delete_options {
+        json["deleteOptions"] = delete_options_json(options);
+    }
+    Ok(json)
+}
+
+/// The envelope's message when it holds a `kind` (of any group version).
+fn message_of_kind(body: &[u8], wanted: &str) -> ApiResult<Vec<u8>> {
     let unknown = envelope(body)?;
     let type_meta = unknown.type_meta.unwrap_or_default();
     let kind = type_meta.kind.unwrap_or_default();
-    if kind != "DeleteOptions" {
+    if kind != wanted {
         let api_version = type_meta.api_version.unwrap_or_default();
         return Err(ApiError::bad_request(format!(
-            "the protobuf body of a DELETE must be DeleteOptions, not {kind} ({api_version})"
+            "the protobuf body must be {wanted}, not {kind} ({api_version})"
         )));
     }
-    let options =
-        DeleteOptions::decode(unknown.raw.unwrap_or_default().as_slice()).map_err(|e| {
-            ApiError::bad_request(format!("the protobuf DeleteOptions are not valid: {e}"))
-        })?;
+    Ok(unknown.raw.unwrap_or_default())
+}
+
+/// DeleteOptions in their JSON form, read field by field rather than through [`kinds`]: every
+/// field of DeleteOptions is a Go pointer, written only when set, so a zero on the wire
+/// (`gracePeriodSeconds: 0` of `--grace-period=0`) was set and must stay.
+fn delete_options_json(options: DeleteOptions) -> Value {
     let mut json = serde_json::Map::new();
     let mut set = |key: &str, value: Option<Value>| {
         if let Some(value) = value {
@@ -107,7 +133,7 @@ pub fn decode_delete_options(body: &[u8]) -> ApiResult<Value> {
         "dryRun",
         (!options.dry_run.is_empty()).then(|| options.dry_run.into()),
     );
-    Ok(Value::Object(json))
+    Value::Object(json)
 }
 
 /// The `runtime.Unknown` after the magic.

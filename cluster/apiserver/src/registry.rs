@@ -15,7 +15,7 @@ pub struct ResourceInfo {
     pub namespaced: bool,
     pub short_names: &'static [&'static str],
     /// Subresources served: "status", "scale", "exec", "attach", "log", "portforward", "proxy",
-    /// "finalize", "binding".
+    /// "eviction", "finalize", "binding".
     pub subresources: &'static [&'static str],
     pub categories: &'static [&'static str],
     /// "group/plural", the store's key for this resource.
@@ -122,7 +122,7 @@ pub static RESOURCES: &[ResourceInfo] = &[
     resource!("", "v1", "nodes", "node", "Node", false, &["no"], &["status"], NONE),
     resource!("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, &["pvc"], &["status"], NONE),
     resource!("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false, &["pv"], &["status"], NONE),
-    resource!("", "v1", "pods", "pod", "Pod", true, &["po"], &["attach", "binding", "exec", "log", "portforward", "proxy", "status"], ALL),
+    resource!("", "v1", "pods", "pod", "Pod", true, &["po"], &["attach", "binding", "eviction", "exec", "log", "portforward", "proxy", "status"], ALL),
     resource!("", "v1", "secrets", "secret", "Secret", true, NONE, NONE, NONE),
     resource!("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, &["sa"], NONE, NONE),
     resource!("", "v1", "services", "service", "Service", true, &["svc"], &["proxy", "status"], ALL),
@@ -212,6 +212,7 @@ pub fn subresource_discovery(
             &["create", "delete", "get", "patch", "update"],
         ),
         "binding" => ("", "", "Binding".to_string(), &["create"]),
+        "eviction" => ("policy", "v1", "Eviction".to_string(), &["create"]),
         "finalize" => ("", "", resource.kind.to_string(), &["update"]),
         _ => (
             "",

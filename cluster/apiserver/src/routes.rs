@@ -251,6 +251,9 @@ async fn resource_request(
         (Some("scale"), true, Method::PUT) => scale::update(state, &target, query, &headers, body),
         (Some("scale"), true, Method::PATCH) => scale::patch(state, &target, query, &headers, body),
         (Some("binding"), true, Method::POST) => handlers::bind(state, &target, body),
+        (Some("eviction"), true, Method::POST) => {
+            crate::eviction::create(state, &target, query, body)
+        }
         (Some(kind @ ("exec" | "attach")), true, Method::GET | Method::POST) => {
             let pod = handlers::get(state, &target)?;
             let ws = WebSocketUpgrade::from_request_parts(parts, state)

@@ -347,3 +347,24 @@ fn decodes_delete_options_as_kubectl_drain_sends_them() {
     assert_eq!(error.code, 400, "{}", error.message);
     assert!(!is_protobuf(br#"{"kind":"DeleteOptions"}"#));
 }
+
+#[test]
+fn decodes_an_eviction_with_its_delete_options_as_kubectl_drain_sends_it() {
+    let eviction = k8s_pb::api::policy::v1::Eviction {
+        metadata: Some(metadata("web-0", &[])),
+        delete_options: Some(meta::DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        }),
+    };
+    let decoded = decode_eviction(&envelope("policy/v1", "Eviction", &eviction)).unwrap();
+    assert_eq!(decoded["metadata"]["name"], "web-0");
+    assert_eq!(decoded["deleteOptions"], json!({"gracePeriodSeconds": 0}));
+    let error = decode_eviction(&envelope(
+        "v1",
+        "DeleteOptions",
+        &meta::DeleteOptions::default(),
+    ))
+    .unwrap_err();
+    assert_eq!(error.code, 400, "{}", error.message);
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::errors::ApiError;
 
-/// The target of one proxy request: the pod's node, its address, and the path to ask for.
+/// The target of one proxy request: the pod's node and the address to dial.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backend {
     pub node_name: String,
@@ -41,11 +41,12 @@ pub fn pod_backend(pod: &Value, port: &str) -> Result<Backend, ApiError> {
         .unwrap_or_default();
     let ip = proxyable(ip)?;
     let port = match (port, declared) {
-        ("", Some(declared)) => u16::try_from(declared).ok(),
-        ("", None) => Some(80),
-        (port, _) => port.parse().ok(),
-    };
-    let port = port.ok_or_else(|| unreachable_port(ip))?;
+        ("", Some(declared)) => {
+            u16::try_from(declared).map_err(|_| unknown_port(&declared.to_string()))
+        }
+        ("", None) => Ok(80),
+        (port, _) => port.parse().map_err(|_| unknown_port(port)),
+    }?;
     Ok(Backend {
         node_name: pod["spec"]["nodeName"]
             .as_str()
@@ -126,12 +127,13 @@ fn valid_address(
         return None;
     }
     let pod = pod_of(target["name"].as_str()?)?;
-    let ip: Ipv4Addr = address["ip"].as_str()?.parse().ok()?;
+    let ip_text = address["ip"].as_str()?;
+    let ip: Ipv4Addr = ip_text.parse().ok()?;
     let has_ip = pod["status"]["podIPs"]
         .as_array()
         .into_iter()
         .flatten()
-        .any(|p| p["ip"].as_str() == Some(address["ip"].as_str().unwrap_or_default()));
+        .any(|p| p["ip"].as_str() == Some(ip_text));
     has_ip.then(|| Backend {
         node_name: pod["spec"]["nodeName"]
             .as_str()
@@ -150,10 +152,11 @@ fn proxyable(ip: &str) -> Result<Ipv4Addr, ApiError> {
         .ok_or_else(|| ApiError::bad_request("address not allowed"))
 }
 
-/// A port that is no number: Go's dialer refuses it before connecting.
-fn unreachable_port(ip: Ipv4Addr) -> ApiError {
+/// A port that is no number (Go's dialer looks it up as a service name; this server knows
+/// none) or out of range: refused before any connection, in Go's words.
+fn unknown_port(port: &str) -> ApiError {
     ApiError::service_unavailable(format!(
-        "error trying to reach service: dial tcp: address {ip}: invalid port"
+        "error trying to reach service: dial tcp: lookup tcp/{port}: unknown port"
     ))
 }
 
@@ -206,6 +209,14 @@ mod tests {
                 .unwrap()
                 .node_name,
             "node-1"
+        );
+        let error = pod_backend(&pod(Some("10.244.0.5"), &[80]), "abc").unwrap_err();
+        assert_eq!(
+            (error.code, error.message.as_str()),
+            (
+                503,
+                "error trying to reach service: dial tcp: lookup tcp/abc: unknown port"
+            )
         );
     }
 
