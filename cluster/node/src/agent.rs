@@ -11,9 +11,7 @@ use anyhow::{Context, Result};
 use futures::StreamExt;
 use k8s_labs_net::NodeNetwork;
 use k8s_labs_node_api::NodeConnection;
-use k8s_openapi::api::core::v1::{Binding, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::{mpsc, watch};
@@ -25,7 +23,7 @@ use crate::cgroups::NodeCgroups;
 use crate::connection::RuncNodeConnection;
 use crate::containers::ContainerRegistry;
 use crate::context::NodeContext;
-use crate::events::{EventRecord, EventRecorder, EventType, InvolvedPod};
+use crate::events::EventRecorder;
 use crate::eviction::WatchedPods;
 use crate::image_store::ImageStore;
 use crate::images::{ImageManager, ImageSources};
@@ -34,6 +32,7 @@ use crate::pod_worker::{PodUpdate, PodWorker};
 use crate::registry::PullStore;
 use crate::runtime::Runc;
 use crate::sandbox::DnsSettings;
+use crate::scheduler::Scheduler;
 use crate::user_namespace::NodeUserNamespaces;
 use crate::watchdog::Watchdog;
 
@@ -237,7 +236,12 @@ async fn run(
     let mut stream = std::pin::pin!(stream);
     let mut workers: HashMap<String, Worker> = HashMap::new();
     let mut finished: HashSet<String> = HashSet::new();
-    let binding: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let scheduler = Scheduler::start(
+        context.client.clone(),
+        context.node_name.clone(),
+        context.events.clone(),
+        shutdown.clone(),
+    );
     let (finished_tx, mut finished_rx) = mpsc::unbounded_channel::<String>();
     let mut listed: Option<HashSet<String>> = None;
     let volume_watch = tokio::spawn(crate::volume_watch::follow_volume_changes(
@@ -272,7 +276,7 @@ async fn run(
                     shutdown: &shutdown,
                     workers: &mut workers,
                     finished: &finished,
-                    binding: &binding,
+                    scheduler: &scheduler,
                     finished_tx: &finished_tx,
                 };
                 agent.on_event(event, &mut listed);
@@ -300,7 +304,7 @@ struct Agent<'a> {
     shutdown: &'a CancellationToken,
     workers: &'a mut HashMap<String, Worker>,
     finished: &'a HashSet<String>,
-    binding: &'a Arc<Mutex<HashSet<String>>>,
+    scheduler: &'a Scheduler,
     finished_tx: &'a mpsc::UnboundedSender<String>,
 }
 
@@ -327,6 +331,9 @@ impl Agent<'_> {
             }
             watcher::Event::Apply(pod) => self.on_pod(pod),
             watcher::Event::Delete(pod) => {
+                if let Some(uid) = pod.metadata.uid.clone() {
+                    self.scheduler.forget(uid);
+                }
                 let worker = pod
                     .metadata
                     .uid
@@ -353,7 +360,12 @@ impl Agent<'_> {
             .and_then(|spec| spec.node_name.clone())
             .unwrap_or_default();
         if node_name.is_empty() {
-            self.schedule(&pod, uid);
+            let scheduler = spec.and_then(|spec| spec.scheduler_name.as_deref());
+            if pod.metadata.deletion_timestamp.is_none()
+                && scheduler.is_none_or(|name| name == "default-scheduler")
+            {
+                self.scheduler.offer(pod);
+            }
             return;
         }
         if node_name != self.context.node_name {
@@ -400,97 +412,5 @@ impl Agent<'_> {
             let _ = finished_tx.send(worker_uid);
         });
         self.workers.insert(uid, Worker { updates, task });
-    }
-
-    /// Binds an unscheduled pod to this node (the scheduler's job in a one-node cluster).
-    fn schedule(&self, pod: &Pod, uid: String) {
-        let spec = pod.spec.as_ref();
-        let scheduler = spec.and_then(|spec| spec.scheduler_name.clone());
-        if pod.metadata.deletion_timestamp.is_some()
-            || scheduler.is_some_and(|name| name != "default-scheduler")
-        {
-            return;
-        }
-        {
-            let mut binding = self
-                .binding
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if !binding.insert(uid.clone()) {
-                return;
-            }
-        }
-        let (Some(name), namespace) = (pod.metadata.name.clone(), pod.metadata.namespace.clone())
-        else {
-            return;
-        };
-        let namespace = namespace.unwrap_or_else(|| "default".to_string());
-        let client = self.context.client.clone();
-        let node = self.context.node_name.clone();
-        let events = self.context.events.clone();
-        let binding = self.binding.clone();
-        tokio::spawn(async move {
-            let result = bind(&client, &namespace, &name, &uid, &node).await;
-            match result {
-                Ok(()) => events.record(EventRecord {
-                    pod: InvolvedPod {
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                        uid: uid.clone(),
-                    },
-                    field_path: None,
-                    type_: EventType::Normal,
-                    reason: "Scheduled".to_string(),
-                    message: format!("Successfully assigned {namespace}/{name} to {node}"),
-                    component: "default-scheduler",
-                }),
-                Err(error) => {
-                    tracing::warn!("binding pod {namespace}/{name}: {error:#}");
-                    binding
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .remove(&uid);
-                }
-            }
-        });
-    }
-}
-
-/// `POST pods/{name}/binding`, as the scheduler does; where the API server has no binding
-/// subresource (404/405), a merge patch of `spec.nodeName` instead.
-async fn bind(client: &Client, namespace: &str, name: &str, uid: &str, node: &str) -> Result<()> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let binding = Binding {
-        metadata: ObjectMeta {
-            name: Some(name.to_string()),
-            namespace: Some(namespace.to_string()),
-            uid: Some(uid.to_string()),
-            ..ObjectMeta::default()
-        },
-        target: ObjectReference {
-            api_version: Some("v1".to_string()),
-            kind: Some("Node".to_string()),
-            name: Some(node.to_string()),
-            ..ObjectReference::default()
-        },
-    };
-    let posted = api
-        .create_subresource::<_, serde_json::Value>(
-            "binding",
-            name,
-            &PostParams::default(),
-            &binding,
-        )
-        .await;
-    match posted {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 405 => {
-            let patch = serde_json::json!({"spec": {"nodeName": node}});
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .context("patching spec.nodeName")?;
-            Ok(())
-        }
-        Err(error) => Err(error).context("posting the binding"),
     }
 }

@@ -53,6 +53,7 @@ pub mod registry;
 mod rootfs;
 mod runtime;
 mod sandbox;
+mod scheduler;
 mod security_context;
 mod status;
 mod sub_path;

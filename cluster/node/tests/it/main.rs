@@ -16,5 +16,6 @@ mod registry_pods;
 mod registry_pull;
 mod resources;
 mod runtime;
+mod scheduling;
 mod security_context;
 mod user_namespace;
