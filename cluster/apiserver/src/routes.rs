@@ -152,9 +152,10 @@ async fn route(
         ["apis", group, version] if get => discovery::resource_list(group, version)
             .map(|d| discovery::legacy(&d))
             .ok_or_else(ApiError::path_not_found),
-        ["api", "v1", rest @ ..] => {
-            resource_request(state, parts, "", "v1", rest, query, body).await
-        }
+        ["api", "v1", rest @ ..] => match crate::proxy::ProxyRequest::parse(rest) {
+            Some(request) => crate::proxy::serve(state, parts, body, request).await,
+            None => resource_request(state, parts, "", "v1", rest, query, body).await,
+        },
         ["apis", group, version, rest @ ..] => {
             resource_request(state, parts, group, version, rest, query, body).await
         }
@@ -211,9 +212,6 @@ async fn resource_request(
     query: &Query,
     body: &[u8],
 ) -> ApiResult<Response> {
-    if let Some(request) = crate::proxy::ProxyRequest::parse(group, version, rest) {
-        return crate::proxy::serve(state, parts, body, request).await;
-    }
     let target = parse_target(group, version, rest).ok_or_else(ApiError::path_not_found)?;
     let method = parts.method.clone();
     let headers = parts.headers.clone();

@@ -1,6 +1,7 @@
 //! The node agent's main loop: registers the Node, watches pods through the API (a kube-runtime
-//! watcher, as the kubelet's informer), binds unscheduled pods to this node (the scheduler's
-//! job in a one-node cluster), and runs one pod worker per pod bound here.
+//! watcher, as the kubelet's informer), hands unscheduled pods to the scheduler (see
+//! [`crate::scheduler`]: the scheduler's job in a one-node cluster), and runs one pod worker
+//! per pod bound here.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;

@@ -1,6 +1,6 @@
 //! The node agent of the embedded cluster: what the kubelet (and, for this single-node cluster,
 //! the scheduler) does, on runc. It is an API client like the kubelet: it registers its Node,
-//! binds unscheduled pods to itself, runs the pods bound to it in sandboxes (a network
+//! binds unscheduled pods to itself unless it is cordoned or tainted against them, runs the pods bound to it in sandboxes (a network
 //! namespace per pod, an overlay root filesystem per container), reports their status and
 //! events through the API, and serves exec, attach, logs and resource metrics to the API
 //! server through

@@ -35,21 +35,18 @@ pub struct ProxyRequest<'a> {
 }
 
 impl<'a> ProxyRequest<'a> {
-    /// The proxy request a core-group path names, if it names one.
-    pub fn parse(group: &str, version: &str, rest: &[&'a str]) -> Option<ProxyRequest<'a>> {
-        match (group, version, rest) {
-            (
-                "",
-                "v1",
-                [
-                    "namespaces",
-                    namespace,
-                    plural @ ("pods" | "services"),
-                    id,
-                    "proxy",
-                    ..,
-                ],
-            ) => Some(ProxyRequest {
+    /// The proxy request a path under `/api/v1/` names, if it names one (`rest` is what
+    /// follows `/api/v1/`).
+    pub fn parse(rest: &[&'a str]) -> Option<ProxyRequest<'a>> {
+        match rest {
+            [
+                "namespaces",
+                namespace,
+                plural @ ("pods" | "services"),
+                id,
+                "proxy",
+                ..,
+            ] => Some(ProxyRequest {
                 namespace,
                 plural,
                 id,
@@ -203,7 +200,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_core_pods_and_services_proxy_paths_are_proxy_requests() {
+    fn only_pods_and_services_proxy_paths_are_proxy_requests() {
         let rest = [
             "namespaces",
             "default",
@@ -212,18 +209,19 @@ mod tests {
             "proxy",
             "index.html",
         ];
-        let parsed = ProxyRequest::parse("", "v1", &rest).unwrap();
+        let parsed = ProxyRequest::parse(&rest).unwrap();
         assert_eq!(
             (parsed.namespace, parsed.plural, parsed.id),
             ("default", "pods", "web-0:80")
         );
         let service = ["namespaces", "default", "services", "nginx", "proxy"];
-        assert!(ProxyRequest::parse("", "v1", &service).is_some());
-        assert!(ProxyRequest::parse("apps", "v1", &rest).is_none());
+        assert!(ProxyRequest::parse(&service).is_some());
+        let deployments = ["namespaces", "default", "deployments", "web", "proxy"];
+        assert!(ProxyRequest::parse(&deployments).is_none());
         let node = ["nodes", "n", "proxy"];
-        assert!(ProxyRequest::parse("", "v1", &node).is_none());
+        assert!(ProxyRequest::parse(&node).is_none());
         let log = ["namespaces", "default", "pods", "web-0", "log"];
-        assert!(ProxyRequest::parse("", "v1", &log).is_none());
+        assert!(ProxyRequest::parse(&log).is_none());
     }
 
     #[test]
