@@ -12,6 +12,30 @@ use k8s_labs_apiserver::testing::TestApiServer;
 /// Guards against a hang; never a timed assertion.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
+/// Writes `script` to `path` as an executable through a child `sh`, so that this process
+/// never holds the file open for writing: the tests beside this one spawn processes, and a
+/// child forked while this process had the file open keeps that descriptor until it execs;
+/// running the script in that moment failed with ETXTBSY ("Text file busy", seen in a
+/// `cargo test --workspace` run). Written by another process, no child of this one can
+/// hold it.
+fn write_executable(path: &Path, script: &str) {
+    use std::io::Write as _;
+    let mut writer = Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(
+        writer.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
+}
+
 struct FakeKind {
     dir: PathBuf,
 }
@@ -41,10 +65,7 @@ exit 0
             log = dir.join("log").display(),
             source = dir.join("source-kubeconfig").display(),
         );
-        let kind = dir.join("bin/kind");
-        std::fs::write(&kind, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&kind, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&dir.join("bin/kind"), &script);
         FakeKind { dir }
     }
 

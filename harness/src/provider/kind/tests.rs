@@ -6,6 +6,30 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
+/// Writes `script` to `path` as an executable through a child `sh`, so that this process
+/// never holds the file open for writing: the tests beside this one spawn processes, and a
+/// child forked while this process had the file open keeps that descriptor until it execs;
+/// running the script in that moment failed with ETXTBSY ("Text file busy", seen in a
+/// `cargo test --workspace` run). Written by another process, no child of this one can
+/// hold it.
+fn write_executable(path: &std::path::Path, script: &str) {
+    use std::io::Write as _;
+    let mut writer = std::process::Command::new("sh")
+        .args(["-c", "cat > \"$1\" && chmod 755 \"$1\"", "sh"])
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(
+        writer.wait().unwrap().success(),
+        "writing {}",
+        path.display()
+    );
+}
+
 /// A directory holding an executable `kind` that logs its arguments to `log`, prints
 /// `version_line` for `kind version` and exits `create_exit` for `create cluster`.
 struct FakeKind {
@@ -23,9 +47,7 @@ impl FakeKind {
             "#!/bin/sh\necho \"$*\" >> '{}'\ncase \"$1\" in\n  version) echo '{version_line}' ;;\n  create) exit {create_exit} ;;\nesac\nexit 0\n",
             log.display()
         );
-        let path = dir.join("kind");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_executable(&dir.join("kind"), &script);
         FakeKind { dir }
     }
 
