@@ -53,9 +53,7 @@ impl PodNetwork {
     /// A TCP connection made from inside the pod's namespace, as a probe or a client in the pod
     /// would make it (the host namespace must never connect to a pod address).
     pub fn connect_tcp(&self, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
-        netns::run_in(&self.netns_path, move || {
-            TcpStream::connect_timeout(&addr, timeout)
-        })
+        netns::connect_tcp(&self.netns_path, addr, timeout)
     }
 }
 
@@ -164,6 +162,12 @@ impl NodeNetwork {
     /// The node namespace's path (for `setns`).
     pub fn netns_path(&self) -> &Path {
         &self.netns_path
+    }
+
+    /// A TCP connection made from the node's namespace, where the bridge routes to every pod
+    /// (as a process on a kind node container would connect to a pod IP).
+    pub fn connect_tcp(&self, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+        netns::connect_tcp(&self.netns_path, addr, timeout)
     }
 
     /// The gateway of the pod network, the node's address as pods see it.

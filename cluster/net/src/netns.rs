@@ -6,8 +6,10 @@
 //! a socket that lives in that namespace, while the rest of the process stays in the host's.
 
 use std::fs::File;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use nix::sched::{CloneFlags, setns};
@@ -111,6 +113,12 @@ where
     thread
         .join()
         .map_err(|_| std::io::Error::other("thread inside a network namespace panicked"))?
+}
+
+/// A TCP connection to `addr` made from inside the network namespace at `path` (by a thread
+/// that joined it, see [`run_in`]); the socket keeps that namespace once the thread is gone.
+pub fn connect_tcp(path: &Path, addr: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    run_in(path, move || TcpStream::connect_timeout(&addr, timeout))
 }
 
 /// Writes a sysctl under `/proc/sys/net/...` for the network namespace at `path` (those files

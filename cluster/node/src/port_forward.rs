@@ -108,12 +108,8 @@ pub(crate) async fn dial_from_node(
     context: &NodeContext,
     address: SocketAddrV4,
 ) -> Result<tokio::net::TcpStream, NodeError> {
-    let netns_path = context.network.netns_path().to_path_buf();
-    let dial = move || {
-        netns::run_in(&netns_path, move || {
-            TcpStream::connect_timeout(&SocketAddr::V4(address), DIAL_TIMEOUT)
-        })
-    };
+    let network = context.network.clone();
+    let dial = move || network.connect_tcp(SocketAddr::V4(address), DIAL_TIMEOUT);
     // Go words a timeout without the syscall: `dial tcp 10.244.0.9:80: i/o timeout`.
     let fail = |error: std::io::Error| match error.kind() {
         std::io::ErrorKind::TimedOut => {
