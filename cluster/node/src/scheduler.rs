@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, Taint, Toleration};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -93,7 +93,14 @@ impl SchedulerTask {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                Some(offer) = offers.recv() => self.hear(offer),
+                Some(offer) = offers.recv() => {
+                    self.hear(offer);
+                    // A burst (a StatefulSet's or Job's pods) is scheduled with one read of
+                    // the Node, not one per pod.
+                    while let Ok(offer) = offers.try_recv() {
+                        self.hear(offer);
+                    }
+                }
                 // A change of the Node may let pending pods in (`kubectl uncordon`).
                 Some(change) = node_changes.next() => if let Err(error) = change {
                     tracing::debug!("watching node {}: {error}", self.node_name);
@@ -183,9 +190,7 @@ impl SchedulerTask {
     async fn record_unschedulable(&self, pod: &Pod, uid: &str, message: &str) {
         let involved = involved(pod, uid);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &involved.namespace);
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
+        let now = Time(jiff::Timestamp::now());
         let status = serde_json::json!({"status": {"conditions": [{"type": "PodScheduled",
             "status": "False", "reason": "Unschedulable", "message": message,
             "lastProbeTime": null, "lastTransitionTime": now}]}});
