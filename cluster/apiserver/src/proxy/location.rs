@@ -82,7 +82,9 @@ pub fn service_backend(
             })?,
         Err(_) => port.to_string(),
     };
-    let subsets = endpoints["subsets"].as_array().cloned().unwrap_or_default();
+    let subsets = endpoints["subsets"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     if subsets.is_empty() {
         return Err(ApiError::service_unavailable(format!(
             "no endpoints available for service \"{name}\""
@@ -90,7 +92,9 @@ pub fn service_backend(
     }
     let start = rand::random_range(0..subsets.len());
     for subset in subsets.iter().cycle().skip(start).take(subsets.len()) {
-        let addresses = subset["addresses"].as_array().cloned().unwrap_or_default();
+        let addresses = subset["addresses"]
+            .as_array()
+            .map_or(&[][..], Vec::as_slice);
         let Some(port) = subset["ports"]
             .as_array()
             .into_iter()
